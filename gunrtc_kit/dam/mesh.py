@@ -1,0 +1,444 @@
+"""The DAM mesh: who hears what, who gets told what, and where replies go.
+
+Rules (each matched on purpose to npm gun 0.2020.1241's built ``gun.js`` mesh):
+
+- Every message gets a ``#`` (9 chars of Gun's alphabet) if it has none, and is tracked in the
+  shared dedup table when heard and when said, so a message that comes back is dropped.
+- A message with ``dam`` is mesh control: its handler runs (``?`` pid exchange, ``!`` error log,
+  and whatever other layers register, e.g. the WebRTC manager's ``rtc``); it is never given to
+  the graph and never relayed. The peer it came from is recorded first, as the built gun.js
+  does, so a reply to a ``dam`` message can be routed.
+- Any other message goes to ``on_message`` (the graph layer), with its dedup entry holding
+  ``via`` (the peer it came from) and, for a GET, ``it`` (the request), so that a reply naming
+  it in ``@`` can be routed back hop by hop.
+- ``say(msg)`` with ``@`` and no peer routes to ``dup[@].via``; when the entry exists without a
+  via the reply was addressed to us; when there is no entry the route is lost. Replies are
+  never broadcast. Both cases become ``trace.Dropped`` events instead of vanishing.
+- ``say(msg)`` without ``@`` and no peer broadcasts to every peer except the one it came from,
+  and except peers listed in the ``><`` it arrived with.
+- Per peer, the first message of a burst goes out alone; later ones are joined into one
+  ``[..]`` frame (at most ``pack`` characters) flushed on the next turn of the owner's loop.
+- A frame that cannot be sent (wire not open) is queued, bounded, and sent at the next ``hi``.
+
+Theory of operation: the mesh is sans-I/O. It reads no clock (``clock_ms`` is passed in), owns
+no task and no socket: wires are objects with ``send(text)``; the deferred batch flush is handed
+to ``call_soon`` (the owner's loop) or, without one, left for ``flush_all()``; dedup expiry is a
+deadline (``next_deadline``/``expire``) that the owner schedules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from gunrtc_kit import trace
+from gunrtc_kit.core import codec
+from gunrtc_kit.core.dup import Dup
+from gunrtc_kit.core.ids import random_id
+from gunrtc_kit.dam.peer import MeshPeer
+from gunrtc_kit.errors import InvalidDataError, LimitError, NetworkError
+
+__all__ = ["Mesh", "Handler"]
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+Handler = Callable[[Message, MeshPeer], None]
+
+# dam values Gun.js sends that need no handling here: a client's start-up "hi" is sent to
+# open lazy wires and nothing on the receiving side handles it (gun-wire 5.2).
+_QUIET_DAMS = frozenset({"hi"})
+
+
+class Mesh:
+    """Gun's DAM mesh over abstract wires.
+
+    ``on_message(msg, peer)`` receives every non-``dam`` message that passed dedup (the Gun
+    root merges puts, answers gets and dispatches acks there). ``on_hi``/``on_bye`` lists are
+    called when a peer joins or leaves.
+    """
+
+    def __init__(
+        self,
+        pid: str | None = None,
+        *,
+        clock_ms: Callable[[], float],
+        bus: trace.TraceBus | None = None,
+        dup: Dup | None = None,
+        on_message: Handler | None = None,
+        call_soon: Callable[[Callable[[], None]], Any] | None = None,
+        max_frame: int = codec.MAX_FRAME,
+        pack: int = codec.PACK,
+        queue_limit: int = 1000,
+    ) -> None:
+        if max_frame <= 0:
+            raise ValueError(f"max_frame={max_frame!r}, expected an int > 0")
+        if pack <= 0:
+            raise ValueError(f"pack={pack!r}, expected an int > 0")
+        self.pid = pid or random_id(9)
+        self.clock_ms = clock_ms
+        self.bus = bus or trace.TraceBus()
+        self.dup = dup or Dup(clock_ms)
+        self.on_message: Handler | None = on_message
+        self.call_soon = call_soon
+        self.max_frame = max_frame
+        self.pack = pack
+        self.queue_limit = queue_limit
+        self.peers: dict[str, MeshPeer] = {}
+        self.near = 0
+        self.handlers: dict[str, Handler] = {"?": self._hear_pid, "!": self._hear_error}
+        self.on_hi: list[Callable[[MeshPeer], None]] = []
+        self.on_bye: list[Callable[[MeshPeer], None]] = []
+        self._dirty: set[MeshPeer] = set()
+        # the message being handled right now, and the peer it came from (Gun's mesh.leap)
+        self._current: tuple[Message, MeshPeer] | None = None
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, event: trace.Event) -> None:
+        self.bus.emit(event)
+
+    def _now(self) -> float:
+        return self.bus.now()
+
+    def _error(self, peer: MeshPeer | None, text: str, msg_id: str = "") -> None:
+        self._emit(
+            trace.Error(self._now(), self.pid, peer.id if peer else "", error=text, msg_id=msg_id)
+        )
+
+    def _dropped(self, peer: MeshPeer | None, msg_id: str, reason: str) -> None:
+        self._emit(
+            trace.Dropped(self._now(), self.pid, peer.id if peer else "", msg_id=msg_id,
+                          reason=reason)
+        )
+
+    # ------------------------------------------------------------------ hearing
+    def hear(self, raw: str | bytes, peer: MeshPeer) -> None:
+        """Feed one frame that arrived on ``peer``'s wire. Never raises on remote input."""
+        if isinstance(raw, bytes | bytearray | memoryview):
+            # gun.js ignores binary frames silently (raw[0] is a number); we say so.
+            self._error(peer, "binary frame ignored: DAM frames are text")
+            self.say({"dam": "!", "err": "DAM frames are text; binary frame ignored."}, peer)
+            return
+        try:
+            msgs, bad = codec.parse(raw, self.max_frame)
+        except LimitError:
+            self._error(peer, f"frame of {len(raw)} chars over max_frame={self.max_frame}")
+            self.say({"dam": "!", "err": "Message too big!"}, peer)
+            return
+        except InvalidDataError as exc:
+            self._error(peer, f"{exc} ({raw[:60]!r})")
+            self.say({"dam": "!", "err": "DAM JSON parse error."}, peer)
+            return
+        for problem in bad:
+            self._error(peer, str(problem))
+            self.say({"dam": "!", "err": str(problem)}, peer)
+        for msg in msgs:
+            try:
+                self.hear_one(msg, peer, len(raw) if len(msgs) == 1 else 0)
+            except Exception as exc:  # a bug in a handler must not stop the peer
+                log.exception("handling %r from %r failed", msg.get("#"), peer)
+                self._error(peer, f"handling message failed: {exc!r}", str(msg.get("#", "")))
+        self.flush(peer)
+
+    def hear_one(self, msg: Message, peer: MeshPeer, size: int = 0) -> None:
+        """Handle one parsed message from ``peer``."""
+        mid = msg.get("#")
+        if not isinstance(mid, str) or not mid:
+            mid = msg["#"] = random_id(9)
+        if self.dup.check(mid) is not None:
+            self._dropped(peer, mid, "duplicate")
+            return
+        ack = msg.get("@")
+        hsh = msg.get("##")
+        if hsh is not None:
+            # a reply whose content this route already carried, or a GET re-asked with the
+            # same hash (gun.js mesh hear: dup_check(ack+hash) / id+hash)
+            key = f"{ack}{hsh}" if isinstance(ack, str) else f"{mid}{hsh}" if "get" in msg else ""
+            if key:
+                if self.dup.check(key) is not None:
+                    self._dropped(peer, mid, "duplicate reply (same ##)")
+                    return
+                self.dup.track(key)
+        peer.heard += 1
+        self._emit(
+            trace.Heard(self._now(), self.pid, peer.id, msg=msg, transport=peer.transport,
+                        size=size)
+        )
+        dam = msg.get("dam")
+        entry = self.dup.track(mid)
+        entry.via = peer
+        if dam is not None:
+            handler = self.handlers.get(str(dam))
+            if handler is not None:
+                handler(msg, peer)
+            elif dam not in _QUIET_DAMS:
+                self._error(peer, f"unknown dam {dam!r}", mid)
+                self.say({"dam": "!", "err": f"Unknown dam {dam!r}."}, peer)
+            return
+        if "get" in msg:
+            entry.it = msg
+        if self.on_message is None:
+            return
+        prev = self._current
+        self._current = (msg, peer)
+        try:
+            self.on_message(msg, peer)
+        finally:
+            self._current = prev
+
+    def yo(self, msg: Message) -> set[str]:
+        """Peers the sender says it already reached (``><``, first 99 chars as gun.js)."""
+        seen = msg.get("><")
+        if not isinstance(seen, str) or not seen:
+            return set()
+        return set(seen[:99].split(","))
+
+    # ------------------------------------------------------------------ built-in dams
+    def _hear_pid(self, msg: Message, peer: MeshPeer) -> None:
+        pid = msg.get("pid")
+        if isinstance(pid, str) and pid and peer.pid is None:
+            peer.pid = pid  # first one wins, as gun.js
+            self._emit(trace.Hi(self._now(), self.pid, peer.id, pid=pid, transport=peer.transport))
+        if pid == self.pid:
+            self._error(peer, "connected to ourselves (same pid); hanging up")
+            self.disconnect(peer)
+            return
+        if "@" in msg:
+            return
+        self.say({"dam": "?", "pid": self.pid, "@": msg["#"]}, peer)
+
+    def _hear_error(self, msg: Message, peer: MeshPeer) -> None:
+        self._error(peer, f"peer says: {msg.get('err')!r}", str(msg.get("#", "")))
+
+    # ------------------------------------------------------------------ saying
+    def say(self, msg: Message, peer: MeshPeer | None = None) -> bool:
+        """Send ``msg`` to ``peer``, or route/broadcast it. Returns whether anything was sent."""
+        mid = msg.get("#")
+        if not isinstance(mid, str) or not mid:
+            mid = msg["#"] = random_id(9)
+        self.dup.track(mid)
+        ack = msg.get("@")
+        via: MeshPeer | None = None
+        entry = self.dup.get(mid)
+        if entry is not None and isinstance(entry.via, MeshPeer):
+            via = entry.via
+        if peer is None and isinstance(ack, str):
+            req = self.dup.get(ack)
+            if req is not None and isinstance(req.via, MeshPeer):
+                peer = req.via
+            elif self._current is not None and self._current[0].get("#") == ack:
+                peer = self._current[1]
+            if peer is None:
+                if req is not None:
+                    self._dropped(None, mid, f"reply to our own request {ack!r}: not relayed")
+                else:
+                    self._dropped(None, mid, f"lost route: no request {ack!r} in dedup")
+                return False
+            if peer.wire is None and peer.id not in self.peers:
+                self._dropped(peer, mid, "route back leads to a peer that left")
+                return False
+        if isinstance(ack, str):
+            req = self.dup.get(ack)
+            it = req.it if req is not None else None
+            if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
+                self._dropped(peer, mid, "not-found reply to a request that has data")
+                return False
+        yo = self.yo(msg) if peer is None else set()
+        out = self._raw(msg, via)
+        if out is None:
+            self._dropped(peer, mid, "identical reply already sent")
+            return False
+        msg, raw = out
+        if len(raw) > self.max_frame:
+            raise LimitError(f"message of {len(raw)} chars over max_frame={self.max_frame}")
+        if peer is not None:
+            return self._say_to(msg, raw, peer, via)
+        sent = False
+        for p in list(self.peers.values()):
+            if p is via:
+                continue
+            if yo and (p.url in yo or p.pid in yo or p.id in yo):
+                continue
+            sent = self._say_to(msg, raw, p, via) or sent
+        if isinstance(ack, str):
+            self.dup.track(ack)  # keep a streamed reply's route alive
+        return sent
+
+    def _raw(self, msg: Message, via: MeshPeer | None) -> tuple[Message, str] | None:
+        """Serialize once per ``say`` call, applying gun.js's send-time rewrites to a copy
+        (the caller's dict, which the trace may hold, keeps what was heard)."""
+        msg = dict(msg)
+        ack = msg.get("@")
+        put = msg.get("put")
+        put_text: str | None = None
+        if isinstance(ack, str) and put is not None and "##" not in msg and via is None:
+            # a reply we produce that carries data: hash it, and send the key-sorted text
+            put_text, msg["##"] = codec.put_hash(put)
+        hsh = msg.get("##")
+        if hsh is not None and isinstance(ack, str):
+            key = f"{ack}{hsh}"
+            if via is None and self.dup.check(key) is not None:
+                return None
+            req = self.dup.get(ack)
+            it = req.it if req is not None else None
+            if isinstance(it, dict):
+                if it.get("##") == hsh:
+                    return None
+                it.setdefault("##", hsh)
+            if via is None:
+                self.dup.track(key)
+        if "dam" not in msg and ack is None:
+            labels = [p.label for p in list(self.peers.values())[:7]]
+            if len(labels) > 1:
+                msg["><"] = ",".join(labels)
+        ok = msg.get("ok")
+        if put is not None and isinstance(ok, dict):
+            # the ack budget counts down one per hop; '/' becomes our peer count (gun.js raw)
+            budget = ok.get("@")
+            budget = budget if isinstance(budget, int | float) and budget else 1
+            msg["ok"] = {"@": budget - 1, "/": self.near}
+        if put_text is not None:
+            rest = {k: v for k, v in msg.items() if k != "put"}
+            head = codec.dumps(rest)
+            return msg, head[:-1] + ("," if len(head) > 2 else "") + '"put":' + put_text + "}"
+        return msg, codec.dumps(msg)
+
+    def _say_to(self, msg: Message, raw: str, peer: MeshPeer, via: MeshPeer | None) -> bool:
+        mid = str(msg["#"])
+        if peer is via:
+            return False
+        if peer.last == mid:
+            return False
+        peer.last = mid
+        peer.said += 1
+        batched = peer.batch is not None
+        if peer.batch is not None:
+            if peer.batch_size + len(raw) + 1 <= self.pack:
+                peer.batch.append(raw)
+                peer.batch_size += len(raw) + 1
+                self._emit_said(msg, peer, len(raw), batched=True)
+                return True
+            self.flush(peer)
+            batched = False
+        peer.batch = []
+        peer.batch_size = 1
+        self._schedule_flush(peer)
+        self._emit_said(msg, peer, len(raw), batched=batched)
+        self._send(raw, peer)
+        return True
+
+    def _emit_said(self, msg: Message, peer: MeshPeer, size: int, batched: bool) -> None:
+        self._emit(
+            trace.Said(self._now(), self.pid, peer.id, msg=msg, transport=peer.transport,
+                       size=size, batched=batched)
+        )
+
+    def _schedule_flush(self, peer: MeshPeer) -> None:
+        if peer in self._dirty:
+            return
+        self._dirty.add(peer)
+        if self.call_soon is not None:
+            self.call_soon(lambda: self.flush(peer))
+
+    def flush(self, peer: MeshPeer) -> None:
+        """Send ``peer``'s open batch as one ``[..]`` frame, if it holds anything."""
+        self._dirty.discard(peer)
+        batch, peer.batch, peer.batch_size = peer.batch, None, 0
+        if batch:
+            self._send(codec.encode_batch(batch), peer)
+
+    def flush_all(self) -> None:
+        for peer in list(self._dirty):
+            self.flush(peer)
+
+    def _send(self, raw: str, peer: MeshPeer) -> None:
+        if peer.wire is not None and peer.met is not None:
+            try:
+                peer.wire.send(raw)
+                return
+            except NetworkError:
+                pass
+        if len(peer.queue) >= peer.queue_limit:
+            self._dropped(peer, "", f"queue full (queue_limit={peer.queue_limit})")
+            self._error(peer, f"peer {peer.id!r} queue is full (queue_limit={peer.queue_limit})")
+            return
+        peer.queue.append(raw)
+
+    # ------------------------------------------------------------------ peers
+    def add(self, peer: MeshPeer) -> MeshPeer:
+        """Register a peer we know of but whose wire is not open yet (frames queue)."""
+        peer.queue_limit = self.queue_limit
+        self.peers[peer.id] = peer
+        return peer
+
+    def hi(self, peer: MeshPeer) -> None:
+        """A wire opened. Inbound peers (no id yet) get one and our ``?``; the queue drains."""
+        ask_pid = False
+        if not peer.id:
+            peer.id = random_id(9)
+            ask_pid = True
+        peer.queue_limit = self.queue_limit
+        self.peers[peer.id] = peer
+        first = peer.met is None
+        if first:
+            self.near += 1
+            peer.met = self.clock_ms()
+            self._emit(
+                trace.Hi(self._now(), self.pid, peer.id, pid=peer.pid or "",
+                         transport=peer.transport)
+            )
+        if ask_pid:
+            hello: Message = {"dam": "?", "pid": self.pid}
+            self.say(hello, peer)
+            # gun.js deletes this entry so that our own '?' coming back is seen (self-dial)
+            self.dup.forget(str(hello["#"]))
+        while peer.queue and peer.wire is not None:
+            raw = peer.queue.popleft()
+            try:
+                peer.wire.send(raw)
+            except NetworkError:
+                peer.queue.appendleft(raw)
+                break
+        if first:
+            for fn in list(self.on_hi):
+                fn(peer)
+
+    def bye(self, peer: MeshPeer) -> None:
+        """A wire closed or failed: the peer leaves the mesh (closing the socket is Gun's bye)."""
+        known = self.peers.get(peer.id) is peer
+        if known:
+            del self.peers[peer.id]
+        self._dirty.discard(peer)
+        peer.batch, peer.batch_size = None, 0
+        if peer.met is None:
+            return
+        self.near -= 1
+        peer.met = None
+        self._emit(trace.Bye(self._now(), self.pid, peer.id, transport=peer.transport))
+        for fn in list(self.on_bye):
+            fn(peer)
+
+    def disconnect(self, peer: MeshPeer) -> None:
+        """Hang up on ``peer`` (close its wire) and let it leave."""
+        wire = peer.wire
+        self.bye(peer)
+        if wire is not None:
+            try:
+                wire.close()
+            except Exception:
+                log.debug("closing %r failed", peer, exc_info=True)
+
+    def peer_by_pid(self, pid: str) -> MeshPeer | None:
+        for p in self.peers.values():
+            if p.pid == pid or p.id == pid:
+                return p
+        return None
+
+    # ------------------------------------------------------------------ time
+    def next_deadline(self) -> float | None:
+        """When ``expire`` next has work (clock_ms units), or None."""
+        return self.dup.next_deadline()
+
+    def expire(self) -> int:
+        return self.dup.expire()

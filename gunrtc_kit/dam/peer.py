@@ -1,0 +1,61 @@
+"""A mesh peer: one remote end of a wire, as Gun's mesh keeps it.
+
+Gun's peer object carries ``id`` (the URL for peers we dial, a random id for sockets that dial
+us, the remote pid for WebRTC), ``pid`` once the ``?`` exchange told it, the ``wire``, the open
+batch and a queue of frames that could not be sent yet. We keep the same fields, typed, with a
+bounded queue (Gun's is unbounded).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["MeshPeer", "Wire"]
+
+
+@runtime_checkable
+class Wire(Protocol):
+    """What a transport gives the mesh: a way to send text and to hang up.
+
+    ``send`` raises ``NetworkError`` when the wire cannot take the frame now (not open yet, or
+    closed); the mesh then queues it until the next ``hi``. ``transport`` names the kind for
+    the trace: ``"ws"``, ``"dc"`` or ``"memory"``.
+    """
+
+    transport: str
+
+    def send(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class MeshPeer:
+    """One remote end. Identity is the object itself (two sockets may share a pid)."""
+
+    id: str
+    url: str | None = None
+    pid: str | None = None
+    wire: Wire | None = None
+    queue_limit: int = 1000
+    batch: list[str] | None = None
+    batch_size: int = 0
+    last: str | None = None
+    met: float | None = None
+    queue: deque[str] = field(default_factory=deque)
+    heard: int = 0
+    said: int = 0
+
+    @property
+    def transport(self) -> str:
+        return self.wire.transport if self.wire is not None else ""
+
+    @property
+    def label(self) -> str:
+        """The name Gun lists in ``><``: url, else pid, else id."""
+        return self.url or self.pid or self.id
+
+    def __repr__(self) -> str:
+        return f"MeshPeer(id={self.id!r}, pid={self.pid!r}, transport={self.transport!r})"
