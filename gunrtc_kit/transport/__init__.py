@@ -1,0 +1,1 @@
+"""Wires that carry DAM text between meshes: in-memory pipes and WebSockets."""
