@@ -1,0 +1,796 @@
+"""The ``Gun`` root: graph + mesh + wires (+ WebRTC), and the chain API users call.
+
+What the root does with a message the mesh hands it (matched to gun.js's root ``universe``):
+a ``put`` is merged through HAM (request or reply alike); a reply (``@``) goes to whoever here
+asked for it, else is routed back toward the asker; a ``get`` is answered from the graph in
+Gun's chunks of 9 keys; requests are then relayed to the other peers. Invalid puts are not
+relayed; the sender gets ``{'@': id, 'err': "Error: Invalid graph! ..."}`` (gun.js sends nothing
+back, which leaves writers waiting for a timeout; an ``err`` ack is what Gun's own callbacks
+understand, so it is compatible).
+
+Acks: a root built with ``store`` (the relay) acks every put that wrote at least one key, after
+the write is committed; puts whose keys all lose HAM get no ack, as gun.js's storage does.
+Plain peers hold a memory graph only and, like a memory-only Gun.js peer, do not ack.
+
+Chain resolution: a chain ``get(a).get(b)`` names soul ``a`` and key ``b``; when ``a.b`` holds a
+link ``{'#': s}`` reads follow it. A ``put`` of an object under ``a.b`` goes to the soul the local
+graph already links there, else to ``a/b`` (Gun's child-soul rule). Reads fetch what they
+need from peers; puts resolve links from what this peer already knows (Gun.js waits for a
+read first; we trade that round trip for putting at once, and say so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from gunrtc_kit import trace
+from gunrtc_kit.core.dup import Dup
+from gunrtc_kit.core.graph import Deferred, Graph, valid_value
+from gunrtc_kit.core.ids import new_soul, random_id
+from gunrtc_kit.core.state import MachineClock
+from gunrtc_kit.dam.mesh import Mesh
+from gunrtc_kit.dam.peer import MeshPeer
+from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
+from gunrtc_kit.errors import TimeoutError as GunTimeoutError
+from gunrtc_kit.transport.websocket import WebSocketClient
+
+if TYPE_CHECKING:
+    from gunrtc_kit.store import SQLiteStore
+    from gunrtc_kit.webrtc.manager import WebRTCManager
+    from gunrtc_kit.webrtc.options import WebRTCOptions
+
+__all__ = ["Chain", "Gun", "PutResult", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+AskFn = Callable[[Message], None]
+WatchFn = Callable[[str, dict[str, Any], Message], None]
+
+ACK_TIMEOUT = 9.0  # gun.js opt.lack: 9 s without an ack is "No ACK yet."
+ASK_LIFE = 9.0  # a reply listener lives 9 s after its last reply (gun ask.js)
+MAX_DEFER_MS = 2_147_483_647  # setTimeout's cap, as gun.js defers at most this long
+
+
+@dataclass
+class _Ask:
+    fn: AskFn
+    expires: float
+
+
+class PutResult:
+    """What ``put``/``set`` return: the write is already applied and sent; await it for the
+    first ack (``GunError`` on ``err``, ``gunrtc_kit.errors.TimeoutError`` when none comes)."""
+
+    def __init__(self, future: asyncio.Future[Message], msg_id: str, soul: str) -> None:
+        self.future = future
+        self.id = msg_id
+        self.soul = soul
+        # never let an un-awaited put log "exception was never retrieved"
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def __await__(self) -> Generator[Any, None, Message]:
+        return self.future.__await__()
+
+    def done(self) -> bool:
+        return self.future.done()
+
+
+class Subscription:
+    """Live updates of a chain, for ``async for``; bounded (oldest dropped, and said so)."""
+
+    def __init__(self, gun: Gun, limit: int = 1000) -> None:
+        self._gun = gun
+        self._items: deque[tuple[Any, str]] = deque()
+        self._limit = limit
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.unsubscribe: Callable[[], None] = lambda: None
+        self.dropped = 0
+
+    def push(self, value: Any, key: str) -> None:
+        if len(self._items) >= self._limit:
+            self._items.popleft()
+            self.dropped += 1
+            self._gun.bus.emit(
+                trace.Error(self._gun.bus.now(), self._gun.pid,
+                            error=f"subscription queue full (limit={self._limit}); oldest dropped")
+            )
+        self._items.append((value, key))
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self.unsubscribe()
+        self._wake.set()
+
+    def __aiter__(self) -> AsyncIterator[tuple[Any, str]]:
+        return self
+
+    async def __anext__(self) -> tuple[Any, str]:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            self._wake.clear()
+            await self._wake.wait()
+        return self._items.popleft()
+
+
+class Gun:
+    """A Gun peer: ``await Gun(peers=[url]).start()``, then ``gun.get(...)`` chains."""
+
+    def __init__(
+        self,
+        peers: Iterable[str] = (),
+        *,
+        rtc: WebRTCOptions | None = None,
+        pid: str | None = None,
+        bus: trace.TraceBus | None = None,
+        store: SQLiteStore | None = None,
+        acks: bool = False,
+        super_peer: bool = False,
+        clock: Callable[[], float] = time.time,
+        ack_timeout: float = ACK_TIMEOUT,
+        max_frame: int | None = None,
+    ) -> None:
+        if isinstance(peers, str):
+            peers = [peers]
+        if ack_timeout <= 0:
+            raise GunError(f"ack_timeout={ack_timeout!r}, expected seconds > 0")
+        self.peer_urls = list(peers)
+        self.bus = bus or trace.TraceBus()
+        self._wall_ms: Callable[[], float] = lambda: clock() * 1000.0
+        self.machine = MachineClock(self._wall_ms)
+        self.dup = Dup(self._wall_ms)
+        self.graph = Graph()
+        self.store = store
+        self.acks = acks or store is not None
+        self.super_peer = super_peer
+        self.ack_timeout = ack_timeout
+        self.mesh = Mesh(
+            pid, clock_ms=self._wall_ms, bus=self.bus, dup=self.dup,
+            on_message=self._on_message, call_soon=self._call_soon,
+            **({"max_frame": max_frame} if max_frame is not None else {}),
+        )
+        self.mesh.on_hi.append(self._on_hi)
+        self.rtc_options = rtc
+        self.rtc: WebRTCManager | None = None
+        self._asks: dict[str, _Ask] = {}
+        self._watch: dict[str, list[WatchFn]] = {}
+        self._clients: list[WebSocketClient] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending_acks: list[Message] = []
+        self._deferred_acks: set[str] = set()
+        self._housekeeper: asyncio.Task[None] | None = None
+        self.started = False
+        if store is not None:
+            for soul, node in store.load():
+                self.graph.nodes[soul] = node
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def pid(self) -> str:
+        return self.mesh.pid
+
+    async def start(self) -> Gun:
+        """Dial the peers (reconnecting forever) and start WebRTC if asked. Returns self."""
+        if self.started:
+            return self
+        self._loop = asyncio.get_running_loop()
+        self.started = True
+        self._housekeeper = self._loop.create_task(self._housekeep(), name="gun-housekeeping")
+        for url in self.peer_urls:
+            self.connect(url)
+        if self.rtc_options is not None and self.rtc_options.enabled:
+            from gunrtc_kit.webrtc.manager import WebRTCManager
+
+            self.rtc = WebRTCManager(self, self.rtc_options)
+            await self.rtc.start()
+        return self
+
+    def connect(self, url: str) -> WebSocketClient:
+        """Dial one more peer (``ws://host:port/gun``)."""
+        client = WebSocketClient(self.mesh, url)
+        client.start()
+        self._clients.append(client)
+        return client
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        """Wait until every dialled peer is open (bounded)."""
+        try:
+            async with asyncio.timeout(timeout):
+                for c in self._clients:
+                    await c.connected.wait()
+        except TimeoutError:
+            raise GunTimeoutError(
+                f"not connected to {[c.url for c in self._clients if not c.connected.is_set()]}"
+                f" within {timeout} s"
+            ) from None
+
+    async def close(self) -> None:
+        """Hang up everything this peer opened; leaves no task or socket behind."""
+        if self.rtc is not None:
+            await self.rtc.close()
+        for c in self._clients:
+            await c.close()
+        self._clients.clear()
+        for peer in list(self.mesh.peers.values()):
+            self.mesh.disconnect(peer)
+        for h in self._timers:
+            h.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        if self._housekeeper is not None:
+            tasks.append(self._housekeeper)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._housekeeper = None
+        for a in list(self._asks):
+            self._asks.pop(a, None)
+        self._flush_acks()
+        self.started = False
+
+    async def __aenter__(self) -> Gun:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _call_soon(self, fn: Callable[[], None]) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_soon(fn)
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def run() -> None:
+            self._timers.discard(handle)
+            fn()
+
+        handle = loop.call_later(delay, run)
+        self._timers.add(handle)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a task this root owns (cancelled by ``close``); its failure becomes a trace
+        error, never a lost 'exception was never retrieved'."""
+        loop = self._loop or asyncio.get_running_loop()
+        task: asyncio.Task[Any] = loop.create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self._error(f"{name} failed: {t.exception()!r}")
+
+        task.add_done_callback(done)
+        return task
+
+    async def _housekeep(self) -> None:
+        """Dedup expiry and reply-listener expiry: Gun's timers, run from one owned task."""
+        while True:
+            await asyncio.sleep(0.5)
+            self.mesh.expire()
+            now = self._loop.time() if self._loop else 0.0
+            for key, ask in list(self._asks.items()):
+                if ask.expires <= now:
+                    self._asks.pop(key, None)
+
+    def _error(self, text: str, peer: str = "", msg_id: str = "") -> None:
+        self.bus.emit(trace.Error(self.bus.now(), self.pid, peer, error=text, msg_id=msg_id))
+
+    # ------------------------------------------------------------------ reply listeners
+    def ask(self, fn: AskFn, msg_id: str | None = None, life: float = ASK_LIFE) -> str:
+        """Listen for replies (``@ == id``); each reply extends the listener's life."""
+        msg_id = msg_id or random_id(9)
+        now = (self._loop or asyncio.get_running_loop()).time()
+        self._asks[msg_id] = _Ask(fn, now + life)
+        return msg_id
+
+    def unask(self, msg_id: str, fn: AskFn | None = None) -> None:
+        """Stop listening on ``msg_id`` (only if ``fn`` is still its listener, when given)."""
+        ask = self._asks.get(msg_id)
+        if ask is not None and (fn is None or ask.fn is fn):
+            del self._asks[msg_id]
+
+    # ------------------------------------------------------------------ incoming
+    def _on_message(self, msg: Message, peer: MeshPeer) -> None:
+        ack = msg.get("@")
+        put = msg.get("put")
+        if put is not None:
+            if not self._merge_heard(msg, peer):
+                return
+        if isinstance(ack, str):
+            listener = self._asks.get(ack)
+            if listener is not None:
+                listener.expires = (self._loop or asyncio.get_running_loop()).time() + ASK_LIFE
+                self.bus.emit(
+                    trace.Ack(self.bus.now(), self.pid, peer.id, msg_id=str(msg.get("#", "")),
+                              reply_to=ack, ok=msg.get("ok"), err=str(msg.get("err") or ""))
+                )
+                listener.fn(msg)
+            else:
+                self.mesh.say(msg)  # route it back toward the asker
+            return
+        get = msg.get("get")
+        if get is not None:
+            self._answer_get(msg, peer)
+        self.mesh.say(msg)  # relay requests, as a Gun peer does
+
+    def _merge_heard(self, msg: Message, peer: MeshPeer) -> bool:
+        put = msg["put"]
+        mid = str(msg.get("#", ""))
+        if not isinstance(put, dict):
+            self._reject(msg, peer, "Error: Invalid graph! put is not an object.")
+            return False
+        if "#" in put and "." in put:
+            return False  # gun.js ignores the single-key internal form on the wire
+        result = self.graph.merge(put, self.machine())
+        self._after_merge(result.diff, result.deferred, msg, mid)
+        if result.error is not None:
+            self._reject(msg, peer, result.error)
+            return False
+        if self.acks and "@" not in msg:
+            if result.accepted:
+                self._queue_ack(mid)
+            elif result.deferred:
+                self._deferred_acks.add(mid)
+        return True
+
+    def _reject(self, msg: Message, peer: MeshPeer, err: str) -> None:
+        mid = str(msg.get("#", ""))
+        self._error(err, peer.id, mid)
+        if "@" not in msg:
+            self.mesh.say({"@": mid, "err": err}, peer)
+
+    def _after_merge(
+        self, diff: dict[str, dict[str, Any]], deferred: list[Deferred], msg: Message, mid: str
+    ) -> None:
+        if diff:
+            if self.store is not None:
+                self.store.write(diff)
+            self.bus.emit(
+                trace.Put(self.bus.now(), self.pid, msg_id=mid,
+                          changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
+                          deferred=len(deferred))
+            )
+            for soul, node in diff.items():
+                for fn in list(self._watch.get(soul, ())):
+                    try:
+                        fn(soul, node, msg)
+                    except Exception as exc:
+                        log.exception("watcher of %r failed", soul)
+                        self._error(f"callback for {soul!r} failed: {exc!r}", msg_id=mid)
+        for d in deferred:
+            delay = min(max(d.state - self.machine(), 0.0), MAX_DEFER_MS) / 1000.0
+            self._later(delay + 0.001, functools.partial(self._apply_deferred, d, msg))
+
+    def _apply_deferred(self, d: Deferred, msg: Message) -> None:
+        node = {"_": {"#": d.soul, ">": {d.key: d.state}}, d.key: d.value}
+        result = self.graph.merge({d.soul: node}, self.machine())
+        mid = str(msg.get("#", ""))
+        self._after_merge(result.diff, result.deferred, msg, mid)
+        if result.accepted and mid in self._deferred_acks:
+            self._deferred_acks.discard(mid)
+            self._queue_ack(mid)
+
+    def _queue_ack(self, mid: str) -> None:
+        if not self._pending_acks:
+            self._call_soon(self._flush_acks)
+        self._pending_acks.append({"@": mid, "ok": True})
+
+    def _flush_acks(self) -> None:
+        """Group commit: one disk commit for the puts of this turn, then their acks."""
+        if self.store is not None:
+            try:
+                self.store.commit()
+            except Exception as exc:
+                for a in self._pending_acks:
+                    a.pop("ok", None)
+                    a["err"] = f"store failed: {exc}"
+        acks, self._pending_acks = self._pending_acks, []
+        for a in acks:
+            self.mesh.say(a)
+
+    def _answer_get(self, msg: Message, peer: MeshPeer) -> None:
+        get = msg["get"]
+        mid = str(msg.get("#", ""))
+        if not isinstance(get, dict) or "#" not in get:
+            self._error("get without a soul ('#')", peer.id, mid)
+            return
+        try:
+            found = self.graph.read(get)
+        except (InvalidDataError, TypeError, ValueError) as exc:
+            self._error(f"bad get: {exc}", peer.id, mid)
+            return
+        if not found:
+            if self.acks:
+                self.mesh.say({"@": mid}, peer)  # "not found" from a store (gun store.js)
+            return
+        chunks = self.graph.chunks(found)
+        ids = [random_id(9) for _ in chunks]
+        for i, chunk in enumerate(chunks):
+            reply: Message = {"#": ids[i], "@": mid, "put": chunk}
+            if i + 1 < len(chunks):
+                reply["%"] = ids[i + 1]
+            self.mesh.say(reply, peer)
+
+    def _on_hi(self, peer: MeshPeer) -> None:
+        """A new peer: re-ask for what we watch, so an AXE relay sends us updates (gun.js)."""
+        if self.super_peer:
+            return
+        for soul in list(self._watch):
+            self.mesh.say({"get": {"#": soul}}, peer)
+
+    # ------------------------------------------------------------------ low-level API
+    def watch(self, soul: str, fn: WatchFn, *, subscribe: bool = True) -> Callable[[], None]:
+        """Call ``fn(soul, changed_node, msg)`` whenever ``soul`` changes; asks peers for it."""
+        first = soul not in self._watch
+        self._watch.setdefault(soul, []).append(fn)
+        if first and subscribe and self.started:
+            self.mesh.say({"get": {"#": soul}})
+
+        def unwatch() -> None:
+            fns = self._watch.get(soul)
+            if fns and fn in fns:
+                fns.remove(fn)
+                if not fns:
+                    del self._watch[soul]
+
+        return unwatch
+
+    def put_graph(
+        self, graph: dict[str, dict[str, Any]], *, budget: int | None = 9, msg_id: str | None = None
+    ) -> PutResult:
+        """Apply a graph locally, send it to every peer, and return the awaitable first ack."""
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+        mid = msg_id or random_id(9)
+        msg: Message = {"#": mid, "put": graph}
+        if budget is not None:
+            msg["ok"] = {"@": budget + 1}
+        result = self.graph.merge(graph, self.machine())
+        if result.error is not None:
+            future.set_exception(InvalidDataError(result.error))
+            return PutResult(future, mid, next(iter(graph), ""))
+        self.dup.track(mid)
+        self._after_merge(result.diff, result.deferred, msg, mid)
+
+        def on_ack(reply: Message) -> None:
+            if future.done():
+                return
+            self.unask(mid, on_ack)
+            if reply.get("err"):
+                future.set_exception(GunError(str(reply["err"])))
+            else:
+                future.set_result(reply)
+
+        self.ask(on_ack, mid, life=self.ack_timeout)
+
+        def timeout() -> None:
+            if not future.done():
+                self.unask(mid, on_ack)
+                future.set_exception(
+                    GunTimeoutError(f"no ack for put {mid} within {self.ack_timeout} s")
+                )
+
+        self._later(self.ack_timeout, timeout)
+        try:
+            self.mesh.say(msg)
+        except LimitError as exc:
+            self.unask(mid, on_ack)
+            if not future.done():
+                future.set_exception(exc)
+        return PutResult(future, mid, next(iter(graph), ""))
+
+    async def fetch(self, get: dict[str, Any], timeout: float = 5.0) -> bool:
+        """Ask the peers for ``get`` and merge what comes back. True if any data came."""
+        if not self.mesh.peers:
+            return False
+        loop = self._loop or asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        state = {"data": False}
+
+        def on_reply(reply: Message) -> None:
+            if "put" in reply:
+                state["data"] = True
+                if "%" in reply:
+                    return  # more chunks follow
+                if not done.done():
+                    done.set_result(True)
+            elif not done.done():
+                # "not found" from one source; give others a moment (gun's once waits ~99 ms)
+                loop.call_later(0.1, settle)
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(state["data"])
+
+        mid = self.ask(on_reply)
+        self.mesh.say({"#": mid, "get": dict(get)})
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            return state["data"]
+        finally:
+            self.unask(mid)
+
+    # ------------------------------------------------------------------ chain API
+    def get(self, key: str) -> Chain:
+        if not isinstance(key, str) or not key:
+            raise GunError(f"get(key={key!r}): expected a non-empty string")
+        return Chain(self, (key,))
+
+
+def _is_link(value: Any) -> TypeGuard[dict[str, str]]:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("#"), str)
+
+
+def _plain(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    return {k: v for k, v in node.items() if k != "_"}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A path in the graph: ``gun.get('chat').get('msg1')``. Cheap; does nothing until used."""
+
+    gun: Gun
+    path: tuple[str, ...]
+    each: bool = field(default=False)
+
+    def get(self, key: str) -> Chain:
+        if self.each:
+            raise GunError("get() after map() is not supported; map the node you need")
+        if not isinstance(key, str) or not key:
+            raise GunError(f"get(key={key!r}): expected a non-empty string")
+        return Chain(self.gun, (*self.path, key))
+
+    def map(self) -> Chain:
+        """Every key of this node (links followed), for ``on``/``once``."""
+        return Chain(self.gun, self.path, each=True)
+
+    # -------------------------------------------------- resolution
+    def _resolve_local(self) -> tuple[str, str | None]:
+        """(soul, key) from what the local graph knows; key None means the whole node."""
+        soul = self.path[0]
+        key: str | None = None
+        for k in self.path[1:]:
+            if key is not None:
+                value = (self.gun.graph.nodes.get(soul) or {}).get(key)
+                soul = value["#"] if _is_link(value) else f"{soul}/{key}"
+            key = k
+        return soul, key
+
+    async def _resolve(self, timeout: float) -> tuple[str, str | None]:
+        soul = self.path[0]
+        key: str | None = None
+        for k in self.path[1:]:
+            if key is not None:
+                value = await self._read_key(soul, key, timeout)
+                soul = value["#"] if _is_link(value) else f"{soul}/{key}"
+            key = k
+        return soul, key
+
+    async def _read_key(self, soul: str, key: str, timeout: float) -> Any:
+        node = self.gun.graph.nodes.get(soul)
+        if node is None or key not in node:
+            await self.gun.fetch({"#": soul, ".": key}, timeout)
+            node = self.gun.graph.nodes.get(soul)
+        return (node or {}).get(key)
+
+    async def _read_node(self, soul: str, timeout: float) -> dict[str, Any] | None:
+        await self.gun.fetch({"#": soul}, timeout)
+        return _plain(self.gun.graph.nodes.get(soul))
+
+    # -------------------------------------------------- writes
+    def put(self, data: Any) -> PutResult:
+        """Write ``data`` here: applied locally and sent at once; await for the first ack."""
+        soul, key = self._resolve_local()
+        if self.each:
+            raise GunError("put() after map() is not supported")
+        state = self.gun.machine()
+        graph: dict[str, dict[str, Any]] = {}
+        if key is None:
+            if not isinstance(data, dict) or _is_link(data):
+                raise InvalidDataError(
+                    f"put({data!r}) on root node {soul!r}: a root node takes an object"
+                )
+            _build(graph, soul, data, state, self.gun.graph)
+        elif isinstance(data, dict) and not _is_link(data):
+            existing = (self.gun.graph.nodes.get(soul) or {}).get(key)
+            child = existing["#"] if _is_link(existing) else f"{soul}/{key}"
+            _add(graph, soul, key, {"#": child}, state)
+            _build(graph, child, data, state, self.gun.graph)
+        else:
+            _check_value(data, key)
+            _add(graph, soul, key, data, state)
+        return self.gun.put_graph(graph)
+
+    def set(self, data: Any) -> PutResult:
+        """Add ``data`` as a new item of this node's set (a fresh soul, linked by itself)."""
+        soul, key = self._resolve_local()
+        node_soul = soul if key is None else (
+            v["#"] if _is_link(v := (self.gun.graph.nodes.get(soul) or {}).get(key))
+            else f"{soul}/{key}"
+        )
+        state = self.gun.machine()
+        graph: dict[str, dict[str, Any]] = {}
+        if key is not None:
+            _add(graph, soul, key, {"#": node_soul}, state)
+        if _is_link(data):
+            item = data["#"]
+        elif isinstance(data, dict):
+            item = new_soul(state)
+            _build(graph, item, data, state, self.gun.graph)
+        else:
+            raise InvalidDataError(f"set({data!r}): a set item is an object or a link")
+        _add(graph, node_soul, item, {"#": item}, state)
+        result = self.gun.put_graph(graph)
+        result.soul = item
+        return result
+
+    # -------------------------------------------------- reads
+    async def once(self, timeout: float = 5.0) -> Any:
+        """The value here now (a node as a dict without ``_``, a primitive, or None)."""
+        soul, key = await self._resolve(timeout)
+        if self.each:
+            node = await self._node_at(soul, key, timeout)
+            if node is None:
+                return None
+            out = {}
+            for k, v in node.items():
+                out[k] = await self._read_node(v["#"], timeout) if _is_link(v) else v
+            return out
+        if key is None:
+            return await self._read_node(soul, timeout)
+        value = await self._read_key(soul, key, timeout)
+        if _is_link(value):
+            return await self._read_node(value["#"], timeout)
+        return value
+
+    async def _node_at(self, soul: str, key: str | None, timeout: float) -> dict[str, Any] | None:
+        if key is None:
+            return await self._read_node(soul, timeout)
+        value = await self._read_key(soul, key, timeout)
+        if _is_link(value):
+            return await self._read_node(value["#"], timeout)
+        return None
+
+    def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
+        """Live updates: ``callback(value, key)`` for the current value and every change.
+
+        Returns the unsubscribe function; with no callback returns a ``Subscription`` for
+        ``async for value, key in ...``.
+        """
+        gun = self.gun
+        sub: Subscription | None = None
+        if callback is None:
+            sub = Subscription(gun)
+            callback = sub.push
+        cb = callback
+        soul, key = self._resolve_local()
+        unwatchers: list[Callable[[], None]] = []
+        children: dict[str, Callable[[], None]] = {}
+
+        def emit(value: Any, k: str) -> None:
+            res = cb(value, k)
+            if asyncio.iscoroutine(res):
+                gun.spawn(res, f"on callback {k}")
+
+        def child_changed(item_key: str) -> WatchFn:
+            def fn(s: str, _node: dict[str, Any], _msg: Message) -> None:
+                emit(_plain(gun.graph.nodes.get(s)), item_key)
+
+            return fn
+
+        def follow(k: str, value: Any) -> None:
+            if _is_link(value):
+                target = value["#"]
+                if target not in children:
+                    children[target] = gun.watch(target, child_changed(k))
+                    gun.spawn(gun.fetch({"#": target}), f"fetch {target}")
+                node = gun.graph.nodes.get(target)
+                if node is not None:
+                    emit(_plain(node), k)
+            else:
+                emit(value, k)
+
+        if self.each:
+            node_soul = soul if key is None else f"{soul}/{key}"
+            if key is not None:
+                v = (gun.graph.nodes.get(soul) or {}).get(key)
+                if _is_link(v):
+                    node_soul = v["#"]
+
+            def on_node(s: str, node: dict[str, Any], _m: Message) -> None:
+                for k, v in node.items():
+                    if k != "_":
+                        follow(k, v)
+
+            unwatchers.append(gun.watch(node_soul, on_node))
+            current = gun.graph.nodes.get(node_soul)
+            if current is not None:
+                on_node(node_soul, current, {})
+        elif key is None:
+
+            def on_whole(s: str, _node: dict[str, Any], _m: Message) -> None:
+                emit(_plain(gun.graph.nodes.get(s)), s)
+
+            unwatchers.append(gun.watch(soul, on_whole))
+            if soul in gun.graph.nodes:
+                on_whole(soul, {}, {})
+        else:
+
+            def on_key(s: str, node: dict[str, Any], _m: Message) -> None:
+                if key in node:
+                    follow(key, node[key])
+
+            unwatchers.append(gun.watch(soul, on_key))
+            current = gun.graph.nodes.get(soul)
+            if current is not None and key in current:
+                on_key(soul, current, {})
+
+        def unsubscribe() -> None:
+            for u in unwatchers:
+                u()
+            for u in children.values():
+                u()
+            children.clear()
+
+        if sub is not None:
+            sub.unsubscribe = unsubscribe
+            return sub
+        return unsubscribe
+
+
+def _add(graph: dict[str, dict[str, Any]], soul: str, key: str, value: Any, state: float) -> None:
+    node = graph.setdefault(soul, {"_": {"#": soul, ">": {}}})
+    node["_"][">"][key] = state
+    node[key] = value
+
+
+def _check_value(value: Any, key: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidDataError(f"key {key!r}: {value!r} is not a valid Gun value")
+    if isinstance(value, list | tuple):
+        raise InvalidDataError(
+            f"key {key!r}: arrays are not valid Gun values; use an object or set()"
+        )
+    if not valid_value(value):
+        raise InvalidDataError(f"key {key!r}: {value!r} is not a valid Gun value")
+
+
+def _build(
+    graph: dict[str, dict[str, Any]], soul: str, data: dict[str, Any], state: float, known: Graph
+) -> None:
+    """Split a nested object into nodes joined by links (child soul = parent/key, as Gun)."""
+    graph.setdefault(soul, {"_": {"#": soul, ">": {}}})
+    for key, value in data.items():
+        if not isinstance(key, str) or not key or key == "_":
+            raise InvalidDataError(f"key {key!r} in {soul!r}: keys are non-empty strings, not '_'")
+        if isinstance(value, dict) and not _is_link(value):
+            existing = (known.nodes.get(soul) or {}).get(key)
+            child = existing["#"] if _is_link(existing) else f"{soul}/{key}"
+            if child in graph:
+                raise InvalidDataError(f"key {key!r} in {soul!r}: cycle in the data")
+            _add(graph, soul, key, {"#": child}, state)
+            _build(graph, child, value, state, known)
+        else:
+            _check_value(value, key)
+            _add(graph, soul, key, value, state)

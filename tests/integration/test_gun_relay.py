@@ -1,0 +1,235 @@
+"""Our Gun peers and our built-in relay, over real WebSockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from gunrtc_kit import Gun, GunError, Relay, trace
+from gunrtc_kit.errors import InvalidDataError
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[Relay]:
+    r = await Relay().start()
+    yield r
+    await r.stop()
+
+
+async def peer(relay: Relay) -> Gun:
+    g = await Gun([relay.url]).start()
+    await g.wait_connected(5)
+    return g
+
+
+async def until(pred: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.01)
+
+
+async def raw_client(url: str) -> Any:
+    ws = await connect(url)
+    hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert hello["dam"] == "?" and len(hello["pid"]) == 9
+    return ws
+
+
+async def recv_until(ws: Any, pred: Any, timeout: float = 5.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            data = json.loads(await ws.recv())
+            for m in data if isinstance(data, list) else [data]:
+                if pred(m):
+                    return m  # type: ignore[no-any-return]
+
+
+async def test_two_peers_sync_both_ways_and_puts_are_acked(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        seen_b: dict[str, Any] = {}
+        b.get("chat").map().on(lambda v, k: seen_b.__setitem__(k, v))
+        await asyncio.sleep(0.1)
+        ack = await a.get("chat").get("m1").put({"text": "hi", "n": 1})
+        assert ack["ok"] is True and ack["@"]
+        await until(lambda: seen_b.get("m1") == {"text": "hi", "n": 1})
+        await b.get("chat").get("m2").put({"text": "back"})
+        assert await a.get("chat").get("m2").get("text").once(timeout=3) == "back"
+        assert await a.get("chat").get("m1").once() == {"text": "hi", "n": 1}
+        assert a.graph.nodes["chat"]["m1"] == {"#": "chat/m1"}  # a link, resolved on read
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_once_on_unknown_data_is_none_quickly(relay: Relay) -> None:
+    a = await peer(relay)
+    try:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert await a.get("nothing-here").once(timeout=5) is None
+        assert loop.time() - t0 < 2  # the relay's "not found" answered, no timeout
+    finally:
+        await a.close()
+
+
+@pytest.mark.parametrize("soul", ["constructor", "big", "__proto__", "toString", "hasOwnProperty"])
+async def test_souls_named_like_js_builtins_work(relay: Relay, soul: str) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        await a.get(soul).put({"v": soul})
+        assert await b.get(soul).get("v").once(timeout=3) == soul
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_invalid_put_gets_err_ack_and_relay_keeps_serving(relay: Relay) -> None:
+    good = await peer(relay)
+    ws = await raw_client(relay.url)
+    try:
+        bad = {"#": "bad1", "put": {"s": {"_": {"#": "s", ">": {}}, "k": 1}}}
+        await ws.send(json.dumps(bad))
+        reply = await recv_until(ws, lambda m: m.get("@") == "bad1")
+        assert reply["err"].startswith("Error: Invalid graph!") and "no state" in reply["err"]
+        assert any(e.msg_id == "bad1" for e in relay.bus.events(trace.Error))
+        await ws.send("{bad json")
+        reply = await recv_until(ws, lambda m: m.get("dam") == "!")
+        assert reply["err"] == "DAM JSON parse error."
+        await ws.send("[1]")
+        assert (await recv_until(ws, lambda m: m.get("dam") == "!"))["err"]
+        await ws.send(json.dumps({"#": "u1", "dam": "what"}))
+        assert "what" in (await recv_until(ws, lambda m: m.get("dam") == "!"))["err"]
+        # the relay still serves everyone
+        ack = await good.get("still").put({"ok": 1})
+        assert ack["ok"] is True
+    finally:
+        await ws.close()
+        await good.close()
+
+
+async def test_local_invalid_put_raises() -> None:
+    g = Gun()
+    await g.start()
+    try:
+        with pytest.raises(InvalidDataError):
+            g.get("x").put({"list": [1, 2]})
+        with pytest.raises(InvalidDataError):
+            g.get("x").put(5)
+        with pytest.raises(InvalidDataError):
+            g.get("x").put({"n": float("nan")})
+        with pytest.raises(GunError):
+            g.get("")
+    finally:
+        await g.close()
+
+
+async def test_oversized_frame_is_refused_and_reported() -> None:
+    r = await Relay(max_frame=1000).start()
+    try:
+        ws = await raw_client(r.url)
+        await ws.send(json.dumps({"#": "big", "put": {"s": "x" * 5000}}))
+        reply = await recv_until(ws, lambda m: m.get("dam") == "!")
+        assert reply["err"] == "Message too big!"
+        assert any("max_frame=1000" in e.error for e in r.bus.events(trace.Error))
+        await ws.close()
+    finally:
+        await r.stop()
+
+
+async def test_frames_above_one_mib_are_accepted(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        big = "y" * (2 * 1024 * 1024)
+        await a.get("big/blob").put({"data": big})
+        assert await b.get("big/blob").get("data").once(timeout=5) == big
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_wrong_path_gets_400(relay: Relay) -> None:
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        await connect(relay.url.replace("/gun", "/other"))
+    assert info.value.response.status_code == 400
+    ws = await connect(relay.url + "?x=1")  # the query string is ignored, as ws 7 does
+    await ws.close()
+
+
+async def test_relay_restart_from_store_loses_no_acked_write(tmp_path: Path) -> None:
+    store = tmp_path / "relay.sqlite3"
+    r = await Relay(store=store).start()
+    port = r.port
+    a = await peer(r)
+    acks = [await a.get("log").get(f"e{i}").put({"i": i}) for i in range(20)]
+    assert all(x["ok"] is True for x in acks)
+    await r.stop()
+    r2 = await Relay(store=store, port=port).start()
+    try:
+        b = await peer(r2)
+        got = await b.get("log").map().once(timeout=5)
+        assert {k: v["i"] for k, v in got.items()} == {f"e{i}": i for i in range(20)}
+        # a reconnects by itself to the restarted relay on the same port
+        await a.wait_connected(10)
+        await a.get("log").get("after").put({"i": 99})
+        assert await b.get("log").get("after").get("i").once(timeout=5) == 99
+        await b.close()
+    finally:
+        await a.close()
+        await r2.stop()
+
+
+async def test_close_leaves_no_task_behind(relay: Relay) -> None:
+    before = asyncio.all_tasks()
+    a = await peer(relay)
+    await a.get("t").put({"x": 1})
+    await a.close()
+    await asyncio.sleep(0.05)
+    left = {t for t in asyncio.all_tasks() - before if not t.get_name().startswith("ws-")}
+    ours = [t for t in asyncio.all_tasks() - before]
+    assert not left, left
+    assert all(t.done() for t in ours if t.get_name() in ("ws-writer",)), ours
+
+
+async def test_on_as_async_iterator(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        sub = b.get("feed").map().on()
+        await asyncio.sleep(0.1)
+        for i in range(3):
+            a.get("feed").get(f"k{i}").put(i)
+        got = []
+        async with asyncio.timeout(5):
+            async for value, key in sub:
+                got.append((key, value))
+                if len(got) == 3:
+                    break
+        sub.close()
+        assert sorted(got) == [("k0", 0), ("k1", 1), ("k2", 2)]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_set_adds_items_with_fresh_souls(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        r1 = a.get("todo").set({"title": "one"})
+        r2 = a.get("todo").set({"title": "two"})
+        await r1
+        await r2
+        assert r1.soul != r2.soul
+        items = await b.get("todo").map().once(timeout=5)
+        assert sorted(v["title"] for v in items.values()) == ["one", "two"]
+    finally:
+        await a.close()
+        await b.close()
