@@ -29,8 +29,10 @@ def _out(text: str) -> None:
 async def _relay(args: argparse.Namespace) -> int:
     relay = Relay(args.host, args.port, store=args.store, peers=args.peer)
     await relay.start()
-    _out(f"gunrtc-kit relay {relay.pid} listening on {relay.url}"
-         + (f" (store {args.store})" if args.store else " (memory)"))
+    _out(
+        f"gunrtc-kit relay {relay.pid} listening on {relay.url}"
+        + (f" (store {args.store})" if args.store else " (memory)")
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -68,8 +70,10 @@ async def _demo(args: argparse.Namespace) -> int:
         await asyncio.sleep(0.2)
         t0 = time.perf_counter()
         for name, g in zip(names, peers, strict=True):
-            ack = await g.get("demo/chat").get(f"from-{name}").put(
-                {"text": f"hello from {name}", "by": g.pid}
+            ack = (
+                await g.get("demo/chat")
+                .get(f"from-{name}")
+                .put({"text": f"hello from {name}", "by": g.pid})
             )
             _out(f"{name:6} put from-{name}: ack {ack.get('ok')!r} from the relay")
         with contextlib.suppress(TimeoutError):
@@ -90,8 +94,10 @@ async def _demo(args: argparse.Namespace) -> int:
             counts[e.kind] = counts.get(e.kind, 0) + 1
         _out("trace: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         ok = ok and len(kept) == len(want)
-        _out(f"{'OK' if ok else 'FAILED'}: {len(names)} peers synced {len(want)} writes "
-             f"in {took:.0f} ms through the built-in relay")
+        _out(
+            f"{'OK' if ok else 'FAILED'}: {len(names)} peers synced {len(want)} writes "
+            f"in {took:.0f} ms through the built-in relay"
+        )
         return 0 if ok else 1
 
 

@@ -102,8 +102,11 @@ class Subscription:
             self._items.popleft()
             self.dropped += 1
             self._gun.bus.emit(
-                trace.Error(self._gun.bus.now(), self._gun.pid,
-                            error=f"subscription queue full (limit={self._limit}); oldest dropped")
+                trace.Error(
+                    self._gun.bus.now(),
+                    self._gun.pid,
+                    error=f"subscription queue full (limit={self._limit}); oldest dropped",
+                )
             )
         self._items.append((value, key))
         self._wake.set()
@@ -157,8 +160,12 @@ class Gun:
         self.super_peer = super_peer
         self.ack_timeout = ack_timeout
         self.mesh = Mesh(
-            pid, clock_ms=self._wall_ms, bus=self.bus, dup=self.dup,
-            on_message=self._on_message, call_soon=self._call_soon,
+            pid,
+            clock_ms=self._wall_ms,
+            bus=self.bus,
+            dup=self.dup,
+            on_message=self._on_message,
+            call_soon=self._call_soon,
             **({"max_frame": max_frame} if max_frame is not None else {}),
         )
         self.mesh.on_hi.append(self._on_hi)
@@ -319,8 +326,15 @@ class Gun:
             if listener is not None:
                 listener.expires = (self._loop or asyncio.get_running_loop()).time() + ASK_LIFE
                 self.bus.emit(
-                    trace.Ack(self.bus.now(), self.pid, peer.id, msg_id=str(msg.get("#", "")),
-                              reply_to=ack, ok=msg.get("ok"), err=str(msg.get("err") or ""))
+                    trace.Ack(
+                        self.bus.now(),
+                        self.pid,
+                        peer.id,
+                        msg_id=str(msg.get("#", "")),
+                        reply_to=ack,
+                        ok=msg.get("ok"),
+                        err=str(msg.get("err") or ""),
+                    )
                 )
                 listener.fn(msg)
             else:
@@ -364,9 +378,13 @@ class Gun:
             if self.store is not None:
                 self.store.write(diff)
             self.bus.emit(
-                trace.Put(self.bus.now(), self.pid, msg_id=mid,
-                          changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
-                          deferred=len(deferred))
+                trace.Put(
+                    self.bus.now(),
+                    self.pid,
+                    msg_id=mid,
+                    changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
+                    deferred=len(deferred),
+                )
             )
             for soul, node in diff.items():
                 for fn in list(self._watch.get(soul, ())):
@@ -625,9 +643,14 @@ class Chain:
     def set(self, data: Any) -> PutResult:
         """Add ``data`` as a new item of this node's set (a fresh soul, linked by itself)."""
         soul, key = self._resolve_local()
-        node_soul = soul if key is None else (
-            v["#"] if _is_link(v := (self.gun.graph.nodes.get(soul) or {}).get(key))
-            else f"{soul}/{key}"
+        node_soul = (
+            soul
+            if key is None
+            else (
+                v["#"]
+                if _is_link(v := (self.gun.graph.nodes.get(soul) or {}).get(key))
+                else f"{soul}/{key}"
+            )
         )
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}

@@ -36,8 +36,15 @@ class Relay:
     ) -> None:
         self.store_path = store
         self._store = SQLiteStore(store) if store is not None else None
-        self.gun = Gun(peers, pid=pid, bus=bus, store=self._store, acks=True, super_peer=True,
-                       max_frame=max_frame)
+        self.gun = Gun(
+            peers,
+            pid=pid,
+            bus=bus,
+            store=self._store,
+            acks=True,
+            super_peer=True,
+            max_frame=max_frame,
+        )
         self.server = WebSocketServer(self.gun.mesh, host, port, max_size=max_size)
 
     @property

@@ -200,8 +200,9 @@ class TraceBus:
                 if not self._in_error:
                     self._in_error = True
                     try:
-                        self.emit(Error(self.now(), event.node,
-                                        error=f"subscriber failed: {exc!r}"))
+                        self.emit(
+                            Error(self.now(), event.node, error=f"subscriber failed: {exc!r}")
+                        )
                     finally:
                         self._in_error = False
 

@@ -234,6 +234,9 @@ def parse(text: str, max_size: int = MAX_FRAME) -> tuple[list[Message], list[Inv
         if isinstance(item, dict):
             msgs.append(item)
         else:
-            bad.append(InvalidDataError(f"batch element {i} is not a message object: "
-                                        f"{json.dumps(item)[:40]}"))
+            bad.append(
+                InvalidDataError(
+                    f"batch element {i} is not a message object: {json.dumps(item)[:40]}"
+                )
+            )
     return msgs, bad

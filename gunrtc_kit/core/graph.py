@@ -29,8 +29,7 @@ def valid_value(v: Any) -> bool:
         return True
     if isinstance(v, int | float):
         return math.isfinite(v)
-    return (isinstance(v, dict) and len(v) == 1 and isinstance(v.get("#"), str)
-            and bool(v["#"]))
+    return isinstance(v, dict) and len(v) == 1 and isinstance(v.get("#"), str) and bool(v["#"])
 
 
 def _js_text(v: Any) -> str:
@@ -158,8 +157,12 @@ def lex_match(key: Any, lex: Any) -> bool:
     gt_s = gt if isinstance(gt, str) else None
     lt_s = lt if isinstance(lt, str) else None
     if gt is not None and lt is not None:
-        return gt_s is not None and lt_s is not None and not _js_lt(key, gt_s) \
+        return (
+            gt_s is not None
+            and lt_s is not None
+            and not _js_lt(key, gt_s)
             and not _js_lt(lt_s, key)
+        )
     if gt_s is not None and not _js_lt(key, gt_s):
         return True
     return lt_s is not None and not _js_lt(lt_s, key)
@@ -198,8 +201,13 @@ class Graph:
                     return res
                 state = states[key]
                 current = self.nodes.get(soul)
-                decision = ham(machine, state, val, state_of(current, key),
-                               current.get(key) if current else None)
+                decision = ham(
+                    machine,
+                    state,
+                    val,
+                    state_of(current, key),
+                    current.get(key) if current else None,
+                )
                 if decision is Decision.DEFER:
                     res.deferred.append(Deferred(soul, key, val, state))
                     continue
@@ -242,7 +250,7 @@ class Graph:
             states = node.get("_", {}).get(">", {})
             for i in range(0, max(len(keys), 1), size):
                 part: dict[str, Any] = {"_": {"#": soul, ">": {}}}
-                for k in keys[i:i + size]:
+                for k in keys[i : i + size]:
                     if k != "_":
                         state_ify(part, k, states.get(k), node[k])
                 out.append({soul: part})

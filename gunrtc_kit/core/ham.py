@@ -42,7 +42,10 @@ def ham(
     was = float("-inf") if current_state is None else current_state
     if state < was:
         return Decision.HISTORICAL
-    if state == was and (value == current_value and type(value) is type(current_value)
-                         or not json_text_greater(value, current_value)):
+    if state == was and (
+        value == current_value
+        and type(value) is type(current_value)
+        or not json_text_greater(value, current_value)
+    ):
         return Decision.EQUAL
     return Decision.ACCEPT

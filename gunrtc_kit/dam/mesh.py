@@ -108,8 +108,9 @@ class Mesh:
 
     def _dropped(self, peer: MeshPeer | None, msg_id: str, reason: str) -> None:
         self._emit(
-            trace.Dropped(self._now(), self.pid, peer.id if peer else "", msg_id=msg_id,
-                          reason=reason)
+            trace.Dropped(
+                self._now(), self.pid, peer.id if peer else "", msg_id=msg_id, reason=reason
+            )
         )
 
     # ------------------------------------------------------------------ hearing
@@ -162,8 +163,9 @@ class Mesh:
                 self.dup.track(key)
         peer.heard += 1
         self._emit(
-            trace.Heard(self._now(), self.pid, peer.id, msg=msg, transport=peer.transport,
-                        size=size)
+            trace.Heard(
+                self._now(), self.pid, peer.id, msg=msg, transport=peer.transport, size=size
+            )
         )
         dam = msg.get("dam")
         entry = self.dup.track(mid)
@@ -330,8 +332,15 @@ class Mesh:
 
     def _emit_said(self, msg: Message, peer: MeshPeer, size: int, batched: bool) -> None:
         self._emit(
-            trace.Said(self._now(), self.pid, peer.id, msg=msg, transport=peer.transport,
-                       size=size, batched=batched)
+            trace.Said(
+                self._now(),
+                self.pid,
+                peer.id,
+                msg=msg,
+                transport=peer.transport,
+                size=size,
+                batched=batched,
+            )
         )
 
     def _schedule_flush(self, peer: MeshPeer) -> None:
@@ -385,8 +394,9 @@ class Mesh:
             self.near += 1
             peer.met = self.clock_ms()
             self._emit(
-                trace.Hi(self._now(), self.pid, peer.id, pid=peer.pid or "",
-                         transport=peer.transport)
+                trace.Hi(
+                    self._now(), self.pid, peer.id, pid=peer.pid or "", transport=peer.transport
+                )
             )
         if ask_pid:
             hello: Message = {"dam": "?", "pid": self.pid}

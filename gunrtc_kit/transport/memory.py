@@ -61,8 +61,12 @@ class MemoryWire:
             if self.mesh is not None and self.peer is not None:
                 why = "partitioned" if self.partitioned or other.partitioned else "loss"
                 self.mesh.bus.emit(
-                    trace.Dropped(self.mesh.bus.now(), self.mesh.pid, self.peer.id,
-                                  reason=f"memory wire {why}")
+                    trace.Dropped(
+                        self.mesh.bus.now(),
+                        self.mesh.pid,
+                        self.peer.id,
+                        reason=f"memory wire {why}",
+                    )
                 )
             return
         loop = self._loop or asyncio.get_running_loop()

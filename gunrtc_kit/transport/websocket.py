@@ -135,8 +135,9 @@ class WebSocketClient:
         while not self._closing:
             self.attempts += 1
             try:
-                conn = await connect(self.url, max_size=self.max_size, open_timeout=5,
-                                     ping_interval=None)
+                conn = await connect(
+                    self.url, max_size=self.max_size, open_timeout=5, ping_interval=None
+                )
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 log.debug("dial %s failed: %s", self.url, exc)
                 await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
@@ -198,8 +199,12 @@ class WebSocketServer:
 
     async def start(self) -> None:
         self.server = await serve(
-            self._handle, self.host, self.port, max_size=self.max_size,
-            process_request=self._check_path, ping_interval=None,
+            self._handle,
+            self.host,
+            self.port,
+            max_size=self.max_size,
+            process_request=self._check_path,
+            ping_interval=None,
         )
         sock = next(iter(self.server.sockets))
         self.port = sock.getsockname()[1]
@@ -244,4 +249,3 @@ class WebSocketServer:
         self.server.close()
         await self.server.wait_closed()
         self.server = None
-

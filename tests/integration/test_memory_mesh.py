@@ -50,8 +50,9 @@ async def test_get_reply_is_routed_back_through_a_chain() -> None:
             connect_memory(peers[i].mesh, peers[i + 1].mesh)
         await asyncio.sleep(0.05)
         far = peers[3]
-        far.graph.merge({"far/data": {"_": {"#": "far/data", ">": {"x": 1.0}}, "x": 42}},
-                        far.machine())
+        far.graph.merge(
+            {"far/data": {"_": {"#": "far/data", ">": {"x": 1.0}}, "x": 42}}, far.machine()
+        )
         assert await peers[0].get("far/data").get("x").once(timeout=3) == 42
     finally:
         for p in peers:
@@ -90,8 +91,9 @@ async def test_lossy_latent_wires_still_deliver_with_many_paths() -> None:
         for i in range(10):
             for j in range(i + 1, 10):
                 if rng.random() < 0.5:
-                    connect_memory(peers[i].mesh, peers[j].mesh, latency=0.002, jitter=0.003,
-                                   loss=0.1, rng=rng)
+                    connect_memory(
+                        peers[i].mesh, peers[j].mesh, latency=0.002, jitter=0.003, loss=0.1, rng=rng
+                    )
         for i in range(9):  # keep it connected
             connect_memory(peers[i].mesh, peers[i + 1].mesh, latency=0.001)
         await asyncio.sleep(0.1)

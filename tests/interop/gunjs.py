@@ -51,8 +51,13 @@ class NodeProcess:
         env = dict(os.environ, MULTICAST="false", NODE_NO_WARNINGS="1")
         assert NODE is not None
         self.proc = await asyncio.create_subprocess_exec(
-            NODE, str(INTEROP / self.script), *self.args, cwd=str(INTEROP), env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            NODE,
+            str(INTEROP / self.script),
+            *self.args,
+            cwd=str(INTEROP),
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -157,8 +162,9 @@ class GunJsPeer(NodeProcess):
         self._n += 1
         cid = f"put{self._n}"
         await self.send({"cmd": "put", "id": cid, "soul": soul, "data": data})
-        return await self.wait_event(lambda e: e.get("event") == "ack" and e.get("id") == cid,
-                                     timeout)
+        return await self.wait_event(
+            lambda e: e.get("event") == "ack" and e.get("id") == cid, timeout
+        )
 
     async def wait_data(self, soul: str, key: str, timeout: float = 10.0) -> Any:
         e = await self.wait_event(

@@ -176,8 +176,11 @@ def test_oversized_frame_is_refused_with_gun_text() -> None:
     wire.frames.clear()
     mesh.hear(json.dumps({"#": "big", "put": {"s": "x" * 200}}), peer)
     mesh.flush_all()
-    assert wire.messages()[0] == {"#": wire.messages()[0]["#"], "dam": "!",
-                                  "err": "Message too big!"}
+    assert wire.messages()[0] == {
+        "#": wire.messages()[0]["#"],
+        "dam": "!",
+        "err": "Message too big!",
+    }
     with pytest.raises(LimitError):
         mesh.say({"#": "big2", "put": {"s": "x" * 200}})
 
