@@ -1,0 +1,194 @@
+"""One WebRTC link on aiortc: an ``RTCPeerConnection`` and Gun's data channel ``dc``.
+
+As Gun.js does, each side opens its own channel labelled ``dc`` (not pre-negotiated,
+``ordered=False, maxRetransmits=2`` by default), sends on the one it made and reads both:
+after connecting there are two SCTP channels per link. Text from either goes to
+``on_message``; ``on_open`` fires once, when the first channel opens; ``on_close`` once, when
+the link closes or fails.
+
+aiortc does not trickle ICE: ``setLocalDescription`` gathers every candidate and puts them in
+the SDP, so ``create_offer``/``create_answer`` return descriptions that already carry them.
+Candidates the other side trickles (browsers and Node's wrtc do) are added with
+``add_ice_candidate``; those arriving before the remote description are held and applied after.
+Errors raised deep inside aiortc on bad remote input come out as ``WebRTCError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from gunrtc_kit import trace
+from gunrtc_kit.errors import NetworkError, WebRTCError
+from gunrtc_kit.webrtc.loopback import only_hosts
+from gunrtc_kit.webrtc.options import WebRTCOptions
+from gunrtc_kit.webrtc.signaling import candidate_from_json, description_from_json
+
+__all__ = ["WebRTCPeer"]
+
+log = logging.getLogger(__name__)
+
+
+class WebRTCPeer:
+    def __init__(
+        self,
+        remote_pid: str,
+        options: WebRTCOptions,
+        *,
+        on_message: Callable[[str], None],
+        on_open: Callable[[], None],
+        on_close: Callable[[], None],
+        bus: trace.TraceBus | None = None,
+        node: str = "",
+    ) -> None:
+        from aiortc import RTCPeerConnection
+
+        self.remote_pid = remote_pid
+        self.options = options
+        self.bus = bus
+        self.node = node
+        self._on_message = on_message
+        self._on_open = on_open
+        self._on_close = on_close
+        self._opened = False
+        self._closed = False
+        self._held: list[Any] = []
+        self.received = 0
+        self.sent = 0
+        self.pc = RTCPeerConnection(configuration=options.to_rtc_configuration())
+        dc = options.channel
+        self.channel = self.pc.createDataChannel(
+            "dc", ordered=dc.ordered, maxRetransmits=dc.max_retransmits
+        )
+        self.remote_channel: Any = None
+        self._watch(self.channel)
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def connection_state(self) -> str:
+        return str(self.pc.connectionState)
+
+    @property
+    def open(self) -> bool:
+        return any(
+            ch is not None and ch.readyState == "open" for ch in (self.channel, self.remote_channel)
+        )
+
+    def _state_event(self, state: str) -> None:
+        if self.bus is not None:
+            self.bus.emit(trace.RtcState(self.bus.now(), self.node, self.remote_pid, state=state))
+
+    def _on_state(self) -> None:
+        state = self.connection_state
+        self._state_event(state)
+        if state in ("failed", "closed"):
+            self._fire_close()
+
+    def _watch(self, channel: Any) -> None:
+        channel.on("open", self._fire_open)
+        channel.on("close", self._channel_closed)
+        channel.on("message", self._message)
+
+    def _on_datachannel(self, channel: Any) -> None:
+        self.remote_channel = channel
+        self._watch(channel)
+        if channel.readyState == "open":
+            self._fire_open()
+
+    def _fire_open(self) -> None:
+        if self._opened or self._closed:
+            return
+        self._opened = True
+        self._on_open()
+
+    def _channel_closed(self) -> None:
+        if not self.open:
+            self._fire_close()
+
+    def _fire_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close()
+
+    def _message(self, data: str | bytes) -> None:
+        self.received += 1
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError:
+                if self.bus is not None:
+                    self.bus.emit(
+                        trace.Error(
+                            self.bus.now(),
+                            self.node,
+                            self.remote_pid,
+                            error=f"binary data-channel message of {len(data)} bytes "
+                            "is not UTF-8 text; ignored",
+                        )
+                    )
+                return
+        self._on_message(data)
+
+    # ------------------------------------------------------------------ signalling
+    async def create_offer(self) -> dict[str, Any]:
+        offer = await self.pc.createOffer()
+        with only_hosts(self.options.host_addresses):
+            await self.pc.setLocalDescription(offer)
+        return self._local()
+
+    async def create_answer(self) -> dict[str, Any]:
+        if self.pc.remoteDescription is None:
+            raise WebRTCError("create_answer needs the remote offer first")
+        answer = await self.pc.createAnswer()
+        with only_hosts(self.options.host_addresses):
+            await self.pc.setLocalDescription(answer)
+        return self._local()
+
+    def _local(self) -> dict[str, Any]:
+        desc = self.pc.localDescription
+        return {"type": desc.type, "sdp": desc.sdp}
+
+    async def set_remote_description(self, desc: Any) -> None:
+        session = description_from_json(desc)
+        try:
+            await self.pc.setRemoteDescription(session)
+        except Exception as exc:  # aiortc raises ValueError, KeyError, IndexError... on bad SDP
+            raise WebRTCError(f"invalid {session.type}: {exc!r}") from None
+        held, self._held = self._held, []
+        for cand in held:
+            await self._add(cand)
+
+    async def add_ice_candidate(self, cand: Any) -> None:
+        ice = candidate_from_json(cand)
+        if ice is None:
+            return
+        if self.pc.remoteDescription is None:
+            self._held.append(ice)
+            return
+        await self._add(ice)
+
+    async def _add(self, ice: Any) -> None:
+        try:
+            await self.pc.addIceCandidate(ice)
+        except Exception as exc:
+            raise WebRTCError(f"could not add ICE candidate: {exc!r}") from None
+
+    # ------------------------------------------------------------------ data
+    def send(self, text: str) -> None:
+        for ch in (self.channel, self.remote_channel):
+            if ch is not None and ch.readyState == "open":
+                ch.send(text)
+                self.sent += 1
+                return
+        raise NetworkError(f"no open data channel to {self.remote_pid}")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pc.close(), 5)
+        self._fire_close()

@@ -1,0 +1,136 @@
+"""Two of our peers link by WebRTC through our relay, sync over the data channel, and keep
+syncing after the relay is gone. Loopback only (see tests/netns.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gunrtc_kit import Gun, Relay, WebRTCOptions, trace
+from gunrtc_kit.errors import WebRTCError
+from tests.netns import require_loopback_only
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.webrtc]
+
+
+def rtc(room: str | None = "test", **kw: Any) -> WebRTCOptions:
+    return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"], **kw)
+
+
+async def until(pred: Any, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.02)
+
+
+def dc_heard(g: Gun, soul: str) -> bool:
+    return any(
+        isinstance(e, trace.Heard) and e.transport == "dc" and soul in (e.msg.get("put") or {})
+        for e in g.bus.history
+    )
+
+
+async def test_room_discovery_links_and_survives_relay_loss() -> None:
+    require_loopback_only()
+    relay = await Relay().start()
+    a = await Gun([relay.url], rtc=rtc()).start()
+    await a.wait_connected()
+    await asyncio.sleep(0.2)
+    b = await Gun([relay.url], rtc=rtc()).start()
+    try:
+        await b.wait_connected()
+        assert a.rtc is not None and b.rtc is not None
+        await a.rtc.wait_open(b.pid, 20)
+        await b.rtc.wait_open(a.pid, 20)
+        steps = [(e.step, e.direction) for e in a.bus.events(trace.RtcSignal)]
+        assert ("offer", "out") in steps and ("answer", "in") in steps  # a was older: offered
+        steps_b = [(e.step, e.direction) for e in b.bus.events(trace.RtcSignal)]
+        assert ("offer", "in") in steps_b and ("answer", "out") in steps_b
+        seen: dict[str, Any] = {}
+        b.get("rtc/chat").map().on(lambda v, k: seen.__setitem__(k, v))
+        await a.get("rtc/chat").get("m1").put({"t": "over dc"})
+        await until(lambda: seen.get("m1") == {"t": "over dc"})
+        assert dc_heard(b, "rtc/chat") or dc_heard(b, "rtc/chat/m1")
+        await relay.stop()
+        await until(lambda: not any(p.transport == "ws" and p.met for p in a.mesh.peers.values()))
+        a.get("rtc/chat").get("m2").put({"t": "relay gone"})
+        await until(lambda: seen.get("m2") == {"t": "relay gone"})
+        assert a.rtc.send_message(b.pid, '{"#":"direct1","dam":"hi"}') == "dc"
+    finally:
+        await a.close()
+        await b.close()
+        await relay.stop()
+
+
+async def test_manual_signalling_step_by_step() -> None:
+    require_loopback_only()
+    a = await Gun(rtc=rtc(room=None)).start()
+    b = await Gun(rtc=rtc(room=None)).start()
+    try:
+        assert a.rtc is not None and b.rtc is not None
+        offer = await a.rtc.create_offer(b.pid)
+        assert offer["type"] == "offer" and "a=candidate:" in offer["sdp"]
+        assert "127.0.0.1" in offer["sdp"]
+        answer = await b.rtc.accept_offer(a.pid, offer)
+        assert answer["type"] == "answer"
+        await a.rtc.accept_answer(b.pid, answer)
+        await a.rtc.wait_open(b.pid, 20)
+        await b.rtc.wait_open(a.pid, 20)
+        a.get("manual").put({"x": 1})  # no store on b: nobody acks, the data still syncs
+        await until(lambda: (b.graph.nodes.get("manual") or {}).get("x") == 1)
+        with pytest.raises(WebRTCError):
+            await b.rtc.accept_answer(a.pid, answer)  # b made no offer
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_bad_signalling_is_reported_and_links_survive() -> None:
+    require_loopback_only()
+    a = await Gun(rtc=rtc(room=None, max_connections=1)).start()
+    b = await Gun(rtc=rtc(room=None)).start()
+    try:
+        assert a.rtc is not None and b.rtc is not None
+        answer = await b.rtc.accept_offer(a.pid, await a.rtc.create_offer(b.pid))
+        await a.rtc.accept_answer(b.pid, answer)
+        await a.rtc.wait_open(b.pid, 20)
+        bad = [
+            {
+                "#": "x1",
+                "ok": {"rtc": {"id": "ZZZZZZZZZ", "offer": {"type": "offer", "sdp": "not sdp"}}},
+            },
+            {
+                "#": "x2",
+                "ok": {
+                    "rtc": {
+                        "id": "QQQQQQQQQ",
+                        "candidate": {
+                            "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                            "sdpMid": "0",
+                            "sdpMLineIndex": 0,
+                        },
+                    }
+                },
+            },
+            {
+                "#": "x3",
+                "ok": {"rtc": {"id": "WWWWWWWWW", "answer": {"type": "answer", "sdp": "v=0"}}},
+            },
+            {"#": "x4", "ok": {"rtc": {"id": a.pid, "offer": {"type": "offer", "sdp": ""}}}},
+        ]
+        for m in bad:
+            a.rtc.handle_rtc_message(m)
+        await asyncio.sleep(0.5)
+        errors = " | ".join(e.error for e in a.bus.events(trace.Error))
+        assert "max_connections=1" in errors  # the bogus offer was refused: a already has one
+        assert "unknown peer QQQQQQQQQ" in errors
+        assert "made it no offer" in errors
+        assert "our own pid" in errors
+        # the existing link still carries data
+        a.get("after-bad").put({"ok": True})
+        await until(lambda: (b.graph.nodes.get("after-bad") or {}).get("ok") is True)
+    finally:
+        await a.close()
+        await b.close()
