@@ -158,10 +158,15 @@ class GunJsPeer(NodeProcess):
         await self.send({"cmd": "on", "soul": soul})
         await self.wait_event(lambda e: e.get("event") == "on" and e.get("soul") == soul)
 
-    async def put(self, soul: str, data: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    async def put(
+        self, soul: str, data: dict[str, Any], timeout: float = 10.0, ack: bool = True
+    ) -> dict[str, Any]:
+        """Put through the Gun.js peer; with ``ack`` wait for its callback (a storage ack)."""
         self._n += 1
         cid = f"put{self._n}"
         await self.send({"cmd": "put", "id": cid, "soul": soul, "data": data})
+        if not ack:
+            return {}
         return await self.wait_event(
             lambda e: e.get("event") == "ack" and e.get("id") == cid, timeout
         )
@@ -172,3 +177,23 @@ class GunJsPeer(NodeProcess):
             timeout,
         )
         return e["value"]
+
+
+class GunJsRtcPeer(GunJsPeer):
+    """A Gun.js WebRTC peer (interop/gunjs_rtc_peer.js: gun/gun + gun/lib/webrtc + wrtc)."""
+
+    def __init__(self, relay_url: str, room: str) -> None:
+        NodeProcess.__init__(self, "gunjs_rtc_peer.js", relay_url, room)
+        self.pid = ""
+        self._n = 0
+
+    async def wait_rtc_hi(self, timeout: float = 20.0) -> dict[str, Any]:
+        return await self.wait_event(lambda e: e.get("event") == "hi" and e.get("rtc"), timeout)
+
+    async def peers(self) -> list[dict[str, Any]]:
+        n = len(self.events)
+        await self.send({"cmd": "peers"})
+        e = await self.wait_event(
+            lambda e: e.get("event") == "peers" and self.events.index(e) >= n, 5
+        )
+        return list(e["peers"])
