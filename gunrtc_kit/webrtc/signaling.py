@@ -27,6 +27,11 @@ def description_from_json(desc: Any, kinds: tuple[str, ...] = ("offer", "answer"
     if not isinstance(sdp, str) or not sdp.startswith("v=0"):
         raise WebRTCError(f"invalid SDP: expected text starting 'v=0', got {str(sdp)[:30]!r}")
     sdp = sdp.replace("\\r\\n", "\r\n")
+    if "\nm=application " not in sdp:
+        raise WebRTCError(
+            "invalid SDP: no data channel section (m=application); Gun links "
+            "carry DAM over a data channel"
+        )
     return RTCSessionDescription(sdp=sdp, type=kind)
 
 
@@ -44,7 +49,7 @@ def candidate_from_json(cand: Any) -> Any | None:
     body = text[len("candidate:") :] if text.startswith("candidate:") else text
     try:
         ice = candidate_from_sdp(body)
-    except (ValueError, IndexError, KeyError) as exc:
+    except (ValueError, IndexError, KeyError, AssertionError) as exc:  # aiortc asserts on input
         raise WebRTCError(f"invalid ICE candidate {text[:60]!r}: {exc}") from None
     mid = cand.get("sdpMid")
     index = cand.get("sdpMLineIndex")

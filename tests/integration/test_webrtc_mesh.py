@@ -10,6 +10,7 @@ import pytest
 
 from gunrtc_kit import Gun, Relay, WebRTCOptions, trace
 from gunrtc_kit.errors import WebRTCError
+from gunrtc_kit.webrtc.signaling import candidates_from_sdp
 from tests.netns import require_loopback_only
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.webrtc]
@@ -133,4 +134,75 @@ async def test_bad_signalling_is_reported_and_links_survive() -> None:
         await until(lambda: (b.graph.nodes.get("after-bad") or {}).get("ok") is True)
     finally:
         await a.close()
+        await b.close()
+
+
+async def test_candidates_trickled_in_gun_format_are_enough() -> None:
+    """Strip every candidate from the SDPs and send them one by one, as browsers do."""
+    require_loopback_only()
+    a = await Gun(rtc=rtc(room=None)).start()
+    b = await Gun(rtc=rtc(room=None)).start()
+    try:
+        assert a.rtc is not None and b.rtc is not None
+        offer = await a.rtc.create_offer(b.pid)
+        cands = candidates_from_sdp(offer["sdp"])
+        assert cands and all(c["candidate"].startswith("candidate:") for c in cands)
+        assert all("127.0.0.1" in c["candidate"] for c in cands)
+        bare = {"type": "offer", "sdp": strip_candidates(offer["sdp"])}
+        answer = await b.rtc.accept_offer(a.pid, bare)
+        for c in cands:
+            await b.rtc.add_candidate(a.pid, c)
+        back = candidates_from_sdp(answer["sdp"])
+        await a.rtc.accept_answer(b.pid, {"type": "answer", "sdp": strip_candidates(answer["sdp"])})
+        for c in back:
+            await a.rtc.add_candidate(b.pid, c)
+        await a.rtc.wait_open(b.pid, 20)
+        await b.rtc.wait_open(a.pid, 20)
+    finally:
+        await a.close()
+        await b.close()
+
+
+def strip_candidates(sdp: str) -> str:
+    return "".join(
+        line + "\r\n"
+        for line in sdp.splitlines()
+        if not line.startswith("a=candidate:") and not line.startswith("a=end-of-candidates")
+    )
+
+
+async def test_pending_link_is_dropped_after_the_timeout() -> None:
+    require_loopback_only()
+    a = await Gun(rtc=rtc(room=None)).start()
+    try:
+        assert a.rtc is not None
+        a.rtc.pending_timeout = 0.5  # gun's is 60 s
+        await a.rtc.create_offer("NOBODY123")
+        assert "NOBODY123" in a.rtc.links
+        async with asyncio.timeout(5):
+            while "NOBODY123" in a.rtc.links:
+                await asyncio.sleep(0.05)
+        assert any("did not open" in e.error for e in a.bus.events(trace.Error))
+        assert [e.state for e in a.bus.events(trace.RtcState)][-1] == "closed"
+    finally:
+        await a.close()
+
+
+async def test_invalid_offer_sdp_is_an_error_event() -> None:
+    require_loopback_only()
+    b = await Gun(rtc=rtc(room=None)).start()
+    try:
+        assert b.rtc is not None
+        b.rtc.handle_rtc_message(
+            {
+                "#": "x1",
+                "ok": {"rtc": {"id": "ZZZZZZZZZ", "offer": {"type": "offer", "sdp": "not sdp"}}},
+            }
+        )
+        await asyncio.sleep(0.3)
+        assert any("bad offer from ZZZZZZZZZ" in e.error for e in b.bus.events(trace.Error))
+        assert "ZZZZZZZZZ" not in b.rtc.links
+        with pytest.raises(WebRTCError):
+            await b.rtc.accept_offer("YYYYYYYYY", {"type": "offer", "sdp": "v=0\r\nbroken"})
+    finally:
         await b.close()
