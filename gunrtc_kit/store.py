@@ -24,7 +24,7 @@ class SQLiteStore:
         try:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS graph (soul TEXT NOT NULL, key TEXT NOT NULL, "
                 "value TEXT NOT NULL, state REAL NOT NULL, PRIMARY KEY (soul, key))"
