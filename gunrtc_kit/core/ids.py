@@ -6,12 +6,17 @@ alphabet string, and we keep it missing so our ids look native (gun-wire section
 
 from __future__ import annotations
 
+import os
 import random
 
 __all__ = ["ALPHABET", "new_soul", "random_id"]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz"
-_system = random.SystemRandom()
+# gun.js draws ids from Math.random: ids must be unlikely to collide, not unguessable. A
+# Mersenne Twister seeded from the OS is ~10x cheaper per id than SystemRandom.
+_rng = random.Random()
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
+    os.register_at_fork(after_in_child=_rng.seed)
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -19,7 +24,7 @@ def random_id(n: int = 9, rng: random.Random | None = None) -> str:
     """``n`` characters of Gun's alphabet (9 for message ids and pids, as gun.js)."""
     if n < 1:
         raise ValueError(f"n={n!r}, expected an int >= 1")
-    return "".join((rng or _system).choices(ALPHABET, k=n))
+    return "".join((rng or _rng).choices(ALPHABET, k=n))
 
 
 def _base36(x: float) -> str:

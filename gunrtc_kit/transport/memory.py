@@ -19,6 +19,8 @@ from gunrtc_kit.errors import GunError, NetworkError
 
 __all__ = ["MemoryWire", "connect_memory"]
 
+_SHARED_RNG = random.Random()
+
 
 class MemoryWire:
     """One direction-pair end: ``send`` hands text to the other end's mesh."""
@@ -42,7 +44,7 @@ class MemoryWire:
         self.jitter = jitter
         self.loss = loss
         self.partitioned = False
-        self.rng = rng or random.Random()
+        self.rng = rng or _SHARED_RNG  # one Random is ~2.5 KB; wires share one by default
         self.other: MemoryWire | None = None
         self.mesh: Mesh | None = None
         self.peer: MeshPeer | None = None
