@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gunrtc_kit.core.codec import utf16_key, utf16_sorted
+from gunrtc_kit.core.codec import js_keys, js_number, js_slice, utf16_key, utf16_sorted
 from gunrtc_kit.core.ham import Decision, ham
 from gunrtc_kit.core.state import state_ify, state_of
 
@@ -40,10 +40,12 @@ def _js_text(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, dict):
         return "[object Object]"
-    if isinstance(v, list):
+    if isinstance(v, list):  # Array#join: null becomes '', nested arrays join again
         return ",".join("" if x is None else _js_text(x) for x in v)
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
+    if isinstance(v, int | float):
+        if math.isfinite(v):
+            return js_number(v)
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
     return str(v)
 
 
@@ -58,7 +60,8 @@ def _js_type(v: Any) -> str:
 
 
 def _cut(v: Any) -> str:
-    return " '" + _js_text(v)[:9] + "...' "
+    # gun.js root: cut = " '"+(''+s).slice(0,9)+"...' " - 9 UTF-16 units, matched on purpose
+    return " '" + js_slice(_js_text(v), 9) + "...' "
 
 
 def _truthy(v: Any) -> bool:
@@ -68,24 +71,53 @@ def _truthy(v: Any) -> bool:
     return bool(v)
 
 
+def _is_state(s: Any) -> bool:
+    return isinstance(s, int | float) and not isinstance(s, bool) and s == s
+
+
 @dataclass(slots=True)
 class Deferred:
+    """A key whose state is ahead of our machine clock: apply it once the clock reaches ``due``."""
+
     soul: str
     key: str
     value: Any
     state: float
+    due: float = math.nan  # the machine state at which it may be applied: ``state``
 
-    @property
-    def due(self) -> float:
-        return self.state
+    def __post_init__(self) -> None:
+        if self.due != self.due:
+            self.due = self.state
 
 
 @dataclass(slots=True)
 class MergeResult:
+    """What a merge did: the accepted keys as a graph, the deferred keys, the first error."""
+
     diff: dict[str, dict[str, Any]] = field(default_factory=dict)
     deferred: list[Deferred] = field(default_factory=list)
     error: str | None = None
     accepted: int = 0
+
+
+def _souls(put: Any) -> list[Any]:
+    """The souls gun's put loop visits: ``Object.keys(put)``, up to the first empty soul.
+
+    gun.js ``put``: ``if(!(soul = nl[ni])){ fire(ctx); return }`` - an empty-string soul ends
+    the loop as if the put were done, so the souls after it are never looked at. Matched.
+    A string or an array put is walked by index, as ``Object.keys`` does in JavaScript.
+    """
+    if isinstance(put, dict):
+        keys = js_keys(put)
+    else:
+        keys = [str(i) for i in range(len(put))]
+    if "" in keys:
+        keys = keys[: keys.index("")]
+    return keys
+
+
+def _node_of(put: Any, soul: str) -> Any:
+    return put[soul] if isinstance(put, dict) else put[int(soul)]
 
 
 def _node_error(soul: str, node: Any) -> tuple[str | None, Mapping[str, Any]]:
@@ -102,25 +134,51 @@ def _node_error(soul: str, node: Any) -> tuple[str | None, Mapping[str, Any]]:
     return None, states if isinstance(states, dict) else {}
 
 
+def _keys(node: dict[str, Any]) -> list[str]:
+    """The keys gun's put loop checks: ``Object.keys(node)`` without ``_`` and ``''``.
+
+    gun.js ``while(o++ < 9 && (key = kl[i++]))`` stops its batch on the falsy key ``''`` and
+    carries on after it, so an empty key is skipped without a check. Matched.
+    """
+    return [k for k in js_keys(node) if k != "_" and k != ""]
+
+
 def _key_error(soul: str, key: str, val: Any, states: Mapping[str, Any]) -> str | None:
-    st = states.get(key)
-    if st is None or isinstance(st, bool) or not isinstance(st, int | float):
+    # gun.js only errors when the state is *undefined*; a null or string state slips through
+    # and writes the value with no state. We refuse any state that is not a number, with
+    # gun's "no state." text.
+    if not _is_state(states.get(key)):
         return ERR + _cut(key) + "on" + _cut(soul) + "no state."
     if not valid_value(val):
         return ERR + _cut(key) + "on" + _cut(soul) + "bad " + _js_type(val) + _cut(val)
     return None
 
 
+def _single_key_form(put: Any) -> bool:
+    # gun.js put: "if(put['#'] && put['.']){ return }" - the internal {'#','.',':','>'} form
+    return isinstance(put, dict) and _truthy(put.get("#")) and _truthy(put.get("."))
+
+
 def check_put(put: Any) -> str | None:
-    """Gun's error text for the first problem in ``put``, or None when it is a valid graph."""
-    if not isinstance(put, dict):
+    """Gun's error text for the first problem in ``put``, or None when gun would take it.
+
+    Problems are found in gun's order (souls and keys in ``Object.keys`` order). Differences
+    from npm gun, on purpose: a put that is not an object, array or string gets our own text
+    (gun walks no souls and says nothing), a non-number state is an error (gun writes the
+    value without a state), and a bad last key of the last node is reported (gun's loop ends
+    before it looks at the error and relays the put without that key).
+    """
+    if not isinstance(put, dict | list | str):
         return ERR + " put is not an object."
-    for soul, node in put.items():
+    if _single_key_form(put):
+        return None
+    for soul in _souls(put):
+        node = _node_of(put, soul)
         err, states = _node_error(soul, node)
         if err:
             return err
-        for key, val in node.items():
-            if key != "_" and (err := _key_error(soul, key, val, states)):
+        for key in _keys(node):
+            if err := _key_error(soul, key, node[key], states):
                 return err
     return None
 
@@ -131,11 +189,20 @@ def _js_lt(a: str, b: str) -> bool:
     return utf16_key(a) < utf16_key(b)
 
 
-def lex_match(key: Any, lex: Any) -> bool:
-    """gun ``String.match``: '=' exact, '*' prefix, '>' / '<' inclusive range bounds.
+def _js_or(*vals: Any) -> Any:
+    """JavaScript ``a || b || ...``: the first truthy value, else the last one."""
+    for v in vals:
+        if _truthy(v):
+            return v
+    return vals[-1]
 
-    Mirrors the JavaScript line by line, truthiness included (an empty string bound counts
-    as given for the range checks but not for the first equality test).
+
+def lex_match(key: Any, lex: Any) -> bool:
+    """gun ``String.match(t, o)``: '=' exact, '*' prefix, '>' / '<' inclusive bounds.
+
+    Follows the JavaScript line by line, with its truthiness and ``undefined`` checks: a
+    bound that is present (even null) counts as given, an empty one does not start a prefix,
+    so ``{'*': ''}`` matches nothing here (radisk's own queries treat it as "everything").
     """
     if not isinstance(key, str):
         return False
@@ -143,32 +210,47 @@ def lex_match(key: Any, lex: Any) -> bool:
         lex = {"=": lex}
     if not isinstance(lex, dict):
         lex = {}
-    eq, star, gt, lt = lex.get("="), lex.get("*"), lex.get(">"), lex.get("<")
-    first = eq or star or gt or lt
-    if key == first:
+    first = _js_or(lex.get("="), lex.get("*"), lex.get(">"), lex.get("<"))
+    if isinstance(first, str) and key == first:
         return True
-    if eq is not None:
+    if "=" in lex:
         return False
-    pre = star or gt
-    if isinstance(pre, str) and key[: len(pre)] == pre:
+    pre = _js_or(lex.get("*"), lex.get(">"))
+    if isinstance(pre, str) and key.startswith(pre):  # '' only when '>' is '': all match
         return True
-    if star is not None:
+    if "*" in lex:
         return False
-    gt_s = gt if isinstance(gt, str) else None
-    lt_s = lt if isinstance(lt, str) else None
-    if gt is not None and lt is not None:
+    gt, lt = lex.get(">"), lex.get("<")
+    if ">" in lex and "<" in lex:
         return (
-            gt_s is not None
-            and lt_s is not None
-            and not _js_lt(key, gt_s)
-            and not _js_lt(lt_s, key)
+            isinstance(gt, str)
+            and isinstance(lt, str)
+            and not _js_lt(key, gt)
+            and not _js_lt(lt, key)
         )
-    if gt_s is not None and not _js_lt(key, gt_s):
+    if ">" in lex and isinstance(gt, str) and not _js_lt(key, gt):
         return True
-    return lt_s is not None and not _js_lt(lt_s, key)
+    return "<" in lex and isinstance(lt, str) and not _js_lt(lt, key)
+
+
+def _query_match(name: str, lex: Any) -> bool:
+    """A lex in a GET: ``String.match``, except that a ``'*'`` prefix is a plain prefix.
+
+    gun answers lex GETs from storage, and radisk reads ``'*'`` as a prefix of the tree,
+    so ``{'*': ''}`` there means every name (the known "get everything" query).
+    """
+    if isinstance(lex, dict) and isinstance(lex.get("*"), str):
+        return name.startswith(lex["*"])
+    return lex_match(name, lex)
+
+
+def _reverse(*lexes: Any) -> bool:
+    return any(isinstance(x, dict) and _truthy(x.get("-")) for x in lexes)
 
 
 class Graph:
+    """Nodes by soul, as plain dicts: ``{'_': {'#': soul, '>': {key: state}}, key: value}``."""
+
     def __init__(self) -> None:
         self.nodes: dict[str, dict[str, Any]] = {}
 
@@ -182,25 +264,34 @@ class Graph:
         return iter(self.nodes)
 
     def merge(self, put: Mapping[str, Any], machine: float, faith: bool = False) -> MergeResult:
-        """Run every key of ``put`` through HAM against this graph at machine state ``machine``."""
+        """Run every key of ``put`` through HAM against this graph at machine state ``machine``.
+
+        Checks and HAM are interleaved key by key in gun's order, so on the first error the
+        keys before it stay applied (gun.js root ``put``). ``faith`` is gun's ``ctx.faith``,
+        set on data that came from our own memory or disk: the equal-state rule is skipped
+        and an equal-state value is written again (counted as accepted).
+        """
         res = MergeResult()
-        if not isinstance(put, Mapping):
+        if not isinstance(put, dict | list | str):
             res.error = ERR + " put is not an object."
             return res
-        for soul, node in put.items():
+        if _single_key_form(put):
+            return res
+        nodes = self.nodes
+        for soul in _souls(put):
+            node = _node_of(put, soul)
             err, states = _node_error(soul, node)
             if err:
                 res.error = err
                 return res
-            for key, val in node.items():
-                if key == "_":
-                    continue
+            for key in _keys(node):
+                val = node[key]
                 err = _key_error(soul, key, val, states)
                 if err:
                     res.error = err
                     return res
                 state = states[key]
-                current = self.nodes.get(soul)
+                current = nodes.get(soul)
                 decision = ham(
                     machine,
                     state,
@@ -214,36 +305,54 @@ class Graph:
                 if decision is Decision.HISTORICAL or (decision is Decision.EQUAL and not faith):
                     continue
                 if current is None:
-                    current = self.nodes[soul] = {"_": {"#": soul, ">": {}}}
+                    current = nodes[soul] = {"_": {"#": soul, ">": {}}}
                 state_ify(current, key, state, val, soul)
                 state_ify(res.diff.setdefault(soul, {"_": {"#": soul, ">": {}}}), key, state, val)
                 res.accepted += 1
         return res
 
     def get_node(self, soul: str) -> dict[str, Any] | None:
+        """A copy of the node (its meta copied too), safe to send or change."""
         node = self.nodes.get(soul)
         return None if node is None else _copy(node, soul, None)
 
     def read(self, get: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
-        """Answer a GET's ``get`` field: ``{'#': soul or lex, '.': key or lex}``."""
+        """Answer a GET's ``get`` field: ``{'#': soul or lex, '.': key or lex}``.
+
+        As gun.js ``Gun.on.get``: a missing or empty ``'.'`` asks for the whole node, a key
+        GET gets a node holding that key only, and nothing at all when the key is absent.
+        Lex ``'.'`` and lex ``'#'`` (gun answers those from storage) follow ``lex_match``,
+        with radisk's plain prefix for ``'*'``; matching souls come in sorted order,
+        reversed by a truthy ``'-'`` (in the lex or in ``get``). ``'%'`` is not applied.
+        """
         soul = get.get("#")
         key = get.get(".")
+        reverse = _truthy(get.get("-")) or _reverse(soul, key)
         if isinstance(soul, str):
             souls = [soul] if soul in self.nodes else []
         elif isinstance(soul, dict):
-            souls = [s for s in self.nodes if lex_match(s, soul)]
+            souls = utf16_sorted(s for s in self.nodes if _query_match(s, soul))
+            if reverse:
+                souls.reverse()
         else:
             return None
         out: dict[str, dict[str, Any]] = {}
         for s in souls:
-            node = _copy(self.nodes[s], s, key)
+            node = _copy(self.nodes[s], s, key if _truthy(key) else None, reverse)
             if node is not None:
                 out[s] = node
         return out or None
 
     def chunks(self, graph: Mapping[str, Mapping[str, Any]], size: int = 9) -> list[dict[str, Any]]:
-        """Split a reply into gun's in-memory chunks: at most ``size`` keys per message, keys
-        sorted, ``_`` counted but not copied (so a 12-key node goes out as 8 + 4)."""
+        """Split a reply graph into gun's in-memory GET replies, one graph per message.
+
+        gun.js ``Gun.on.get.ack``: ``keys = Object.keys(node).sort()`` and at most 9 of them
+        per message, ``'_'`` included: it takes one slot but copies nothing (each chunk gets
+        its own ``_`` meta). So a 12-key node goes out as 8 + 4 keys, as observed from npm gun
+        (gun-wire 7.2).
+        """
+        if size < 1:
+            raise ValueError(f"size={size!r}, expected an int >= 1")
         out: list[dict[str, Any]] = []
         for soul, node in graph.items():
             keys = utf16_sorted(node)
@@ -257,7 +366,9 @@ class Graph:
         return out
 
 
-def _copy(node: Mapping[str, Any], soul: str, key: Any) -> dict[str, Any] | None:
+def _copy(
+    node: Mapping[str, Any], soul: str, key: Any, reverse: bool = False
+) -> dict[str, Any] | None:
     states = node.get("_", {}).get(">", {})
     if key is None:
         keys = [k for k in node if k != "_"]
@@ -266,15 +377,17 @@ def _copy(node: Mapping[str, Any], soul: str, key: Any) -> dict[str, Any] | None
             return None
         keys = [key]
     elif isinstance(key, dict):
-        keys = [k for k in node if k != "_" and lex_match(k, key)]
-        if key.get("-"):
+        keys = utf16_sorted(k for k in node if k != "_" and _query_match(k, key))
+        if reverse:
             keys.reverse()
         if not keys:
             return None
     else:
         return None
     out: dict[str, Any] = {"_": {"#": soul, ">": {}}}
+    meta = out["_"][">"]
     for k in keys:
-        out["_"][">"][k] = states.get(k)
+        if k in states:
+            meta[k] = states[k]
         out[k] = node[k]
     return out

@@ -37,11 +37,18 @@ def json_text_greater(a: Any, b: Any) -> bool:
 def ham(
     machine: float, state: float, value: Any, current_state: float | None, current_value: Any
 ) -> Decision:
+    """Gun's decision for one incoming key (``current_state`` None: we know no state, -inf).
+
+    ``machine`` is our machine state now; callers with gun's ``faith`` (data from our own
+    memory or disk) treat EQUAL as ACCEPT, as gun.js skips the equal-state rule for them.
+    """
+    # gun.js root ham: "if(state > now){ setTimeout(...) }" - the future waits, matched
     if state > machine:
         return Decision.DEFER
     was = float("-inf") if current_state is None else current_state
     if state < was:
         return Decision.HISTORICAL
+    # gun.js: "state === was && (val === known || L(val) <= L(known))" with L = JSON.stringify
     if state == was and (
         value == current_value
         and type(value) is type(current_value)

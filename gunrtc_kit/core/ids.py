@@ -6,10 +6,11 @@ alphabet string, and we keep it missing so our ids look native (gun-wire section
 
 from __future__ import annotations
 
+import math
 import os
 import random
 
-__all__ = ["ALPHABET", "new_soul", "random_id"]
+__all__ = ["ALPHABET", "js_radix36", "new_soul", "random_id"]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz"
 # gun.js draws ids from Math.random: ids must be unlikely to collide, not unguessable. A
@@ -27,27 +28,60 @@ def random_id(n: int = 9, rng: random.Random | None = None) -> str:
     return "".join((rng or _rng).choices(ALPHABET, k=n))
 
 
-def _base36(x: float) -> str:
-    """JavaScript ``Number#toString(36)`` for a non-negative state, '.' removed."""
-    whole = int(x)
-    frac = x - whole
+def js_radix36(x: float) -> str:
+    """JavaScript ``Number#toString(36)``, digit for digit as V8 prints it.
+
+    V8 (``DoubleToRadixCString``) writes fraction digits only down to the double's own
+    precision (half the gap to the next double), rounding the last one half-to-even.
+    """
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    integer = float(math.floor(x))
+    fraction = x - integer
+    delta = max(0.5 * (math.nextafter(x, math.inf) - x), math.nextafter(0.0, 1.0))
+    frac: list[int] = []
+    if fraction >= delta:
+        while True:
+            fraction *= 36
+            delta *= 36
+            digit = int(fraction)
+            frac.append(digit)
+            fraction -= digit
+            if (fraction > 0.5 or (fraction == 0.5 and digit & 1)) and fraction + delta > 1:
+                while True:  # round up, carrying through 'z's
+                    if not frac:
+                        integer += 1
+                        break
+                    last = frac.pop()
+                    if last + 1 < 36:
+                        frac.append(last + 1)
+                        break
+                break
+            if fraction < delta:
+                break
+    zeros = 0
+    while integer / 36 >= 2**53:  # digits below the double's precision print as 0 (V8)
+        integer /= 36
+        zeros += 1
     digits = ""
     while True:
-        whole, r = divmod(whole, 36)
-        digits = _B36[r] + digits
-        if not whole:
+        r = math.fmod(integer, 36)
+        digits = _B36[int(r)] + digits
+        integer = (integer - r) / 36
+        if integer <= 0:
             break
-    out = ""
-    for _ in range(10):  # enough fraction digits to keep sub-ms states apart
-        if frac <= 0:
-            break
-        frac *= 36
-        d = int(frac)
-        out += _B36[d]
-        frac -= d
-    return digits + out
+    digits += "0" * zeros
+    if frac:
+        digits += "." + "".join(_B36[d] for d in frac)
+    return sign + digits
 
 
 def new_soul(state: float, rng: random.Random | None = None) -> str:
     """A fresh soul as gun's ``opt.uuid``: the state in base 36 without '.', then 12 random."""
-    return _base36(state) + random_id(12, rng)
+    return js_radix36(state).replace(".", "", 1) + random_id(12, rng)
