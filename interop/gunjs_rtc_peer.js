@@ -13,7 +13,7 @@ require('gun/lib/webrtc');
 const readline = require('readline');
 
 const [relay, room] = process.argv.slice(2);
-const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const out = (obj) => { obj.t = Date.now(); process.stdout.write(JSON.stringify(obj) + '\n'); };
 const gun = Gun({
   peers: relay ? [relay] : [],
   WebSocket: require('ws'),
@@ -39,6 +39,20 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     out({ event: 'on', soul: c.soul });
   } else if (c.cmd === 'put') {
     gun.get(c.soul).put(c.data, (ack) => out({ event: 'ack', id: c.id, ok: ack.ok === undefined ? null : ack.ok, err: ack.err || null }));
+  } else if (c.cmd === 'count') {
+    // benchmark: report once `n` keys of `soul` have arrived
+    const seen = new Set();
+    gun.get(c.soul).map().on((value, key) => {
+      if (seen.has(key)) { return; }
+      seen.add(key);
+      if (seen.size === c.n) { out({ event: 'counted', soul: c.soul, n: c.n }); }
+    });
+    out({ event: 'counting', soul: c.soul });
+  } else if (c.cmd === 'burst') {
+    // benchmark: put `n` keys of `soul`, one put each, as fast as the loop allows
+    out({ event: 'burst-start', soul: c.soul });
+    for (let i = 0; i < c.n; i++) { gun.get(c.soul).get('k' + i).put(i); }
+    out({ event: 'burst-sent', soul: c.soul, n: c.n });
   } else if (c.cmd === 'peers') {
     const peers = Object.values(root.opt.peers).map((p) => ({
       id: p.id, url: p.url || null, rtc: isRtc(p),

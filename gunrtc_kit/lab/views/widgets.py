@@ -218,6 +218,7 @@ class FlowView(View):
         self.pick = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="98%"))
         self.json = widgets.HTML()
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="520px"))
+        self.summary = widgets.HTML()
         for w in (self.peer, self.kind, self.soul):
             w.observe(lambda _c: self._mark(), names="value")
         self.pick.observe(self._show_json, names="value")
@@ -225,6 +226,7 @@ class FlowView(View):
             [
                 widgets.HTML("<b>Message flow</b>"),
                 widgets.HBox([self.peer, self.kind, self.soul]),
+                self.summary,
                 self.image,
                 self.pick,
                 self.json,
@@ -257,6 +259,15 @@ class FlowView(View):
                     lifelines.append(p)
         self.image.value = render_flow(
             shown, lifelines, f"last {len(shown)} of {len(rows)} messages"
+        )
+        kinds: dict[str, int] = {}
+        for r in rows:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        dc = sum(1 for r in rows if r.transport == "dc")
+        self.summary.value = (
+            f"<div class='gunrtc-flow-summary'>{len(rows)} messages ({dc} over data channels): "
+            + ", ".join(f"{html.escape(k)} {n}" for k, n in sorted(kinds.items()))
+            + "</div>"
         )
         self.pick.options = [
             (f"{r.t:8.3f}s {r.src} → {r.dst} {r.kind} {' '.join(r.souls)[:30]} #{r.msg_id}", i)
