@@ -75,8 +75,14 @@ async def run(n: int, chords: int) -> dict[str, float]:
     await asyncio.sleep(0.2)
     for p in peers:
         await p.close()
-    return {"ms": ms, "messages": counts["said"], "duplicates_dropped": counts["dup"],
-            "bytes_per_peer": per_peer, "peers": n, "edges": len(edges)}
+    return {
+        "ms": ms,
+        "messages": counts["said"],
+        "duplicates_dropped": counts["dup"],
+        "bytes_per_peer": per_peer,
+        "peers": n,
+        "edges": len(edges),
+    }
 
 
 if __name__ == "__main__":

@@ -130,8 +130,11 @@ async def main(quick: bool) -> dict[str, Any]:
     setup = await setup_times(3 if quick else 10)
     return {
         "setup_ms": setup,
-        "throughput": {"ours": await ours_throughput(n), "gunjs": await gunjs_throughput(n),
-                       "n": n},
+        "throughput": {
+            "ours": await ours_throughput(n),
+            "gunjs": await gunjs_throughput(n),
+            "n": n,
+        },
     }
 
 

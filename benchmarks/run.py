@@ -175,23 +175,51 @@ def bench_rtc(quick: bool) -> list[Result]:
         return []
     su, tp = data["setup_ms"], data["throughput"]
     return [
-        row("WebRTC link setup (join room -> dc open + hi on both sides)", su["ours"],
-            su["gunjs"], "ms", "lower"),
-        row(f"data-channel throughput ({tp['n']} puts, relay stopped)", tp["ours"],
-            tp["gunjs"], "puts/s", "higher"),
-    ] + ([row("live WebRTC links one peer holds (of 55)", data["links"]["held"], None,
-              "links", "higher")] if "links" in data else [])
+        row(
+            "WebRTC link setup (join room -> dc open + hi on both sides)",
+            su["ours"],
+            su["gunjs"],
+            "ms",
+            "lower",
+        ),
+        row(
+            f"data-channel throughput ({tp['n']} puts, relay stopped)",
+            tp["ours"],
+            tp["gunjs"],
+            "puts/s",
+            "higher",
+        ),
+    ] + (
+        [
+            row(
+                "live WebRTC links one peer holds (of 55)",
+                data["links"]["held"],
+                None,
+                "links",
+                "higher",
+            )
+        ]
+        if "links" in data
+        else []
+    )
 
 
 def node_json(args: list[str], timeout: float = 300) -> Result:
-    out = subprocess.run(["node", "--expose-gc", *args], capture_output=True, text=True,
-                         timeout=timeout, cwd=ROOT, check=True)
+    out = subprocess.run(
+        ["node", "--expose-gc", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def py_json(args: list[str], timeout: float = 600) -> Result:
-    out = subprocess.run([PY, *args], capture_output=True, text=True, timeout=timeout,
-                         cwd=ROOT, check=True)
+    out = subprocess.run(
+        [PY, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -203,20 +231,71 @@ def bench_mesh(quick: bool) -> list[Result]:
         g = node_json([str(ROOT / "benchmarks" / "gunjs_mesh.js"), str(n), "2"])
         rows += [
             row(f"mesh of {n}: put reaches every peer", o["ms"], g["ms"], "ms", "lower"),
-            row(f"mesh of {n}: messages sent for one put", o["messages"], g["messages"],
-                "messages", "lower"),
-            row(f"mesh of {n}: duplicates dropped by dedup", o["duplicates_dropped"], None,
-                "messages", "lower"),
-            row(f"mesh of {n}: memory per peer", o["bytes_per_peer"] / 1024,
-                g["heap_per_peer"] / 1024, "KiB", "lower"),
+            row(
+                f"mesh of {n}: messages sent for one put",
+                o["messages"],
+                g["messages"],
+                "messages",
+                "lower",
+            ),
+            row(
+                f"mesh of {n}: duplicates dropped by dedup",
+                o["duplicates_dropped"],
+                None,
+                "messages",
+                "lower",
+            ),
+            row(
+                f"mesh of {n}: memory per peer",
+                o["bytes_per_peer"] / 1024,
+                g["heap_per_peer"] / 1024,
+                "KiB",
+                "lower",
+            ),
         ]
     return rows
+
+
+def bench_notebook(quick: bool) -> list[Result]:
+    """5. Notebook cost (ours only): 55 peers, live views, 50 puts/s, in a real kernel."""
+    o = py_json([str(ROOT / "benchmarks" / "notebook_bench.py")])
+    return [
+        row(
+            "notebook: mesh view redraws (55 peers, 50 puts/s)",
+            o["mesh_redraws_per_s"],
+            None,
+            "redraws/s",
+            "higher",
+        ),
+        row(
+            "notebook: flow view redraws (same load)",
+            o["flow_redraws_per_s"],
+            None,
+            "redraws/s",
+            "higher",
+        ),
+        row(
+            "notebook: a trivial cell returns, p50 (same load)",
+            o["trivial_cell_ms_p50"],
+            None,
+            "ms",
+            "lower",
+        ),
+        row(
+            "notebook: a trivial cell returns, worst of 20",
+            o["trivial_cell_ms_max"],
+            None,
+            "ms",
+            "lower",
+        ),
+    ]
 
 
 BENCHES: dict[str, Callable[[bool], list[Result]]] = {
     "relay": bench_relay,
     "rtc": bench_rtc,
     "mesh": bench_mesh,
+    "notebook": bench_notebook,
 }
 
 
