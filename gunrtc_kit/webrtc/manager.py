@@ -140,6 +140,9 @@ class WebRTCManager:
         """Register the ``rtc`` dam handler and, with a room, announce and watch it."""
         self.gun.mesh.handlers["rtc"] = self._hear_dam
         if self.soul is not None:
+            # our start comes first: announcements older than it (e.g. the room's current
+            # value, answered to our subscription) must not make us offer (gun: opt.rtc.start)
+            self.start_state = self.gun.machine()
             self._unwatch = self.gun.watch(self.soul, self._on_room)
             await asyncio.sleep(0)
             self.announce()
@@ -304,6 +307,18 @@ class WebRTCManager:
     async def _answer(self, pid: str, offer: Any, offer_id: str, via: MeshPeer | None) -> None:
         self._signal(pid, "offer", "in", offer)
         existing = self.links.get(pid)
+        if (
+            existing is not None
+            and existing.role == "offerer"
+            and not existing.open
+            and not existing.remote_set
+            and self.pid > pid
+        ):
+            # glare: both sides offered. The lower pid's offer wins; we drop ours and answer
+            # (npm gun ignores the second offer on both sides and the link never opens)
+            self._error(pid, f"both offered; {pid} < {self.pid}, so we answer its offer")
+            await self.drop(pid, "glare")
+            existing = None
         if existing is not None:
             self._error(
                 pid,

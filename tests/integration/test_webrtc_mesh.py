@@ -206,3 +206,22 @@ async def test_invalid_offer_sdp_is_an_error_event() -> None:
             await b.rtc.accept_offer("YYYYYYYYY", {"type": "offer", "sdp": "v=0\r\nbroken"})
     finally:
         await b.close()
+
+
+async def test_peers_joining_at_once_all_link() -> None:
+    """Four peers join a room back to back: every pair links (stale announcements and
+    crossing offers must not leave a pair without a link)."""
+    require_loopback_only()
+    relay = await Relay().start()
+    peers = [await Gun([relay.url], rtc=rtc("crowd")).start() for _ in range(4)]
+    try:
+        for i, a in enumerate(peers):
+            for b in peers[i + 1 :]:
+                assert a.rtc is not None and b.rtc is not None
+                await a.rtc.wait_open(b.pid, 20)
+                await b.rtc.wait_open(a.pid, 20)
+        assert all(len(p.rtc.connected()) == 3 for p in peers if p.rtc)
+    finally:
+        for p in peers:
+            await p.close()
+        await relay.stop()
