@@ -17,6 +17,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.gun import Gun
 from gunrtc_kit.relay import Relay
+from gunrtc_kit.webrtc.options import WebRTCOptions
 
 __all__ = ["main"]
 
@@ -44,15 +45,18 @@ async def _relay(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    """A relay with a SQLite store and ``args.peers`` peers on 127.0.0.1: every peer writes,
-    every peer sees every write, then the relay restarts and still has them all."""
+    """A relay with a SQLite store and ``args.peers`` peers on 127.0.0.1 that also link by
+    WebRTC (ICE on 127.0.0.1 only, no STUN): every peer writes, every peer sees every write;
+    the relay stops and the peers keep syncing over their data channels; the relay restarts
+    from its store and still holds every acknowledged write."""
     bus = trace.TraceBus()
     with tempfile.TemporaryDirectory(prefix="gunrtc-demo-") as tmp:
         store = Path(tmp) / "relay.sqlite3"
         relay = await Relay(store=store, bus=bus).start()
         _out(f"relay  {relay.pid}  {relay.url}  store={store.name}")
         names = [f"peer{i}" for i in range(args.peers)]
-        peers = [await Gun([relay.url], bus=bus).start() for _ in names]
+        rtc = WebRTCOptions(ice_servers=[], room="demo", host_addresses=["127.0.0.1"])
+        peers = [await Gun([relay.url], bus=bus, rtc=rtc).start() for _ in names]
         for name, g in zip(names, peers, strict=True):
             await g.wait_connected()
             _out(f"{name:6} {g.pid}  connected")
@@ -82,9 +86,36 @@ async def _demo(args: argparse.Namespace) -> int:
         for n in names:
             _out(f"{n:6} sees {len(seen[n])}/{len(want)} messages")
         ok = all(seen[n] == want for n in names)
+        for i, a in enumerate(peers):
+            for b in peers[i + 1 :]:
+                assert a.rtc is not None
+                try:
+                    await a.rtc.wait_open(b.pid, 15)
+                except GunError as exc:
+                    _out(f"WebRTC link {a.pid}-{b.pid} did not open: {exc}")
+                    ok = False
+        links = sum(len(g.rtc.connected()) for g in peers if g.rtc) // 2
+        _out(f"WebRTC: {links} data-channel links between the {len(peers)} peers")
         await relay.stop()
+        _out("relay stopped")
+        want.add("after-relay")
+        done = asyncio.Event()
+        for n in names:
+            seen[n].discard("after-relay")
+        all_seen = done
+        peers[0].get("demo/chat").get("after-relay").put({"text": "the relay is gone"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 5)
+        for n in names:
+            _out(f"{n:6} sees 'after-relay' over WebRTC: {'after-relay' in seen[n]}")
+        ok = ok and all("after-relay" in seen[n] for n in names)
+        want.discard("after-relay")
         relay2 = await Relay(store=store, port=0).start()
-        kept = sorted(k for k in (relay2.gun.graph.nodes.get("demo/chat") or {}) if k != "_")
+        kept = sorted(
+            k
+            for k in (relay2.gun.graph.nodes.get("demo/chat") or {})
+            if k not in ("_", "after-relay")
+        )
         _out(f"relay restarted from {store.name}: demo/chat holds {kept}")
         await relay2.stop()
         for g in peers:
@@ -96,7 +127,7 @@ async def _demo(args: argparse.Namespace) -> int:
         ok = ok and len(kept) == len(want)
         _out(
             f"{'OK' if ok else 'FAILED'}: {len(names)} peers synced {len(want)} writes "
-            f"in {took:.0f} ms through the built-in relay"
+            f"in {took:.0f} ms through the built-in relay, and kept syncing over WebRTC without it"
         )
         return 0 if ok else 1
 
