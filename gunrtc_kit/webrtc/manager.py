@@ -138,6 +138,9 @@ class WebRTCManager:
 
     async def start(self) -> None:
         """Register the ``rtc`` dam handler and, with a room, announce and watch it."""
+        # import aiortc now (~150 ms the first time), not when the first offer is due
+        import aiortc  # noqa: F401
+
         self.gun.mesh.handlers["rtc"] = self._hear_dam
         if self.soul is not None:
             # our start comes first: announcements older than it (e.g. the room's current
