@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gunrtc_kit import Gun, Relay, WebRTCOptions  # noqa: E402
-from tests.interop.gunjs import GunJsRtcPeer  # noqa: E402
+from tests.interop.gunjs import GunJsRtcPeer, NodeProcess  # noqa: E402
 from tests.netns import loopback_only  # noqa: E402
 
 
@@ -43,14 +44,38 @@ async def ours_pair(room: str, relay: Relay) -> tuple[Gun, Gun, float]:
     return a, b, (time.perf_counter() - t0) * 1000
 
 
-async def gunjs_pair(room: str, relay: Relay) -> tuple[GunJsRtcPeer, GunJsRtcPeer, float]:
+class PyRtcPeer(GunJsRtcPeer):
+    """Our peer in its own process (benchmarks/py_rtc_peer.py), same protocol as Gun.js's."""
+
+    def __init__(self, relay_url: str, room: str) -> None:
+        NodeProcess.__init__(self, "gunjs_rtc_peer.js", relay_url, room)
+        self.pid = ""
+        self._n = 0
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("py_rtc_peer.py")),
+            *self.args,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+
+async def gunjs_pair(
+    room: str, relay: Relay, kind: type[GunJsRtcPeer] = GunJsRtcPeer
+) -> tuple[GunJsRtcPeer, GunJsRtcPeer, float]:
     http = relay.url.replace("ws://", "http://")
-    a = GunJsRtcPeer(http, room)
+    a = kind(http, room)
     await a.__aenter__()
     await a.on("warmup")
     await a.wait_hi()
     await asyncio.sleep(0.2)
-    b = GunJsRtcPeer(http, room)
+    b = kind(http, room)
     await b.__aenter__()
     ready = next(e for e in b.events if e.get("event") == "ready")
     await b.on("warmup")
@@ -59,36 +84,11 @@ async def gunjs_pair(room: str, relay: Relay) -> tuple[GunJsRtcPeer, GunJsRtcPee
     return a, b, float(max(ha["t"], hb["t"]) - ready["t"])
 
 
-async def ours_throughput(n: int) -> float:
+async def process_throughput(n: int, kind: type[GunJsRtcPeer]) -> tuple[float, float]:
+    """Two peers in two processes: one bursts ``n`` puts over the data channel, the other
+    counts (the same driver for ours and Gun.js)."""
     relay = await Relay().start()
-    a, b, _ = await ours_pair("tp", relay)
-    try:
-        await relay.stop()
-        done = asyncio.Event()
-        got: set[str] = set()
-
-        def on(_v: Any, k: str) -> None:
-            got.add(k)
-            if len(got) >= n:
-                done.set()
-
-        b.get("bench/dc").map().on(on)
-        await asyncio.sleep(0.2)
-        t0 = time.perf_counter()
-        for i in range(n):
-            a.get("bench/dc").get(f"k{i}").put(i)
-            if i % 200 == 199:
-                await asyncio.sleep(0)  # let the loop send, as Gun.js's timers do
-        await asyncio.wait_for(done.wait(), 120)
-        return n / (time.perf_counter() - t0)
-    finally:
-        await a.close()
-        await b.close()
-
-
-async def gunjs_throughput(n: int) -> float:
-    relay = await Relay().start()
-    a, b, _ = await gunjs_pair("tp", relay)
+    a, b, _ = await gunjs_pair("tp", relay, kind)
     try:
         await relay.stop()
         await b.send({"cmd": "count", "soul": "bench/dc", "n": n})
@@ -96,8 +96,20 @@ async def gunjs_throughput(n: int) -> float:
         await asyncio.sleep(0.2)
         await a.send({"cmd": "burst", "soul": "bench/dc", "n": n})
         start = await a.wait_event(lambda e: e.get("event") == "burst-start")
-        end = await b.wait_event(lambda e: e.get("event") == "counted", 120)
-        return n / ((end["t"] - start["t"]) / 1000)
+        seen, since = -1, time.perf_counter()
+        while True:
+            await asyncio.sleep(0.25)
+            prog = [e for e in b.events if e.get("event") in ("progress", "counted")]
+            if prog and prog[-1]["event"] == "counted":
+                end = prog[-1]
+                break
+            if prog and prog[-1]["n"] != seen:
+                seen, since = prog[-1]["n"], time.perf_counter()
+            elif time.perf_counter() - since > 3.0:
+                end = prog[-1] if prog else {"n": 0, "last": start["t"]}
+                break
+        got = n if end["event"] == "counted" else end["n"]
+        return got / (max(end["last"] - start["t"], 1) / 1000), got / n
     finally:
         await a.stop()
         await b.stop()
@@ -128,12 +140,16 @@ async def main(quick: bool) -> dict[str, Any]:
         return {"skipped": why}
     n = 2000 if quick else 10000
     setup = await setup_times(3 if quick else 10)
+    ours_rate, ours_share = await process_throughput(n, PyRtcPeer)
+    js_rate, js_share = await process_throughput(n, GunJsRtcPeer)
     return {
         "setup_ms": setup,
         "throughput": {
-            "ours": await ours_throughput(n),
-            "gunjs": await gunjs_throughput(n),
+            "ours": ours_rate,
+            "gunjs": js_rate,
             "n": n,
+            "ours_share": ours_share,
+            "gunjs_share": js_share,
         },
     }
 

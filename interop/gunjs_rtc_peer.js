@@ -41,12 +41,17 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     gun.get(c.soul).put(c.data, (ack) => out({ event: 'ack', id: c.id, ok: ack.ok === undefined ? null : ack.ok, err: ack.err || null }));
   } else if (c.cmd === 'count') {
     // benchmark: report once `n` keys of `soul` have arrived
+    // (and every 250 ms how many so far, with the time of the last arrival: the channel is
+    // unreliable, maxRetransmits 2, so a burst may lose some)
     const seen = new Set();
+    let last = 0;
     gun.get(c.soul).map().on((value, key) => {
       if (seen.has(key)) { return; }
       seen.add(key);
-      if (seen.size === c.n) { out({ event: 'counted', soul: c.soul, n: c.n }); }
+      last = Date.now();
+      if (seen.size === c.n) { out({ event: 'counted', soul: c.soul, n: c.n, last }); }
     });
+    setInterval(() => out({ event: 'progress', soul: c.soul, n: seen.size, last }), 250);
     out({ event: 'counting', soul: c.soul });
   } else if (c.cmd === 'burst') {
     // benchmark: put `n` keys of `soul`, one put each, as fast as the loop allows
