@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -134,6 +135,31 @@ async def setup_times(rounds: int) -> dict[str, float]:
     return {"ours": statistics.median(ours), "gunjs": statistics.median(js)}
 
 
+async def links_held(k: int = 55) -> dict[str, float]:
+    """One hub peer links with ``k`` spokes in this process (Gun's cap is 55 per peer); how
+    many links are open at once, and how long setting them all up took."""
+    hub = await Gun(rtc=WebRTCOptions(ice_servers=[], host_addresses=["127.0.0.1"])).start()
+    spokes = [
+        await Gun(rtc=WebRTCOptions(ice_servers=[], host_addresses=["127.0.0.1"])).start()
+        for _ in range(k)
+    ]
+    t0 = time.perf_counter()
+    try:
+        assert hub.rtc is not None
+        for s in spokes:
+            assert s.rtc is not None
+            answer = await s.rtc.accept_offer(hub.pid, await hub.rtc.create_offer(s.pid))
+            await hub.rtc.accept_answer(s.pid, answer)
+        for s in spokes:
+            with contextlib.suppress(Exception):
+                await hub.rtc.wait_open(s.pid, 30)
+        held = len(hub.rtc.connected())
+        return {"held": held, "seconds": time.perf_counter() - t0}
+    finally:
+        for g in [hub, *spokes]:
+            await g.close()
+
+
 async def main(quick: bool) -> dict[str, Any]:
     ok, why = loopback_only()
     if not ok:
@@ -143,6 +169,7 @@ async def main(quick: bool) -> dict[str, Any]:
     ours_rate, ours_share = await process_throughput(n, PyRtcPeer)
     js_rate, js_share = await process_throughput(n, GunJsRtcPeer)
     return {
+        "links": await links_held(55),
         "setup_ms": setup,
         "throughput": {
             "ours": ours_rate,

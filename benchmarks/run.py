@@ -189,6 +189,13 @@ def bench_rtc(quick: bool) -> list[Result]:
             "puts/s",
             "higher",
         ),
+        row(
+            f"data-channel share of the {tp['n']} puts delivered (maxRetransmits 2)",
+            tp["ours_share"],
+            tp["gunjs_share"],
+            "share",
+            "higher",
+        ),
     ] + (
         [
             row(
