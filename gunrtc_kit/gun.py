@@ -670,30 +670,27 @@ class Chain:
 
     # -------------------------------------------------- reads
     async def once(self, timeout: float = 5.0) -> Any:
-        """The value here now (a node as a dict without ``_``, a primitive, or None)."""
+        """The value here now (a node as a dict without ``_``, a primitive, or None); after
+        ``map()``, the node's items with their links followed."""
         soul, key = await self._resolve(timeout)
-        if self.each:
-            node = await self._node_at(soul, key, timeout)
-            if node is None:
-                return None
-            out = {}
-            for k, v in node.items():
-                out[k] = await self._read_node(v["#"], timeout) if _is_link(v) else v
-            return out
+        value = await self._value_at(soul, key, timeout)
+        if not self.each:
+            return value
+        if not isinstance(value, dict):
+            return None
+        return {
+            k: await self._read_node(v["#"], timeout) if _is_link(v) else v
+            for k, v in value.items()
+        }
+
+    async def _value_at(self, soul: str, key: str | None, timeout: float) -> Any:
+        """The node (soul) or the key's value, following a link to its node."""
         if key is None:
             return await self._read_node(soul, timeout)
         value = await self._read_key(soul, key, timeout)
         if _is_link(value):
             return await self._read_node(value["#"], timeout)
         return value
-
-    async def _node_at(self, soul: str, key: str | None, timeout: float) -> dict[str, Any] | None:
-        if key is None:
-            return await self._read_node(soul, timeout)
-        value = await self._read_key(soul, key, timeout)
-        if _is_link(value):
-            return await self._read_node(value["#"], timeout)
-        return None
 
     def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
         """Live updates: ``callback(value, key)`` for the current value and every change.

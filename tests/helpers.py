@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from gunrtc_kit.errors import NetworkError
@@ -47,3 +49,10 @@ class RecordingWire:
             data = json.loads(f)
             out.extend(data if isinstance(data, list) else [data])
         return out
+
+
+async def until(pred: Callable[[], object], timeout: float = 15.0) -> None:
+    """Wait, bounded, until ``pred()`` is true (checked every 10 ms)."""
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.01)

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 
 from gunrtc_kit import Gun, GunError, Relay, trace
 from gunrtc_kit.errors import InvalidDataError
+from tests.helpers import until
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,12 +30,6 @@ async def peer(relay: Relay) -> Gun:
     g = await Gun([relay.url]).start()
     await g.wait_connected(5)
     return g
-
-
-async def until(pred: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 async def raw_client(url: str) -> Any:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import pytest
 
 from gunrtc_kit import Gun, trace
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
+from tests.helpers import until
 
 pytestmark = pytest.mark.asyncio
-
-
-async def until(pred: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
 
 
 async def make(n: int, bus: trace.TraceBus | None = None) -> list[Gun]:

@@ -11,6 +11,7 @@ import pytest
 from gunrtc_kit import Gun, Relay, WebRTCOptions, trace
 from gunrtc_kit.errors import WebRTCError
 from gunrtc_kit.webrtc.signaling import candidates_from_sdp
+from tests.helpers import until
 from tests.netns import require_loopback_only
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.webrtc]
@@ -18,12 +19,6 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.webrtc]
 
 def rtc(room: str | None = "test", **kw: Any) -> WebRTCOptions:
     return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"], **kw)
-
-
-async def until(pred: Any, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.02)
 
 
 def dc_heard(g: Gun, soul: str) -> bool:

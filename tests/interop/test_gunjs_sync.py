@@ -15,15 +15,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gunrtc_kit import Gun, Relay
+from tests.helpers import until
 from tests.interop.gunjs import GunJsPeer, GunJsRelay
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.interop]
-
-
-async def until(pred: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.02)
 
 
 async def test_our_peer_and_gunjs_peer_sync_through_gunjs_relay(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gunrtc_kit import Gun, Relay, WebRTCOptions, trace
+from tests.helpers import until
 from tests.interop.gunjs import GunJsRtcPeer
 from tests.netns import require_loopback_only
 
@@ -18,12 +19,6 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.interop, pytest.mark.webrtc]
 
 def rtc(room: str) -> WebRTCOptions:
     return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"])
-
-
-async def until(pred: Any, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.02)
 
 
 def heard_over_dc(g: Gun, soul: str) -> bool:
