@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,8 @@ from gunrtc_kit.webrtc.signaling import candidate_from_json, description_from_js
 __all__ = ["WebRTCPeer"]
 
 log = logging.getLogger(__name__)
+
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class WebRTCPeer:
@@ -140,6 +143,7 @@ class WebRTCPeer:
         offer = await self.pc.createOffer()
         with only_hosts(self.options.host_addresses):
             await self.pc.setLocalDescription(offer)
+        self._widen_receive_buffers()
         return self._local()
 
     async def create_answer(self) -> dict[str, Any]:
@@ -148,7 +152,26 @@ class WebRTCPeer:
         answer = await self.pc.createAnswer()
         with only_hosts(self.options.host_addresses):
             await self.pc.setLocalDescription(answer)
+        self._widen_receive_buffers()
         return self._local()
+
+    def _widen_receive_buffers(self) -> None:
+        """Ask for 4 MiB UDP receive buffers (the OS caps it at net.core.rmem_max).
+
+        aiortc reads datagrams on the event loop; while the loop is busy a burst larger than
+        the default buffer (208 KiB) is dropped by the kernel (RcvbufErrors), and on Gun's
+        ``maxRetransmits: 2`` channel retransmissions then run out and messages are lost.
+        aiortc has no setting for it, so we reach the sockets through its ICE transport; if
+        that path changes in a later aiortc, we carry on with the default buffers.
+        """
+        try:
+            ice = self.pc.sctp.transport.transport
+            for protocol in ice._connection._protocols:
+                sock = protocol.transport.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except (AttributeError, OSError) as exc:
+            log.debug("could not widen UDP receive buffers: %r", exc)
 
     def _local(self) -> dict[str, Any]:
         desc = self.pc.localDescription
