@@ -164,8 +164,11 @@ class WebRTCPeer:
         aiortc has no setting for it, so we reach the sockets through its ICE transport; if
         that path changes in a later aiortc, we carry on with the default buffers.
         """
+        sctp = self.pc.sctp
+        if sctp is None:
+            return
         try:
-            ice = self.pc.sctp.transport.transport
+            ice = sctp.transport.transport
             for protocol in ice._connection._protocols:
                 sock = protocol.transport.get_extra_info("socket")
                 if sock is not None:
