@@ -173,6 +173,7 @@ class Gun:
         self.rtc: WebRTCManager | None = None
         self._asks: dict[str, _Ask] = {}
         self._watch: dict[str, list[WatchFn]] = {}
+        self._heard_puts: dict[str, list[WatchFn]] = {}
         self._clients: list[WebSocketClient] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: set[asyncio.TimerHandle] = set()
@@ -354,6 +355,11 @@ class Gun:
         if "#" in put and "." in put:
             return False  # gun.js ignores the single-key internal form on the wire
         result = self.graph.merge(put, self.machine())
+        for soul in [s for s in self._heard_puts if s in put]:
+            node = put[soul]
+            if isinstance(node, dict):
+                for fn in list(self._heard_puts.get(soul, ())):
+                    fn(soul, node, msg)
         self._after_merge(result.diff, result.deferred, msg, mid)
         if result.error is not None:
             self._reject(msg, peer, result.error)
@@ -470,6 +476,21 @@ class Gun:
                     del self._watch[soul]
 
         return unwatch
+
+    def on_heard_put(self, soul: str, fn: WatchFn) -> Callable[[], None]:
+        """Call ``fn(soul, node_as_sent, msg)`` for every put of ``soul`` heard from a peer,
+        whether or not HAM took it (a change listener misses a value that arrives after a
+        newer one; WebRTC room announcements must not be missed)."""
+        self._heard_puts.setdefault(soul, []).append(fn)
+
+        def off() -> None:
+            fns = self._heard_puts.get(soul)
+            if fns and fn in fns:
+                fns.remove(fn)
+                if not fns:
+                    del self._heard_puts[soul]
+
+        return off
 
     def put_graph(
         self, graph: dict[str, dict[str, Any]], *, budget: int | None = 9, msg_id: str | None = None

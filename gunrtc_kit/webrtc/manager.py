@@ -146,7 +146,17 @@ class WebRTCManager:
             # our start comes first: announcements older than it (e.g. the room's current
             # value, answered to our subscription) must not make us offer (gun: opt.rtc.start)
             self.start_state = self.gun.machine()
-            self._unwatch = self.gun.watch(self.soul, self._on_room)
+            # subscribe (an AXE relay forwards announcements to subscribers only), and look at
+            # every announcement heard: gun.js reacts to changes of '+', which misses an
+            # announcement that reaches us after a newer one when peers join at once
+            unwatch = self.gun.watch(self.soul, lambda *_: None)
+            unhear = self.gun.on_heard_put(self.soul, self._on_room)
+
+            def off() -> None:
+                unwatch()
+                unhear()
+
+            self._unwatch = off
             await asyncio.sleep(0)
             self.announce()
 
@@ -179,7 +189,9 @@ class WebRTCManager:
     # ------------------------------------------------------------------ discovery
     def _on_room(self, soul: str, node: dict[str, Any], msg: Message) -> None:
         pid = node.get("+")
-        state = node.get("_", {}).get(">", {}).get("+")
+        meta = node.get("_")
+        states = meta.get(">") if isinstance(meta, dict) else None
+        state = states.get("+") if isinstance(states, dict) else None
         mid = msg.get("#")
         if not (isinstance(pid, str) and isinstance(mid, str) and isinstance(state, int | float)):
             return
