@@ -73,6 +73,7 @@ names = {d["label"] for _, d in mesh.graph.nodes(data=True)}
 assert {"alice", "bob", "relay"} <= names, names
 assert ("alice", "bob", "dc", "open") in [l[:4] for l in mesh.model.links()], mesh.model.links()
 assert any(r.kind == "put" and r.transport == "dc" for r in flow.rows)
+assert "chat" in lab.views["peer:bob"].peer.graph()
 assert alice.get_sync("chat.reply")["text"] == "still here"
 print(len(flow.rows), "messages in the flow;", mesh.model.links())""",
     ),

@@ -401,12 +401,20 @@ class Lab:
         return view
 
     def show(self) -> Any:
-        """Mesh, flow and signalling side by side, as one widget."""
+        """Mesh, flow and signalling side by side, and a tab per peer (its data, links and
+        counters), as one widget."""
         import ipywidgets as widgets
 
         mesh, flow, sig = self.mesh_view(), self.flow_view(), self.signaling_view()
+        peers = [self.peer_view(p) for p in self.peers.values()]
         self.views = {"mesh": mesh, "flow": flow, "signaling": sig}
-        return widgets.VBox([widgets.HBox([mesh.widget, flow.widget]), sig.widget])
+        self.views.update(
+            {f"peer:{p.name}": v for p, v in zip(self.peers.values(), peers, strict=True)}
+        )
+        tabs = widgets.Tab(children=[v.widget for v in peers])
+        for i, name in enumerate(self.peers):
+            tabs.set_title(i, name)
+        return widgets.VBox([widgets.HBox([mesh.widget, flow.widget]), sig.widget, tabs])
 
     def refresh(self) -> None:
         """Draw every view now (tests and headless runs; live views redraw by themselves)."""
