@@ -85,7 +85,6 @@ class Link:
     started: float = 0.0
     timer: asyncio.TimerHandle | None = None
     held: list[dict[str, Any]] = field(default_factory=list)
-    opened: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def open(self) -> bool:
@@ -297,7 +296,6 @@ class WebRTCManager:
             return
         self.gun.bus.emit(trace.RtcState(self._now(), self.pid, link.pid, state="open"))
         self.gun.mesh.hi(link.mesh_peer)
-        link.opened.set()
         self._open_events.setdefault(link.pid, asyncio.Event()).set()
 
     async def _offer(self, pid: str, reply_to: str) -> None:
