@@ -217,6 +217,8 @@ class Lab:
         self._views: list[Any] = []
         self.relay: Relay | None = None
         self._store = store
+        self._closed = False
+        self.rt.on_close(self._aclose)
         if relay:
             self.start_relay_sync()
 
@@ -432,16 +434,19 @@ class Lab:
         return list(trace.from_jsonl(Path(path).read_text(encoding="utf-8")))
 
     # ------------------------------------------------------------------ end
+    async def _aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for p in list(self.peers.values()):
+            await p.gun.close()
+        if self.relay is not None:
+            await self.relay.stop()
+
     def close(self) -> None:
-        """Stop every peer and the relay (the runtime thread stays for the next Lab)."""
-
-        async def go() -> None:
-            for p in self.peers.values():
-                await p.gun.close()
-            if self.relay is not None:
-                await self.relay.stop()
-
-        self._run(go())
+        """Stop every peer and the relay (the runtime thread stays for the next Lab); also
+        done for you when the runtime closes at exit."""
+        self._run(self._aclose())
         self.peers.clear()
         self.relay = None
         for v in self._views:

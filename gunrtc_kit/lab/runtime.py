@@ -43,6 +43,12 @@ class Runtime:
         self.thread.start()
         self._ready.wait(5)
         self.closed = False
+        self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+    def on_close(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``closer()`` on the loop when the runtime closes (before tasks are cancelled),
+        so peers and relays hang up cleanly instead of being cut mid-task."""
+        self._closers.append(closer)
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -92,10 +98,20 @@ class Runtime:
         self.closed = True
 
         async def stop_tasks() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for closer in reversed(self._closers):
+                try:
+                    await asyncio.wait_for(closer(), 10)
+                except Exception:  # noqa: S110 - shutting down: keep closing the rest
+                    pass
+            # cancelling a task can start another (a closing link reports its state), so
+            # repeat until nothing is left, a few rounds at most
+            for _ in range(5):
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    break
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         if self.thread.is_alive():
             try:
