@@ -228,3 +228,23 @@ async def test_set_adds_items_with_fresh_souls(relay: Relay) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_big_node_comes_back_in_guns_chunks(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        data = {f"k{i:02}": i for i in range(30)}
+        await a.get("chunky").put(data)
+        assert await b.get("chunky").once(timeout=5) == data
+        replies = [
+            e.msg
+            for e in relay.bus.events(trace.Said)
+            if e.msg.get("put") and "chunky" in e.msg["put"] and e.msg.get("@")
+        ]
+        assert len(replies) >= 4 and all(
+            len([k for k in r["put"]["chunky"] if k != "_"]) <= 9 for r in replies
+        )
+        assert all("%" in r for r in replies[:-1])  # each chunk names the next, as gun does
+    finally:
+        await a.close()
+        await b.close()
