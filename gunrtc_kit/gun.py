@@ -464,33 +464,16 @@ class Gun:
     def watch(self, soul: str, fn: WatchFn, *, subscribe: bool = True) -> Callable[[], None]:
         """Call ``fn(soul, changed_node, msg)`` whenever ``soul`` changes; asks peers for it."""
         first = soul not in self._watch
-        self._watch.setdefault(soul, []).append(fn)
+        unwatch = _register(self._watch, soul, fn)
         if first and subscribe and self.started:
             self.mesh.say({"get": {"#": soul}})
-
-        def unwatch() -> None:
-            fns = self._watch.get(soul)
-            if fns and fn in fns:
-                fns.remove(fn)
-                if not fns:
-                    del self._watch[soul]
-
         return unwatch
 
     def on_heard_put(self, soul: str, fn: WatchFn) -> Callable[[], None]:
         """Call ``fn(soul, node_as_sent, msg)`` for every put of ``soul`` heard from a peer,
         whether or not HAM took it (a change listener misses a value that arrives after a
         newer one; WebRTC room announcements must not be missed)."""
-        self._heard_puts.setdefault(soul, []).append(fn)
-
-        def off() -> None:
-            fns = self._heard_puts.get(soul)
-            if fns and fn in fns:
-                fns.remove(fn)
-                if not fns:
-                    del self._heard_puts[soul]
-
-        return off
+        return _register(self._heard_puts, soul, fn)
 
     def put_graph(
         self, graph: dict[str, dict[str, Any]], *, budget: int | None = 9, msg_id: str | None = None
@@ -573,6 +556,20 @@ class Gun:
         if not isinstance(key, str) or not key:
             raise GunError(f"get(key={key!r}): expected a non-empty string")
         return Chain(self, (key,))
+
+
+def _register(registry: dict[str, list[WatchFn]], soul: str, fn: WatchFn) -> Callable[[], None]:
+    """Add ``fn`` under ``soul``; returns the function that takes it out again."""
+    registry.setdefault(soul, []).append(fn)
+
+    def remove() -> None:
+        fns = registry.get(soul)
+        if fns and fn in fns:
+            fns.remove(fn)
+            if not fns:
+                del registry[soul]
+
+    return remove
 
 
 def _is_link(value: Any) -> TypeGuard[dict[str, str]]:

@@ -4,6 +4,7 @@ syncing after the relay is gone. Loopback only (see tests/netns.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,6 +20,18 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.webrtc]
 
 def rtc(room: str | None = "test", **kw: Any) -> WebRTCOptions:
     return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"], **kw)
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[Gun, Gun]]:
+    """Two of our peers with WebRTC and no room: linked only by hand."""
+    require_loopback_only()
+    a = await Gun(rtc=rtc(room=None)).start()
+    b = await Gun(rtc=rtc(room=None)).start()
+    assert a.rtc is not None and b.rtc is not None
+    yield a, b
+    await a.close()
+    await b.close()
 
 
 def dc_heard(g: Gun, soul: str) -> bool:
@@ -60,27 +73,21 @@ async def test_room_discovery_links_and_survives_relay_loss() -> None:
         await relay.stop()
 
 
-async def test_manual_signalling_step_by_step() -> None:
-    require_loopback_only()
-    a = await Gun(rtc=rtc(room=None)).start()
-    b = await Gun(rtc=rtc(room=None)).start()
-    try:
-        assert a.rtc is not None and b.rtc is not None
-        offer = await a.rtc.create_offer(b.pid)
-        assert offer["type"] == "offer" and "a=candidate:" in offer["sdp"]
-        assert "127.0.0.1" in offer["sdp"]
-        answer = await b.rtc.accept_offer(a.pid, offer)
-        assert answer["type"] == "answer"
-        await a.rtc.accept_answer(b.pid, answer)
-        await a.rtc.wait_open(b.pid, 20)
-        await b.rtc.wait_open(a.pid, 20)
-        a.get("manual").put({"x": 1})  # no store on b: nobody acks, the data still syncs
-        await until(lambda: (b.graph.nodes.get("manual") or {}).get("x") == 1)
-        with pytest.raises(WebRTCError):
-            await b.rtc.accept_answer(a.pid, answer)  # b made no offer
-    finally:
-        await a.close()
-        await b.close()
+async def test_manual_signalling_step_by_step(pair: tuple[Gun, Gun]) -> None:
+    a, b = pair
+    assert a.rtc is not None and b.rtc is not None
+    offer = await a.rtc.create_offer(b.pid)
+    assert offer["type"] == "offer" and "a=candidate:" in offer["sdp"]
+    assert "127.0.0.1" in offer["sdp"]
+    answer = await b.rtc.accept_offer(a.pid, offer)
+    assert answer["type"] == "answer"
+    await a.rtc.accept_answer(b.pid, answer)
+    await a.rtc.wait_open(b.pid, 20)
+    await b.rtc.wait_open(a.pid, 20)
+    a.get("manual").put({"x": 1})  # no store on b: nobody acks, the data still syncs
+    await until(lambda: (b.graph.nodes.get("manual") or {}).get("x") == 1)
+    with pytest.raises(WebRTCError):
+        await b.rtc.accept_answer(a.pid, answer)  # b made no offer
 
 
 async def test_bad_signalling_is_reported_and_links_survive() -> None:
@@ -132,30 +139,24 @@ async def test_bad_signalling_is_reported_and_links_survive() -> None:
         await b.close()
 
 
-async def test_candidates_trickled_in_gun_format_are_enough() -> None:
+async def test_candidates_trickled_in_gun_format_are_enough(pair: tuple[Gun, Gun]) -> None:
     """Strip every candidate from the SDPs and send them one by one, as browsers do."""
-    require_loopback_only()
-    a = await Gun(rtc=rtc(room=None)).start()
-    b = await Gun(rtc=rtc(room=None)).start()
-    try:
-        assert a.rtc is not None and b.rtc is not None
-        offer = await a.rtc.create_offer(b.pid)
-        cands = candidates_from_sdp(offer["sdp"])
-        assert cands and all(c["candidate"].startswith("candidate:") for c in cands)
-        assert all("127.0.0.1" in c["candidate"] for c in cands)
-        bare = {"type": "offer", "sdp": strip_candidates(offer["sdp"])}
-        answer = await b.rtc.accept_offer(a.pid, bare)
-        for c in cands:
-            await b.rtc.add_candidate(a.pid, c)
-        back = candidates_from_sdp(answer["sdp"])
-        await a.rtc.accept_answer(b.pid, {"type": "answer", "sdp": strip_candidates(answer["sdp"])})
-        for c in back:
-            await a.rtc.add_candidate(b.pid, c)
-        await a.rtc.wait_open(b.pid, 20)
-        await b.rtc.wait_open(a.pid, 20)
-    finally:
-        await a.close()
-        await b.close()
+    a, b = pair
+    assert a.rtc is not None and b.rtc is not None
+    offer = await a.rtc.create_offer(b.pid)
+    cands = candidates_from_sdp(offer["sdp"])
+    assert cands and all(c["candidate"].startswith("candidate:") for c in cands)
+    assert all("127.0.0.1" in c["candidate"] for c in cands)
+    bare = {"type": "offer", "sdp": strip_candidates(offer["sdp"])}
+    answer = await b.rtc.accept_offer(a.pid, bare)
+    for c in cands:
+        await b.rtc.add_candidate(a.pid, c)
+    back = candidates_from_sdp(answer["sdp"])
+    await a.rtc.accept_answer(b.pid, {"type": "answer", "sdp": strip_candidates(answer["sdp"])})
+    for c in back:
+        await a.rtc.add_candidate(b.pid, c)
+    await a.rtc.wait_open(b.pid, 20)
+    await b.rtc.wait_open(a.pid, 20)
 
 
 def strip_candidates(sdp: str) -> str:
