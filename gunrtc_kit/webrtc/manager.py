@@ -27,21 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gunrtc_kit import trace
+from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError, WebRTCError
 from gunrtc_kit.webrtc.options import WebRTCOptions
 from gunrtc_kit.webrtc.peer import WebRTCPeer
 from gunrtc_kit.webrtc.signaling import candidates_from_sdp
 
-if TYPE_CHECKING:
-    from gunrtc_kit.gun import Gun
-
-__all__ = ["DcWire", "Link", "WebRTCManager"]
+__all__ = ["DcWire", "Link", "Root", "WebRTCManager"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,44 @@ PENDING_TIMEOUT = 60.0  # gun webrtc.js forgets a link that has not opened after
 HELD_CANDIDATES_LIFE = 10.0
 HELD_CANDIDATES_MAX = 64
 ROUTE_LIFE = 9.0  # a relay keeps a reply route ~9 s (dedup age)
+
+
+class Root(Protocol):
+    """What the manager needs from the root above it (``gunrtc_kit.gun.Gun`` provides it): the
+    mesh, the trace bus, the machine clock, reply listeners, puts, and owned tasks. A protocol,
+    so this layer does not import the one above it."""
+
+    mesh: Mesh
+    bus: trace.TraceBus
+
+    @property
+    def pid(self) -> str: ...
+
+    def machine(self) -> float: ...
+
+    def ask(
+        self, fn: Callable[[Message], None], msg_id: str | None = None, life: float = ...
+    ) -> str: ...
+
+    def unask(self, msg_id: str, fn: Callable[[Message], None] | None = None) -> None: ...
+
+    def watch(
+        self,
+        soul: str,
+        fn: Callable[[str, dict[str, Any], Message], None],
+        *,
+        subscribe: bool = True,
+    ) -> Callable[[], None]: ...
+
+    def on_heard_put(
+        self, soul: str, fn: Callable[[str, dict[str, Any], Message], None]
+    ) -> Callable[[], None]: ...
+
+    def put_graph(
+        self, graph: dict[str, dict[str, Any]], *, budget: int | None = 9, msg_id: str | None = None
+    ) -> Any: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
 
 
 class DcWire:
@@ -95,7 +131,7 @@ class WebRTCManager:
     """Owns every WebRTC link of one ``Gun`` root; see the module docstring for the protocol."""
 
     def __init__(
-        self, gun: Gun, options: WebRTCOptions, pending_timeout: float = PENDING_TIMEOUT
+        self, gun: Root, options: WebRTCOptions, pending_timeout: float = PENDING_TIMEOUT
     ) -> None:
         if not isinstance(options, WebRTCOptions):
             raise GunError(f"rtc={options!r}, expected WebRTCOptions")
@@ -169,11 +205,12 @@ class WebRTCManager:
         self.start_state = self.gun.machine()
         graph = {soul: {"_": {"#": soul, ">": {"+": self.start_state}}, "+": self.pid}}
         result = self.gun.put_graph(graph, budget=self.options.max_connections)
-        self.announce_id = result.id
+        mid: str = result.id
+        self.announce_id = mid
         # the put's own ack listener resolves on the first reply; keep one for every rtc reply
-        self.gun.ask(self._on_reply, result.id, life=3600.0)
-        self._signal("", "announce", "out", {"room": self.options.room, "id": result.id})
-        return result.id
+        self.gun.ask(self._on_reply, mid, life=3600.0)
+        self._signal("", "announce", "out", {"room": self.options.room, "id": mid})
+        return mid
 
     async def close(self) -> None:
         if self._unwatch is not None:

@@ -1,0 +1,68 @@
+"""The layers of ARCHITECTURE.md hold: a layer imports only from layers below it, the
+sans-I/O core and the mesh never import asyncio, and the public names are the documented ones."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import gunrtc_kit
+
+PKG = Path(gunrtc_kit.__file__).parent
+
+# what each part of the package may import from gunrtc_kit (lowest layer first)
+ALLOWED = {
+    "errors": set(),
+    "core": {"errors", "core"},
+    "trace": set(),
+    "dam": {"errors", "core", "trace", "dam"},
+    "transport": {"errors", "core", "trace", "dam", "transport"},
+    "store": {"errors"},
+    "webrtc": {"errors", "core", "trace", "dam", "transport", "webrtc"},
+    "gun": {"errors", "core", "trace", "dam", "transport", "webrtc", "store"},
+    "relay": {"errors", "core", "trace", "dam", "transport", "store", "gun"},
+    "cli": {"errors", "trace", "gun", "relay", "webrtc"},
+}
+NO_ASYNCIO = {"core", "dam"}
+
+
+def part_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+MODULES = sorted(p for p in PKG.rglob("*.py") if part_of(p) not in ("__init__", "lab"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PKG)) for p in MODULES])
+def test_layer_imports_only_below(path: Path) -> None:
+    part = part_of(path)
+    ours = {n.split(".")[1] for n in imports(path) if n.startswith("gunrtc_kit.")}
+    assert ours <= ALLOWED[part], f"{path.name} ({part}) imports {ours - ALLOWED[part]}"
+    if part in NO_ASYNCIO:
+        assert not {n for n in imports(path) if n.split(".")[0] == "asyncio"}
+    if part != "lab":
+        assert not {n.split(".")[0] for n in imports(path)} & {
+            "ipywidgets",
+            "matplotlib",
+            "networkx",
+            "nest_asyncio",
+            "IPython",
+        }
+
+
+def test_public_names_are_the_documented_ones() -> None:
+    assert sorted(gunrtc_kit.__all__) == ["Gun", "GunError", "Relay", "WebRTCOptions"]
+    from gunrtc_kit.lab import Lab  # noqa: F401  (ARCHITECTURE.md section 2)
