@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import math
@@ -726,7 +727,13 @@ class Chain:
         unwatchers: list[Callable[[], None]] = []
         children: dict[str, Callable[[], None]] = {}
 
+        last: dict[str, Any] = {}
+
         def emit(value: Any, k: str) -> None:
+            # one put can carry a link and the node it points to: report the value once
+            if k in last and last[k] == value:
+                return
+            last[k] = copy.deepcopy(value)
             res = cb(value, k)
             if asyncio.iscoroutine(res):
                 gun.spawn(res, f"on callback {k}")

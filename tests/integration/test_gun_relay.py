@@ -248,3 +248,20 @@ async def test_big_node_comes_back_in_guns_chunks(relay: Relay) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_on_reports_each_new_value_once(relay: Relay) -> None:
+    a, b = await peer(relay), await peer(relay)
+    try:
+        calls: list[tuple[str, Any]] = []
+        b.get("feed2").map().on(lambda v, k: calls.append((k, v)))
+        await asyncio.sleep(0.1)
+        await a.get("feed2").get("m").put({"t": 1})  # the link and its node in one put
+        await until(lambda: len(calls) >= 1)
+        await a.get("feed2").get("m").put({"t": 2})
+        await until(lambda: len(calls) >= 2)
+        await asyncio.sleep(0.2)
+        assert calls == [("m", {"t": 1}), ("m", {"t": 2})]
+    finally:
+        await a.close()
+        await b.close()
