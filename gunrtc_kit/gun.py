@@ -712,7 +712,8 @@ class Chain:
         return value
 
     def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
-        """Live updates: ``callback(value, key)`` for the current value and every change.
+        """Live updates: ``callback(value, key)`` for the current value and every change
+        (a value equal to the one last reported for that key is not reported again).
 
         Returns the unsubscribe function; with no callback returns a ``Subscription`` for
         ``async for value, key in ...``.
