@@ -391,6 +391,15 @@ class Gun:
                     msg_id=mid,
                     changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
                     deferred=len(deferred),
+                    values={s: {k: v for k, v in n.items() if k != "_"} for s, n in diff.items()},
+                    states={
+                        s: {
+                            k: st
+                            for k, st in ((n.get("_") or {}).get(">") or {}).items()
+                            if k in n and k != "_"
+                        }
+                        for s, n in diff.items()
+                    },
                 )
             )
             for soul, node in diff.items():

@@ -7,17 +7,35 @@ frozen, slotted dataclasses; the clock is passed in so the sans-I/O layers never
 ``node`` is the pid of the peer that emitted the event, ``peer`` the id of the remote side (a
 mesh peer id, a relay URL, or a remote pid), ``transport`` one of ``"ws"``, ``"dc"``,
 ``"memory"`` or ``""``.
+
+Waiting on the bus: ``TraceBus.wait_for`` (blocking, for a notebook cell or a test thread) and
+``TraceBus.until`` (awaitable from any loop) return the first event that matches a predicate,
+so tests and notebooks wait on what happened instead of sleeping and hoping. Events are emitted
+on the loop that runs the peers, often in another thread; both waits are safe across threads.
+
+Trace files: ``save``/``load`` write and read a JSONL file whose first line is a ``meta`` record
+(``{"kind": "meta", "format": "gunrtc-trace", "version": 1, ...}``, e.g. peer names), gzipped
+when large, so a recorded session can be shared and replayed into the views.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gzip
+import io
 import json
 import logging
+import os
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+
+from gunrtc_kit import errors
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +49,16 @@ __all__ = [
     "Event",
     "Heard",
     "Hi",
+    "Link",
     "Put",
     "RtcSignal",
     "RtcState",
     "Said",
     "TraceBus",
+    "TraceFile",
     "from_jsonl",
+    "load",
+    "save",
     "to_jsonl",
 ]
 
@@ -110,11 +132,18 @@ class Error(Event):
 
 @dataclass(frozen=True, slots=True)
 class Put(Event):
-    """The local graph accepted (or deferred) keys of a put: ``changes`` is {soul: [keys]}."""
+    """The local graph accepted (or deferred) keys of a put: ``changes`` is {soul: [keys]}.
+
+    ``values`` ({soul: {key: value}}) and ``states`` ({soul: {key: HAM state}}) hold what the
+    merge changed (never ``_``), so a view or a replayed trace can show a peer's data and why a
+    write won without reading the live graph.
+    """
 
     msg_id: str = ""
     changes: dict[str, list[str]] = field(default_factory=dict)
     deferred: int = 0
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, dict[str, float]] = field(default_factory=dict)
     kind: ClassVar[str] = "put"
 
 
@@ -142,15 +171,41 @@ class RtcSignal(Event):
 
 @dataclass(frozen=True, slots=True)
 class RtcState(Event):
-    """A WebRTC link changed state (aiortc's connectionState strings, plus ``open``/``closed``
-    for the data channel)."""
+    """A WebRTC link changed state, as aiortc reports it, at one ``layer``.
+
+    Layers, so a view can show where a link is stuck (ICE never completing and DTLS failing
+    look the same at the peer-connection level): ``"pc"`` (connectionState), ``"ice"``
+    (iceConnectionState), ``"ice-gathering"``, ``"dtls"``, ``"sctp"`` (read when a data channel
+    opens or closes: aiortc has no SCTP state event), ``"dc"`` (a data channel's readyState;
+    ``detail`` says whose channel), ``"pair"`` (state ``"selected"``, ``detail`` the nominated
+    candidate pair) and ``"link"`` (the manager's ``open``/``closed`` of the whole link).
+    """
 
     state: str = ""
+    layer: str = "pc"
+    detail: str = ""
     kind: ClassVar[str] = "rtc_state"
 
 
+@dataclass(frozen=True, slots=True)
+class Link(Event):
+    """``node`` has a wire to ``peer`` (its mesh peer id) whose far end is ``pid``.
+
+    Why: a ``Hi`` names the far pid only after the ``?`` exchange, which a broken wire (loss 1.0,
+    a partition) never completes; the wire's maker knows both ends, so it says so at once. Sent
+    again whenever the wire's ``props`` change (memory wires: ``latency``, ``jitter``, ``loss``,
+    ``partitioned``), so a view can draw faults as they are injected.
+    """
+
+    pid: str = ""
+    transport: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    kind: ClassVar[str] = "link"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Heard, Said, Dropped, Hi, Bye, Error, Put, Ack, RtcSignal, RtcState)
+    cls.kind: cls
+    for cls in (Heard, Said, Dropped, Hi, Bye, Error, Put, Ack, RtcSignal, RtcState, Link)
 }
 
 E = TypeVar("E", bound=Event)
@@ -182,8 +237,11 @@ class TraceBus:
         self._subs.append(fn)
 
         def unsubscribe() -> None:
-            if fn in self._subs:
+            # may race with another thread's unsubscribe of the same fn: first one wins
+            try:
                 self._subs.remove(fn)
+            except ValueError:
+                pass
 
         return unsubscribe
 
@@ -210,6 +268,137 @@ class TraceBus:
         """The kept events of one type, oldest first."""
         return [e for e in self.history if isinstance(e, kind)]
 
+    def wait_for(
+        self, predicate: Callable[[Event], object], timeout: float, *, past: bool = False
+    ) -> Event:
+        """Block this thread until an event matching ``predicate`` is emitted; return it.
+
+        Why: peers run on an asyncio loop in another thread (the Lab's runtime); a notebook
+        cell or a test thread wants "wait until b heard the put", bounded, not a sleep.
+        ``past=True`` also accepts a matching event already in ``history`` (the oldest one).
+        Raises ``errors.TimeoutError`` after ``timeout`` seconds; an exception raised by
+        ``predicate`` is raised here (emit carries on). ``predicate`` runs on the emitting
+        thread (and, for ``past``, on this one), so keep it a quick, pure test of the event.
+        Never call this on the thread whose loop emits the events (it would block that loop
+        until the timeout): await ``until`` there.
+        """
+        _check_timeout(timeout)
+        done = threading.Event()
+        lock = threading.Lock()
+        box: list[Event | BaseException] = []
+
+        def settle(item: Event | BaseException) -> None:
+            with lock:
+                if box:
+                    return
+                box.append(item)
+            done.set()
+
+        def listen(event: Event) -> None:
+            if done.is_set():
+                return
+            try:
+                hit = predicate(event)
+            except Exception as exc:
+                settle(exc)
+                return
+            if hit:
+                settle(event)
+
+        unsubscribe = self.subscribe(listen)
+        try:
+            found = self._scan_history(predicate) if past else None
+            if found is not None:
+                settle(found)
+            if not done.wait(timeout):
+                raise errors.TimeoutError(f"no matching trace event within timeout={timeout:g} s")
+        finally:
+            unsubscribe()
+        item = box[0]
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def until(
+        self, predicate: Callable[[Event], object], timeout: float, *, past: bool = False
+    ) -> Event:
+        """Wait, without blocking the calling loop, for an event matching ``predicate``.
+
+        Why: tests and async notebook code await what happened instead of sleeping. Works from
+        any loop, including one in another thread than the emitter: the match resolves a future
+        through ``call_soon_threadsafe``. ``past``, errors and timeout as ``wait_for``.
+        """
+        _check_timeout(timeout)
+        loop = asyncio.get_running_loop()
+        # the predicate's error travels as a result, so it is never mistaken for the timeout
+        fut: asyncio.Future[Event | BaseException] = loop.create_future()
+        lock = threading.Lock()
+        settled = False
+
+        def resolve(item: Event | BaseException) -> None:
+            if not fut.done():
+                fut.set_result(item)
+
+        def claim() -> bool:
+            nonlocal settled
+            with lock:
+                if settled:
+                    return False
+                settled = True
+                return True
+
+        def settle(item: Event | BaseException) -> None:
+            if not claim():
+                return
+            try:
+                loop.call_soon_threadsafe(resolve, item)
+            except RuntimeError:  # the waiting loop is closed: nobody is waiting any more
+                pass
+
+        def listen(event: Event) -> None:
+            if settled:
+                return
+            try:
+                hit = predicate(event)
+            except Exception as exc:
+                settle(exc)
+                return
+            if hit:
+                settle(event)
+
+        unsubscribe = self.subscribe(listen)
+        try:
+            found = self._scan_history(predicate) if past else None
+            if found is not None and claim():
+                resolve(found)  # we are on the waiting loop: settle now (even for timeout=0)
+            try:
+                item = await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                raise errors.TimeoutError(
+                    f"no matching trace event within timeout={timeout:g} s"
+                ) from None
+        finally:
+            unsubscribe()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _scan_history(self, predicate: Callable[[Event], object]) -> Event | BaseException | None:
+        # called after subscribing: an event emitted meanwhile is seen here or by the
+        # subscriber (maybe both; the first settle wins), never by neither
+        for event in list(self.history):
+            try:
+                if predicate(event):
+                    return event
+            except Exception as exc:
+                return exc
+        return None
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout >= 0:  # also refuses NaN
+        raise ValueError(f"timeout={timeout!r}, expected a number of seconds >= 0")
+
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
@@ -235,9 +424,167 @@ def to_jsonl(events: Iterable[Event]) -> str:
 
 
 def from_jsonl(text: str) -> Iterator[Event]:
+    """The events of ``to_jsonl`` text (or of a trace file's text); ``meta`` lines are skipped
+    (use ``load`` to read them). A bad line raises ``ValueError`` naming its number."""
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                yield event_from_dict(json.loads(line))
-            except (ValueError, TypeError) as exc:
+                data = json.loads(line)
+                if isinstance(data, dict) and data.get("kind") == META_KIND:
+                    continue
+                yield event_from_dict(data)
+            except (ValueError, TypeError, AttributeError) as exc:
                 raise ValueError(f"trace line {n}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------- trace files
+
+META_KIND = "meta"
+TRACE_FORMAT = "gunrtc-trace"
+TRACE_VERSION = 1
+COMPRESS_OVER = 1 << 20  # bytes of text above which save() gzips when not told
+MAX_LINE = 100 * 1000 * 1000  # bytes: a longer line is refused, not read into memory
+_GZIP_MAGIC = b"\x1f\x8b"
+_RESERVED_META = frozenset({"kind", "format", "version"})
+
+
+@dataclass(slots=True)
+class TraceFile:
+    """What ``load`` read: ``meta`` (what ``save`` was given, e.g. ``{"names": {pid: name}}``;
+    empty for an older trace without a meta line), ``events`` in file order, and ``version``
+    (the format version, 0 when there was no meta line).
+
+    Why a record and not just a list: a replay needs the context the events do not carry
+    (which pid is "alice") to draw the same picture as the live session.
+    """
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    version: int = 0
+
+
+def save(
+    path: str | os.PathLike[str],
+    events: Iterable[Event],
+    meta: dict[str, Any] | None = None,
+    compress: bool | None = None,
+) -> Path:
+    """Write ``events`` to a trace file that ``load`` reads back; return the path written.
+
+    Why: a recorded session can be kept, shared and replayed into the views. The first line
+    is ``{"kind": "meta", "format": "gunrtc-trace", "version": 1, **meta}``, then one event
+    per line (``to_jsonl``). The file is gzipped when ``path`` ends with ``.gz``, when
+    ``compress`` is True, or when ``compress`` is None and the text is over 1 MiB; ``.gz`` is
+    then appended to a name that lacks it (so the returned path may differ from ``path``).
+    ``compress=False`` never compresses, and refuses a ``.gz`` name. The file is replaced
+    atomically (written aside, then renamed).
+    """
+    meta = dict(meta or {})
+    clash = sorted(_RESERVED_META & meta.keys())
+    if clash:
+        raise ValueError(f"meta keys {clash} are reserved for the trace file header")
+    target = Path(path)
+    suffixed = target.name.endswith(".gz")
+    if compress is False and suffixed:
+        raise ValueError(f"compress=False but {str(target)!r} ends with .gz")
+    head = {"kind": META_KIND, "format": TRACE_FORMAT, "version": TRACE_VERSION, **meta}
+    text = json.dumps(head, ensure_ascii=False, default=repr) + "\n" + to_jsonl(events)
+    data = text.encode("utf-8")
+    if compress is None:
+        compress = suffixed or len(data) > COMPRESS_OVER
+    if compress:
+        if not suffixed:
+            target = target.with_name(target.name + ".gz")
+        data = gzip.compress(data, mtime=0)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def load(path: str | os.PathLike[str]) -> TraceFile:
+    """Read a trace file written by ``save`` (gzipped or not, told by its magic bytes), or an
+    older JSONL trace without a meta line.
+
+    Why strict: a replay that silently skipped a line would show a session that never
+    happened. Any bad line (not JSON, not an event, an unknown kind, a meta line after the
+    first, a line over 100 MB) raises ``errors.InvalidDataError`` naming the line number; a
+    newer format version is refused. Blank lines are ignored.
+    """
+    target = Path(path)
+    with open(target, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            return _read_trace(stream, str(target))
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            if not gzipped:
+                raise
+            raise errors.InvalidDataError(f"{str(target)!r}: bad gzip data: {exc}") from exc
+        finally:
+            if stream is not raw:
+                stream.close()
+
+
+def _read_trace(reader: io.BufferedIOBase, name: str) -> TraceFile:
+    out = TraceFile()
+    n = 0
+    seen_data = False
+    while True:
+        line = reader.readline(MAX_LINE + 1)
+        if not line:
+            break
+        n += 1
+        if len(line) > MAX_LINE:
+            raise errors.InvalidDataError(
+                f"{name!r} line {n}: longer than {MAX_LINE} bytes; refused"
+            )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise errors.InvalidDataError(f"{name!r} line {n}: not UTF-8: {exc}") from None
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise errors.InvalidDataError(f"{name!r} line {n}: not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise errors.InvalidDataError(
+                f"{name!r} line {n}: expected a JSON object, got {type(data).__name__}"
+            )
+        if data.get("kind") == META_KIND:
+            if seen_data:
+                raise errors.InvalidDataError(
+                    f"{name!r} line {n}: a meta line may only be the first line"
+                )
+            out.meta, out.version = _read_meta(data, name, n)
+            seen_data = True
+            continue
+        seen_data = True
+        try:
+            out.events.append(event_from_dict(data))
+        except (ValueError, TypeError) as exc:
+            raise errors.InvalidDataError(f"{name!r} line {n}: {exc}") from None
+    return out
+
+
+def _read_meta(data: dict[str, Any], name: str, n: int) -> tuple[dict[str, Any], int]:
+    fmt = data.get("format")
+    version = data.get("version")
+    if fmt != TRACE_FORMAT:
+        raise errors.InvalidDataError(
+            f"{name!r} line {n}: format {fmt!r}, expected {TRACE_FORMAT!r}"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise errors.InvalidDataError(f"{name!r} line {n}: bad format version {version!r}")
+    if version > TRACE_VERSION:
+        raise errors.InvalidDataError(
+            f"{name!r} line {n}: format version {version} is newer than this reader "
+            f"({TRACE_VERSION}); upgrade gunrtc_kit"
+        )
+    return {k: v for k, v in data.items() if k not in _RESERVED_META}, version

@@ -2,15 +2,22 @@
 
 Faults are the point: ``latency``/``jitter`` delay each frame, ``loss`` drops a share of them,
 ``partitioned`` drops everything until healed. Every dropped frame is counted on the wire
-(``dropped``) and reported as a ``trace.Dropped`` event, so a lost message is visible. Delivery
-always goes through the loop (never re-entrant into the sender's mesh).
+(``dropped``) and each message in it is reported as a ``trace.Dropped`` event carrying its
+``#``, so a lost message is visible and can be followed by id. Delivery always goes through the
+loop (never re-entrant into the sender's mesh).
+
+``connect_memory`` emits a ``trace.Link`` for each end at once (it knows both pids, and a wire
+that loses everything never completes the ``?`` exchange); changing a fault on a connected wire
+emits another ``Link`` with the new ``props``, so views draw faults as they are injected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable
+from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.dam.mesh import Mesh
@@ -35,15 +42,12 @@ class MemoryWire:
         loss: float = 0.0,
         rng: random.Random | None = None,
     ) -> None:
-        for name, value in (("latency", latency), ("jitter", jitter)):
-            if value < 0:
-                raise GunError(f"{name}={value!r}, expected a number of seconds >= 0")
-        if not 0.0 <= loss <= 1.0:
-            raise GunError(f"loss={loss!r}, expected a share between 0 and 1")
-        self.latency = latency
-        self.jitter = jitter
-        self.loss = loss
-        self.partitioned = False
+        self._announced = False  # set once connect_memory has sent this end's first Link
+        self.far_pid = ""  # the pid of the mesh at the other end, once connected
+        self._latency = _seconds("latency", latency)
+        self._jitter = _seconds("jitter", jitter)
+        self._loss = _share("loss", loss)
+        self._partitioned = False
         self.rng = rng or _SHARED_RNG  # one Random is ~2.5 KB; wires share one by default
         self.other: MemoryWire | None = None
         self.mesh: Mesh | None = None
@@ -53,26 +57,104 @@ class MemoryWire:
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    # ------------------------------------------------------------------ faults
+    @property
+    def latency(self) -> float:
+        """Seconds each frame takes to arrive (>= 0)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        value = _seconds("latency", value)
+        if value != self._latency:
+            self._latency = value
+            self._announce()
+
+    @property
+    def jitter(self) -> float:
+        """Up to this many extra seconds, drawn per frame (>= 0)."""
+        return self._jitter
+
+    @jitter.setter
+    def jitter(self, value: float) -> None:
+        value = _seconds("jitter", value)
+        if value != self._jitter:
+            self._jitter = value
+            self._announce()
+
+    @property
+    def loss(self) -> float:
+        """Share of frames sent from this end that are dropped (0..1)."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, value: float) -> None:
+        value = _share("loss", value)
+        if value != self._loss:
+            self._loss = value
+            self._announce()
+
+    @property
+    def partitioned(self) -> bool:
+        """While true, every frame in either direction is dropped (until healed)."""
+        return self._partitioned
+
+    @partitioned.setter
+    def partitioned(self, value: bool) -> None:
+        value = bool(value)
+        if value != self._partitioned:
+            self._partitioned = value
+            self._announce()
+
+    @property
+    def props(self) -> dict[str, Any]:
+        """This end's faults, as ``trace.Link.props`` carries them."""
+        return {
+            "latency": self._latency,
+            "jitter": self._jitter,
+            "loss": self._loss,
+            "partitioned": self._partitioned,
+        }
+
+    def _announce(self) -> None:
+        """Emit a ``trace.Link`` with this end's current props (connected to a mesh, not closed)."""
+        if not self._announced or self.closed or self.mesh is None or self.peer is None:
+            return
+        self.mesh.bus.emit(
+            trace.Link(
+                self.mesh.bus.now(),
+                self.mesh.pid,
+                self.peer.id,
+                pid=self.far_pid,
+                transport=self.transport,
+                props=self.props,
+            )
+        )
+
+    # ------------------------------------------------------------------ frames
     def send(self, text: str) -> None:
         other = self.other
         if self.closed or other is None or other.closed:
             raise NetworkError("memory wire is closed")
         self.sent += 1
-        if self.partitioned or other.partitioned or (self.loss and self.rng.random() < self.loss):
+        if (
+            self._partitioned
+            or other._partitioned
+            or (self._loss and self.rng.random() < self._loss)
+        ):
             self.dropped += 1
             if self.mesh is not None and self.peer is not None:
-                why = "partitioned" if self.partitioned or other.partitioned else "loss"
-                self.mesh.bus.emit(
-                    trace.Dropped(
-                        self.mesh.bus.now(),
-                        self.mesh.pid,
-                        self.peer.id,
-                        reason=f"memory wire {why}",
+                why = "partitioned" if self._partitioned or other._partitioned else "loss"
+                bus, node, peer_id = self.mesh.bus, self.mesh.pid, self.peer.id
+                for mid in _message_ids(text):
+                    bus.emit(
+                        trace.Dropped(
+                            bus.now(), node, peer_id, msg_id=mid, reason=f"memory wire {why}"
+                        )
                     )
-                )
             return
         loop = self._loop or asyncio.get_running_loop()
-        delay = self.latency + (self.rng.uniform(0, self.jitter) if self.jitter else 0.0)
+        delay = self._latency + (self.rng.uniform(0, self._jitter) if self._jitter else 0.0)
         if delay:
             loop.call_later(delay, other._deliver, text)
         else:
@@ -92,6 +174,30 @@ class MemoryWire:
                     end.mesh.bye(end.peer)
 
 
+def _seconds(name: str, value: float) -> float:
+    if not value >= 0:  # also refuses NaN
+        raise GunError(f"{name}={value!r}, expected a number of seconds >= 0")
+    return value
+
+
+def _share(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise GunError(f"{name}={value!r}, expected a share between 0 and 1")
+    return value
+
+
+def _message_ids(text: str) -> list[str]:
+    """The ``#`` of each message in a frame (one object or an array of them); ``[""]`` when
+    the frame cannot be read, so a lost frame always yields at least one Dropped."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [""]
+    msgs = data if isinstance(data, list) else [data]
+    ids = [m["#"] if isinstance(m, dict) and isinstance(m.get("#"), str) else "" for m in msgs]
+    return ids or [""]
+
+
 def connect_memory(
     a: Mesh,
     b: Mesh,
@@ -105,6 +211,8 @@ def connect_memory(
     """Join two meshes as if ``b`` dialled ``a``: ``a`` sends its ``?``, both learn pids.
 
     Returns (``b`` as seen by ``a``, ``a`` as seen by ``b``). Must run inside a running loop.
+    Once both ends have joined their meshes, each mesh's bus gets a ``trace.Link`` naming the
+    far end's pid and the wire's faults.
     """
     loop = asyncio.get_running_loop()
     wa = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
@@ -113,10 +221,13 @@ def connect_memory(
     wa._loop = wb._loop = loop
     peer_b = MeshPeer(id="", wire=wa)  # inbound on a: gets a random id and a's '?'
     peer_a = MeshPeer(id=f"mem:{a.pid}", wire=wb)  # dialled from b
-    wa.mesh, wa.peer = a, peer_b
-    wb.mesh, wb.peer = b, peer_a
+    wa.mesh, wa.peer, wa.far_pid = a, peer_b, b.pid
+    wb.mesh, wb.peer, wb.far_pid = b, peer_a, a.pid
     if on_wire is not None:
         on_wire(wa, wb)
     b.hi(peer_a)
-    a.hi(peer_b)
+    a.hi(peer_b)  # gives peer_b its (random) id
+    for end in (wa, wb):
+        end._announced = True
+        end._announce()
     return peer_b, peer_a

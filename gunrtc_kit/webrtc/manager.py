@@ -331,7 +331,9 @@ class WebRTCManager:
             link.timer.cancel()
         if self.links.get(link.pid) is not link or link.mesh_peer is None:
             return
-        self.gun.bus.emit(trace.RtcState(self._now(), self.pid, link.pid, state="open"))
+        self.gun.bus.emit(
+            trace.RtcState(self._now(), self.pid, link.pid, state="open", layer="link")
+        )
         self.gun.mesh.hi(link.mesh_peer)
         self._open_events.setdefault(link.pid, asyncio.Event()).set()
 
@@ -524,7 +526,7 @@ class WebRTCManager:
             self.gun.unask(link.ask_id)
         if link.mesh_peer is not None:
             self.gun.mesh.bye(link.mesh_peer)
-        self.gun.bus.emit(trace.RtcState(self._now(), self.pid, pid, state="closed"))
+        self.gun.bus.emit(trace.RtcState(self._now(), self.pid, pid, state="closed", layer="link"))
         with contextlib.suppress(Exception):
             await link.peer.close()
 

@@ -11,6 +11,15 @@ the SDP, so ``create_offer``/``create_answer`` return descriptions that already 
 Candidates the other side trickles (browsers and Node's wrtc do) are added with
 ``add_ice_candidate``; those arriving before the remote description are held and applied after.
 Errors raised deep inside aiortc on bad remote input come out as ``WebRTCError``.
+
+Every state aiortc reports is put on the trace bus as ``trace.RtcState`` with its ``layer``, so
+a view can tell where a link is stuck: ``pc`` (connectionState), ``ice`` (iceConnectionState:
+aiortc has new/checking/completed/failed/closed, no connected/disconnected), ``ice-gathering``,
+``dtls`` (the DTLS transport's ``statechange``), ``dc`` (each channel's readyState; aiortc emits
+only open and close, so ``closing`` is never seen), ``sctp`` (aiortc's RTCSctpTransport has a
+``state`` but no event: it is read when a data channel opens or closes and on pc/DTLS changes,
+and reported when it moved) and ``pair`` (the nominated ICE candidate pair once ICE completes,
+read from aioice's connection; if aiortc's internals move, that event is simply not sent).
 """
 
 from __future__ import annotations
@@ -67,9 +76,14 @@ class WebRTCPeer:
             "dc", ordered=dc.ordered, maxRetransmits=dc.max_retransmits
         )
         self.remote_channel: Any = None
-        self._watch(self.channel)
+        self._sctp_state = "new"  # the last SCTP state reported (aiortc starts at "new")
+        self._dtls_watched: list[Any] = []
+        self._watch(self.channel, "local")
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("iceconnectionstatechange", self._on_ice_state)
+        self.pc.on("icegatheringstatechange", self._on_gathering_state)
+        self._watch_dtls()
 
     # ------------------------------------------------------------------ state
     @property
@@ -82,25 +96,95 @@ class WebRTCPeer:
             ch is not None and ch.readyState == "open" for ch in (self.channel, self.remote_channel)
         )
 
-    def _state_event(self, state: str) -> None:
+    def _state_event(self, state: str, layer: str = "pc", detail: str = "") -> None:
         if self.bus is not None:
-            self.bus.emit(trace.RtcState(self.bus.now(), self.node, self.remote_pid, state=state))
+            self.bus.emit(
+                trace.RtcState(
+                    self.bus.now(),
+                    self.node,
+                    self.remote_pid,
+                    state=state,
+                    layer=layer,
+                    detail=detail,
+                )
+            )
 
     def _on_state(self) -> None:
         state = self.connection_state
         self._state_event(state)
+        self._watch_dtls()
+        self._report_sctp()
         if state in ("failed", "closed"):
             self._fire_close()
 
-    def _watch(self, channel: Any) -> None:
-        channel.on("open", self._fire_open)
-        channel.on("close", self._channel_closed)
+    def _on_ice_state(self) -> None:
+        state = str(self.pc.iceConnectionState)
+        self._state_event(state, "ice")
+        if state == "completed":
+            self._report_pair()
+
+    def _on_gathering_state(self) -> None:
+        self._state_event(str(self.pc.iceGatheringState), "ice-gathering")
+
+    def _watch_dtls(self) -> None:
+        """Listen to the DTLS transport under the data channels (again if aiortc swaps it)."""
+        dtls: Any = getattr(self.pc.sctp, "transport", None)
+        if not callable(getattr(dtls, "on", None)):
+            log.debug("no DTLS transport to watch under %r", self.pc.sctp)
+            return
+        if any(d is dtls for d in self._dtls_watched):
+            return
+        self._dtls_watched.append(dtls)
+
+        def changed() -> None:
+            self._state_event(str(dtls.state), "dtls")
+            self._report_sctp()
+
+        dtls.on("statechange", changed)
+
+    def _report_sctp(self) -> None:
+        """Report the SCTP association's state if it moved since last reported (aiortc emits
+        no event for it)."""
+        state = getattr(self.pc.sctp, "state", None)
+        if isinstance(state, str) and state != self._sctp_state:
+            self._sctp_state = state
+            self._state_event(state, "sctp")
+
+    def _report_pair(self) -> None:
+        """Report the nominated candidate pair, read from aioice's connection (private
+        attributes: any change there means no event, never an error)."""
+        sctp: Any = self.pc.sctp
+        try:
+            connection = sctp.transport.transport._connection
+            nominated = connection._nominated
+            pair = nominated[min(nominated)]
+            detail = f"{_candidate(pair.local_candidate)} <-> {_candidate(pair.remote_candidate)}"
+        except Exception as exc:
+            log.debug("could not read the selected ICE candidate pair: %r", exc)
+            return
+        self._state_event("selected", "pair", detail)
+
+    def _watch(self, channel: Any, whose: str) -> None:
+        def opened() -> None:
+            self._state_event("open", "dc", whose)
+            self._report_sctp()
+            self._fire_open()
+
+        def closed() -> None:
+            self._state_event("closed", "dc", whose)
+            self._report_sctp()
+            self._channel_closed()
+
+        channel.on("open", opened)
+        channel.on("close", closed)
         channel.on("message", self._message)
+        self._state_event(str(channel.readyState), "dc", whose)
 
     def _on_datachannel(self, channel: Any) -> None:
         self.remote_channel = channel
-        self._watch(channel)
+        self._watch(channel, "remote")
         if channel.readyState == "open":
+            self._report_sctp()
             self._fire_open()
 
     def _fire_open(self) -> None:
@@ -218,3 +302,8 @@ class WebRTCPeer:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pc.close(), 5)
         self._fire_close()
+
+
+def _candidate(cand: Any) -> str:
+    """``host:port type protocol`` of an aioice candidate, as the ``pair`` detail shows it."""
+    return f"{cand.host}:{cand.port} {cand.type} {str(cand.transport).lower()}"

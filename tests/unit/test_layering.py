@@ -16,7 +16,7 @@ PKG = Path(gunrtc_kit.__file__).parent
 ALLOWED = {
     "errors": set(),
     "core": {"errors", "core"},
-    "trace": set(),
+    "trace": {"errors"},
     "dam": {"errors", "core", "trace", "dam"},
     "transport": {"errors", "core", "trace", "dam", "transport"},
     "store": {"errors"},
@@ -24,6 +24,7 @@ ALLOWED = {
     "gun": {"errors", "core", "trace", "dam", "transport", "webrtc", "store"},
     "relay": {"errors", "core", "trace", "dam", "transport", "store", "gun"},
     "cli": {"errors", "trace", "gun", "relay", "webrtc"},
+    "diagnose": {"errors", "core", "trace", "diagnose"},
 }
 NO_ASYNCIO = {"core", "dam"}
 
