@@ -1,0 +1,274 @@
+"""The mesh as the trace shows it: a node per peer, an edge per link, with what each carried.
+
+Nodes are *entities* of a ``Directory``: a traced peer's pid, or the pid (or URL) of a remote
+side whose identity the trace established (``Hi`` with a pid, a ``Link`` naming the far end,
+a WebRTC pid). An id nobody has explained yet is never drawn: its link waits in ``pending``
+until the directory resolves it, so a half-finished ``?`` exchange cannot invent a peer.
+
+Edges carry transport, state (``open``, ``connecting``, ``closed``, ``failed``), messages
+carried, frames lost, the faults of a memory wire (latency, jitter, loss, partitioned) and a
+message rate sampled on the events' own clock (so a replay shows the same rates).
+``partitions()`` counts groups of peers that can reach each other over open, unpartitioned
+links. ``pulses`` lists messages crossing edges since the last ``take_pulses`` (capped).
+
+Views read ``changed_nodes``/``changed_edges`` to send only what changed. Pure: no clock, no
+asyncio, no widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gunrtc_kit import trace
+from gunrtc_kit.diagnose.messages import kind_of
+from gunrtc_kit.diagnose.peers import Directory
+
+__all__ = ["EdgeState", "MeshModel", "NodeState", "edge_id"]
+
+PULSE_CAP = 200  # pulses kept between two takes (extra ones are counted, not kept)
+
+
+def edge_id(a: str, b: str) -> str:
+    """The id of the link between two entities, the same whichever end names it."""
+    return f"{a}|{b}" if a <= b else f"{b}|{a}"
+
+
+@dataclass(slots=True)
+class NodeState:
+    """One peer and its counters (as the trace reports them)."""
+
+    id: str
+    traced: bool = False
+    said: int = 0
+    heard: int = 0
+    dropped: int = 0
+    lost: int = 0
+    errors: int = 0
+    puts: int = 0
+
+
+@dataclass(slots=True)
+class EdgeState:
+    """One link between two peers."""
+
+    id: str
+    a: str
+    b: str
+    transport: str = "?"
+    state: str = "open"
+    count: int = 0
+    lost: int = 0
+    latency: float | None = None
+    jitter: float | None = None
+    loss: float | None = None
+    partitioned: bool = False
+    rate: float = 0.0
+    sampled: int = 0  # count at the last rate sample
+
+
+class MeshModel:
+    """Peers and links, fed one trace event at a time (directory already applied)."""
+
+    def __init__(self, directory: Directory | None = None) -> None:
+        self.directory = directory or Directory()
+        self.directory.on_resolved.append(self._resolved)
+        self.nodes: dict[str, NodeState] = {}
+        self.edges: dict[str, EdgeState] = {}
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.changed_nodes: set[str] = set()
+        self.changed_edges: set[str] = set()
+        self.counted_nodes: set[str] = set()  # only counters moved (views may send less often)
+        self.counted_edges: set[str] = set()
+        self.pulses: list[tuple[str, str, str]] = []
+        self.pulses_skipped = 0
+        self.t0: float | None = None
+        self.now = 0.0
+        self._rate_t = 0.0
+
+    # ------------------------------------------------------------------ building
+    def node(self, entity: str, traced: bool = False) -> NodeState:
+        n = self.nodes.get(entity)
+        if n is None:
+            n = self.nodes[entity] = NodeState(entity, traced)
+            self.directory.lane(entity)
+            self.changed_nodes.add(entity)
+        elif traced and not n.traced:
+            n.traced = True
+            self.changed_nodes.add(entity)
+        return n
+
+    def edge(self, a: str, b: str, **attrs: Any) -> EdgeState:
+        """The link between ``a`` and ``b`` (made if new), with ``attrs`` set on it."""
+        eid = edge_id(a, b)
+        e = self.edges.get(eid)
+        if e is None:
+            self.node(a)
+            self.node(b)
+            lo, hi = (a, b) if a <= b else (b, a)
+            e = self.edges[eid] = EdgeState(eid, lo, hi)
+            self.changed_edges.add(eid)
+        for k, v in attrs.items():
+            if getattr(e, k) != v:
+                setattr(e, k, v)
+                self.changed_edges.add(eid)
+        return e
+
+    # ------------------------------------------------------------------ events
+    def apply(self, e: trace.Event) -> None:
+        if self.t0 is None:
+            self.t0 = e.t
+        t = e.t - self.t0
+        if t > self.now:
+            self.now = t
+        node = e.node
+        if node and node not in self.nodes:
+            self.node(node, traced=True)
+        elif node and not self.nodes[node].traced:
+            self.node(node, traced=True)
+        d = self.directory
+        if isinstance(e, trace.Said):
+            n = self.nodes[node]
+            n.said += 1
+            self.counted_nodes.add(node)
+            other = d.resolve(node, e.peer)
+            if not other:
+                return
+            eid = edge_id(node, other)
+            edge = self.edges.get(eid)
+            if edge is None:
+                edge = self.edge(node, other, transport=e.transport or "?")
+            edge.count += 1
+            self.counted_edges.add(eid)
+            if len(self.pulses) < PULSE_CAP:
+                self.pulses.append((eid, node, kind_of(e.msg)))
+            else:
+                self.pulses_skipped += 1
+        elif isinstance(e, trace.Heard):
+            self.nodes[node].heard += 1
+            self.counted_nodes.add(node)
+        elif isinstance(e, trace.Dropped):
+            if e.reason.startswith("memory wire"):
+                self.nodes[node].lost += 1
+                other = d.resolve(node, e.peer)
+                if other:
+                    self.edge(node, other).lost += 1
+                    self.counted_edges.add(edge_id(node, other))
+            else:
+                self.nodes[node].dropped += 1
+            self.counted_nodes.add(node)
+        elif isinstance(e, trace.Put):
+            self.nodes[node].puts += 1
+            self.counted_nodes.add(node)
+        elif isinstance(e, trace.Error):
+            self.nodes[node].errors += 1
+            self.counted_nodes.add(node)
+        elif isinstance(e, trace.Hi):
+            self._link(node, e.peer, {"transport": e.transport or "?", "state": "open"})
+        elif isinstance(e, trace.Link):
+            attrs: dict[str, Any] = {"transport": e.transport or "?"}
+            props = e.props or {}
+            for key in ("latency", "jitter", "loss"):
+                if isinstance(props.get(key), int | float):
+                    attrs[key] = float(props[key])
+            if "partitioned" in props:
+                attrs["partitioned"] = bool(props["partitioned"])
+            other = e.pid or d.resolve(node, e.peer)
+            if other:
+                existing = self.edges.get(edge_id(node, other))
+                if existing is None:
+                    attrs["state"] = "open"
+                self.edge(node, other, **attrs)
+            else:
+                self._hold(node, e.peer, attrs)
+        elif isinstance(e, trace.Bye):
+            other = d.resolve(node, e.peer)
+            if other and edge_id(node, other) in self.edges:
+                self.edge(node, other, state="closed")
+            self.pending.pop((node, e.peer), None)
+        elif isinstance(e, trace.RtcState):
+            self._rtc_state(e)
+
+    def _rtc_state(self, e: trace.RtcState) -> None:
+        if not e.peer:
+            return
+        layer = getattr(e, "layer", "pc")
+        eid = edge_id(e.node, e.peer)
+        existing = self.edges.get(eid)
+        if layer == "link":
+            if e.state == "open":
+                self.edge(e.node, e.peer, transport="dc", state="open")
+            elif e.state == "closed" and existing is not None and existing.transport == "dc":
+                self.edge(e.node, e.peer, state="closed")
+        elif layer == "pc":
+            if e.state in ("new", "connecting"):
+                if existing is None or existing.state != "open":
+                    self.edge(e.node, e.peer, transport="dc", state="connecting")
+            elif e.state in ("failed", "closed"):
+                if existing is not None and existing.transport == "dc":
+                    self.edge(e.node, e.peer, state=e.state)
+
+    def _link(self, node: str, peer: str, attrs: dict[str, Any]) -> None:
+        other = self.directory.resolve(node, peer)
+        if other:
+            self.edge(node, other, **attrs)
+        else:
+            self._hold(node, peer, attrs)
+
+    def _hold(self, node: str, peer: str, attrs: dict[str, Any]) -> None:
+        if len(self.pending) >= 10_000:
+            del self.pending[next(iter(self.pending))]
+        self.pending.setdefault((node, peer), {}).update(attrs)
+
+    def _resolved(self, node: str, peer: str, entity: str) -> None:
+        attrs = self.pending.pop((node, peer), None)
+        if attrs is not None and node in self.nodes:
+            self.edge(node, entity, **attrs)
+
+    # ------------------------------------------------------------------ reading
+    def sample_rates(self, min_interval: float = 0.5) -> None:
+        """Messages per second on each link since the last sample (on the events' clock)."""
+        dt = self.now - self._rate_t
+        if dt < min_interval:
+            return
+        for e in self.edges.values():
+            rate = round((e.count - e.sampled) / dt, 1)
+            e.sampled = e.count
+            if rate != e.rate:
+                e.rate = rate
+                self.counted_edges.add(e.id)
+        self._rate_t = self.now
+
+    def take_pulses(self) -> tuple[list[tuple[str, str, str]], int]:
+        """The pulses since the last take, and how many more were skipped over the cap."""
+        pulses, skipped = self.pulses, self.pulses_skipped
+        self.pulses, self.pulses_skipped = [], 0
+        return pulses, skipped
+
+    def partitions(self) -> int:
+        """Groups of peers that reach each other over open, unpartitioned links."""
+        parent = {n: n for n in self.nodes}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for e in self.edges.values():
+            if e.state == "open" and not e.partitioned and e.loss != 1.0:
+                parent[find(e.a)] = find(e.b)
+        return len({find(n) for n in self.nodes})
+
+    def links(self) -> list[tuple[str, str, str, str, int]]:
+        """(name, name, transport, state, messages) per link, sorted: for tables and tests."""
+        label = self.directory.label
+        out = []
+        for e in self.edges.values():
+            a, b = sorted((label(e.a), label(e.b)))
+            out.append((a, b, e.transport, e.state, e.count))
+        return sorted(out)
+
+    def labels(self) -> list[str]:
+        """Every node's name, in the order peers appeared."""
+        return [self.directory.label(n) for n in self.nodes]

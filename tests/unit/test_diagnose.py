@@ -1,0 +1,246 @@
+"""The pure diagnose models on hand-made traces: matching copies to their fate, naming peers
+only once the trace says who they are, bounds, replies joined to requests, SDP explained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gunrtc_kit import trace
+from gunrtc_kit.diagnose import Directory, FateModel, MeshModel, SignalingModel, annotate_sdp
+from gunrtc_kit.diagnose.messages import is_signaling, kind_of
+
+A, B, C = "pidA", "pidB", "pidC"
+
+
+def said(t: float, node: str, peer: str, msg: dict[str, Any], tr: str = "memory") -> trace.Said:
+    return trace.Said(t, node, peer, msg=msg, transport=tr)
+
+
+def heard(t: float, node: str, peer: str, msg: dict[str, Any], tr: str = "memory") -> trace.Heard:
+    return trace.Heard(t, node, peer, msg=msg, transport=tr)
+
+
+def linked() -> tuple[Directory, FateModel, MeshModel]:
+    """A, B and C, where A calls B 'b1' and B calls A 'a1'; B calls C 'c1', C calls B 'b2'."""
+    d = Directory({A: "a", B: "b", C: "c"})
+    fate, mesh = FateModel(d), MeshModel(d)
+    for e in (
+        trace.Link(0.0, A, "b1", pid=B, transport="memory"),
+        trace.Link(0.0, B, "a1", pid=A, transport="memory"),
+        trace.Link(0.0, B, "c1", pid=C, transport="memory"),
+        trace.Link(0.0, C, "b2", pid=B, transport="memory"),
+    ):
+        fate.feed(e)
+        mesh.apply(e)
+    return d, fate, mesh
+
+
+def run(fate: FateModel, mesh: MeshModel, events: list[trace.Event]) -> None:
+    for e in events:
+        fate.feed(e)
+        mesh.apply(e)
+
+
+def test_each_copy_gets_its_own_fate() -> None:
+    _, fate, mesh = linked()
+    put = {"#": "m1", "put": {"doc": {"x": 1}}, "ok": {"@": 10}}
+    run(
+        fate,
+        mesh,
+        [
+            said(1.0, A, "b1", put),
+            heard(1.1, B, "a1", put),
+            said(1.2, B, "c1", put),
+            trace.Dropped(1.2, B, "c1", msg_id="m1", reason="memory wire loss"),
+            said(1.3, B, "a1", put),  # echoed back (a real mesh would not, but dedup must)
+            trace.Dropped(1.4, A, "b1", msg_id="m1", reason="duplicate"),
+        ],
+    )
+    rows = list(fate.rows())
+    assert [(r.src, r.dst, r.mark) for r in rows] == [
+        ("a", "b", "heard"),
+        ("b", "c", "lost"),
+        ("b", "a", "dup"),
+    ]
+    f = fate.fate("m1")
+    assert f.heard_by == ("b",) and f.relayed_by == ("b",)
+    assert (f.duplicates, f.lost) == (1, 1)
+    assert "relayed by b" in f.summary and "1 lost on the wire" in f.summary
+    # the three rows changed fate after they were made: views are told which
+    assert fate.changed == {0, 1, 2}
+    assert mesh.edges["pidA|pidB"].count == 2 and mesh.edges["pidB|pidC"].lost == 1
+
+
+def test_ack_timeout_is_judged_on_the_traces_clock() -> None:
+    _, fate, mesh = linked()
+    put = {"#": "m1", "put": {"doc": {"x": 1}}, "ok": {"@": 10}}
+    run(fate, mesh, [said(0.0, A, "b1", put), heard(0.1, B, "a1", put)])
+    assert not fate.fate("m1").never_acked
+    run(fate, mesh, [trace.Hi(9.5, C, "b2", pid=B, transport="memory")])  # time passes
+    f = fate.fate("m1")
+    assert f.never_acked and "never acked (no answer within 9 s)" in f.summary
+    # an answer makes it acked, and names who answered
+    ack = {"#": "k1", "@": "m1", "ok": 1}
+    _, fate, mesh = linked()
+    run(
+        fate,
+        mesh,
+        [
+            said(0.0, A, "b1", put),
+            heard(0.1, B, "a1", put),
+            said(0.2, B, "a1", ack),
+            heard(0.25, A, "b1", ack),
+        ],
+    )
+    f = fate.fate("m1")
+    assert f.acked and f.replies == ("k1",) and "answered by b after 250.0 ms" in f.summary
+    assert fate.fate("k1").request == "m1" and fate.fate("k1").kind == "ack"
+
+
+def test_an_error_answer_is_a_rejection() -> None:
+    _, fate, mesh = linked()
+    put = {"#": "m1", "put": {"doc": {"x": 1}}, "ok": {"@": 10}}
+    err = {"#": "k1", "@": "m1", "err": "Error: Invalid graph!"}
+    run(fate, mesh, [said(0.0, A, "b1", put), said(0.1, B, "a1", err), heard(0.2, A, "b1", err)])
+    f = fate.fate("m1")
+    assert not f.acked and f.rejected == "Error: Invalid graph!"
+    assert "rejected (Error: Invalid graph!)" in f.summary
+
+
+def test_unknown_ids_wait_for_their_peer_and_are_never_drawn() -> None:
+    d = Directory({A: "a", B: "b"})
+    fate, mesh = FateModel(d), MeshModel(d)
+    hello = {"#": "q1", "dam": "?", "pid": A}
+    run(
+        fate,
+        mesh,
+        [
+            trace.Hi(0.0, A, "sock9", pid="", transport="ws"),  # inbound, pid not known yet
+            said(0.0, A, "sock9", hello, "ws"),
+        ],
+    )
+    assert mesh.labels() == ["a"] and not mesh.edges  # no node for 'sock9'
+    assert next(fate.rows()).dst == "?"
+    run(fate, mesh, [trace.Hi(0.1, A, "sock9", pid=B, transport="ws")])
+    assert sorted(mesh.labels()) == ["a", "b"]
+    assert mesh.links() == [("a", "b", "ws", "open", 0)]
+    row = next(fate.rows())
+    assert row.dst == "b" and 0 in fate.changed  # fixed, and the views are told
+    # now the answer can be matched to the copy that carried it
+    run(fate, mesh, [heard(0.2, B, "a2", hello, "ws")])
+    assert next(fate.rows()).mark == "sent"  # B calls A 'a2', unknown yet: no match
+    fate.feed(trace.Hi(0.3, B, "a2", pid=A, transport="ws"))
+    assert [r.src for r in fate.rows()] == ["a", "a"]
+
+
+def test_a_url_named_before_its_pid_gives_its_name_to_the_pid() -> None:
+    d = Directory()
+    d.name("ws://127.0.0.1:9/gun", "gun.js relay", "external")
+    fate = FateModel(d)
+    get = {"#": "g1", "get": {"#": "x"}}
+    reply = {"#": "r1", "@": "g1", "put": {"x": {"a": 1}}}
+    for e in (
+        said(0.0, A, "ws://127.0.0.1:9/gun", get, "ws"),
+        trace.Hi(0.01, A, "ws://127.0.0.1:9/gun", pid="pidJS", transport="ws"),
+        heard(0.02, A, "ws://127.0.0.1:9/gun", reply, "ws"),
+    ):
+        fate.feed(e)
+    rows = list(fate.rows())
+    assert [(r.src, r.dst, r.mark) for r in rows] == [
+        (A, "gun.js relay", "sent"),
+        ("gun.js relay", A, "heard-only"),  # the Gun.js relay is not traced: heard only
+    ]
+    assert d.role("pidJS") == "external"
+    f = fate.fate("g1")
+    assert f.replies == ("r1",) and "answered by gun.js relay" in f.summary
+
+
+def test_rows_and_messages_are_bounded_and_say_so() -> None:
+    d = Directory({A: "a", B: "b"})
+    fate = FateModel(d, row_cap=100, msg_cap=50)
+    fate.feed(trace.Link(0.0, A, "b1", pid=B, transport="memory"))
+    for i in range(1000):
+        fate.feed(said(i * 0.001, A, "b1", {"#": f"m{i}", "put": {"s": {"k": i}}}))
+    assert fate.total == 1000 and 100 <= fate.kept <= 110
+    assert fate.offset == fate.total - fate.kept
+    assert len(fate.msgs) == 50 and fate.msgs_discarded == 950
+    assert len(fate._awaiting) <= 110  # pending matches go with their rows
+    with pytest.raises(IndexError, match="not kept"):
+        fate.row(0)
+    with pytest.raises(KeyError):
+        fate.fate("m0")
+    assert fate.row(999).mid == "m999"
+
+
+def test_filters() -> None:
+    _, fate, mesh = linked()
+    run(
+        fate,
+        mesh,
+        [
+            said(0.0, A, "b1", {"#": "m1", "put": {"chat/1": {"x": 1}}}),
+            said(0.1, A, "b1", {"#": "m2", "get": {"#": "chat/1"}}),
+            said(0.2, B, "c1", {"#": "m3", "put": {"/RTC/lab": {"x": 1}}}),
+            said(0.3, B, "c1", {"#": "m4", "dam": "?", "pid": B}),
+        ],
+    )
+
+    def mids(**f: Any) -> list[str]:
+        m = fate.matcher(**f)
+        return [fate.c_mid[i] for i in range(len(fate)) if m(i)]
+
+    assert mids() == ["m1", "m2", "m3", "m4"]
+    assert mids(kind="put") == ["m1", "m3"]
+    assert mids(hide_signaling=True) == ["m1", "m2"]
+    assert mids(soul="chat") == ["m1", "m2"]
+    assert mids(peer="c") == ["m3", "m4"]
+    assert mids(pair=(A, B)) == ["m1", "m2"]
+    assert mids(peer="nobody") == []
+    assert mids(transport="ws") == []
+
+
+def test_kinds_and_signaling() -> None:
+    assert kind_of({"@": "x", "ok": {"rtc": {"offer": {}}}}) == "rtc:offer"
+    assert kind_of({"dam": "?"}) == "dam:?"
+    assert kind_of({"@": "x", "put": {}}) == "reply"
+    assert kind_of({"@": "x", "ok": 1}) == "ack"
+    assert is_signaling("put", ("/RTC/room",)) and not is_signaling("put", ("chat",))
+
+
+def test_mesh_partitions_and_rates() -> None:
+    _, fate, mesh = linked()
+    assert mesh.partitions() == 1
+    mesh.apply(trace.Link(1.0, B, "c1", pid=C, transport="memory", props={"partitioned": True}))
+    assert mesh.partitions() == 2 and mesh.edges["pidB|pidC"].partitioned
+    for i in range(10):
+        mesh.apply(said(1.0 + i * 0.1, A, "b1", {"#": f"m{i}", "put": {}}))
+    mesh.sample_rates()
+    assert mesh.edges["pidA|pidB"].rate == pytest.approx(10 / 1.9, abs=0.1)
+    pulses, skipped = mesh.take_pulses()
+    assert len(pulses) == 10 and skipped == 0 and pulses[0] == ("pidA|pidB", A, "put")
+
+
+def test_signaling_steps_and_sdp_explained() -> None:
+    d = Directory({A: "a", B: "b"})
+    sig = SignalingModel(d, cap=3)
+    sdp = (
+        "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        "a=fingerprint:sha-256 AB:CD\r\n"
+        "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
+    )
+    sig.apply(trace.RtcSignal(0.0, A, B, step="offer", direction="out", data={"type": "offer",
+                                                                             "sdp": sdp}))
+    sig.apply(trace.RtcState(0.5, A, B, state="connected", layer="dtls"))
+    assert [s.step for s in sig.steps] == ["offer", "state"]
+    assert sig.steps[0].text == "offer: 4 SDP lines, 1 candidates"
+    assert sig.steps[1].layer == "dtls" and sig.steps[1].t == 0.5
+    for i in range(5):
+        sig.apply(trace.RtcState(1.0 + i, A, B, state="open", layer="dc"))
+    assert len(sig.steps) == 3 and sig.discarded == 4 and sig.count == 7
+    notes = dict(annotate_sdp(sdp))
+    assert "SCTP" in notes["m=application 9 UDP/DTLS/SCTP webrtc-datachannel"]
+    assert "DTLS certificate" in notes["a=fingerprint:sha-256 AB:CD"]
+    cand = notes["a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"]
+    assert "UDP 127.0.0.1:50000" in cand and "this machine" in cand
