@@ -623,25 +623,36 @@ class Chain:
             key = k
         return soul, key
 
-    async def _resolve(self, timeout: float) -> tuple[str, str | None]:
+    # A read shares one deadline (a time on the running loop's clock) across all its steps:
+    # ``a.b.c`` asks for ``a.b``, then for ``a/b.c``; each step gets what is left of the
+    # caller's timeout, never a fresh one. A step with no time left reads the local graph only.
+    @staticmethod
+    def _left(deadline: float) -> float:
+        return deadline - asyncio.get_running_loop().time()
+
+    async def _resolve(self, deadline: float) -> tuple[str, str | None]:
         soul = self.path[0]
         key: str | None = None
         for k in self.path[1:]:
             if key is not None:
-                value = await self._read_key(soul, key, timeout)
+                value = await self._read_key(soul, key, deadline)
                 soul = value["#"] if _is_link(value) else f"{soul}/{key}"
             key = k
         return soul, key
 
-    async def _read_key(self, soul: str, key: str, timeout: float) -> Any:
+    async def _read_key(self, soul: str, key: str, deadline: float) -> Any:
         node = self.gun.graph.nodes.get(soul)
         if node is None or key not in node:
-            await self.gun.fetch({"#": soul, ".": key}, timeout)
+            left = self._left(deadline)
+            if left > 0:
+                await self.gun.fetch({"#": soul, ".": key}, left)
             node = self.gun.graph.nodes.get(soul)
         return (node or {}).get(key)
 
-    async def _read_node(self, soul: str, timeout: float) -> dict[str, Any] | None:
-        await self.gun.fetch({"#": soul}, timeout)
+    async def _read_node(self, soul: str, deadline: float) -> dict[str, Any] | None:
+        left = self._left(deadline)
+        if left > 0:
+            await self.gun.fetch({"#": soul}, left)
         return _plain(self.gun.graph.nodes.get(soul))
 
     # -------------------------------------------------- writes
@@ -699,26 +710,85 @@ class Chain:
     # -------------------------------------------------- reads
     async def once(self, timeout: float = 5.0) -> Any:
         """The value here now (a node as a dict without ``_``, a primitive, or None); after
-        ``map()``, the node's items with their links followed."""
-        soul, key = await self._resolve(timeout)
-        value = await self._value_at(soul, key, timeout)
+        ``map()``, the node's items with their links followed.
+
+        ``timeout`` bounds the whole read, however many steps the path has and however many
+        items a ``map()`` follows: a missing key gives None after at most about ``timeout``
+        seconds (peers that answer "not found" make it much sooner)."""
+        if timeout < 0:
+            raise GunError(f"once(timeout={timeout!r}): expected seconds >= 0")
+        deadline = asyncio.get_running_loop().time() + timeout
+        soul, key = await self._resolve(deadline)
+        value = await self._value_at(soul, key, deadline)
         if not self.each:
             return value
         if not isinstance(value, dict):
             return None
         return {
-            k: await self._read_node(v["#"], timeout) if _is_link(v) else v
+            k: await self._read_node(v["#"], deadline) if _is_link(v) else v
             for k, v in value.items()
         }
 
-    async def _value_at(self, soul: str, key: str | None, timeout: float) -> Any:
+    async def _value_at(self, soul: str, key: str | None, deadline: float) -> Any:
         """The node (soul) or the key's value, following a link to its node."""
         if key is None:
-            return await self._read_node(soul, timeout)
-        value = await self._read_key(soul, key, timeout)
+            return await self._read_node(soul, deadline)
+        value = await self._read_key(soul, key, deadline)
         if _is_link(value):
-            return await self._read_node(value["#"], timeout)
+            return await self._read_node(value["#"], deadline)
         return value
+
+    # -------------------------------------------------- display (local graph only, no I/O)
+    def _local_value(self) -> tuple[bool, Any]:
+        """(known, value) from the local graph as it is now: no fetch, no waiting. Safe to
+        call from another thread (a notebook's) while the peer's loop writes: a graph that
+        changes under the read is reported as not known rather than raising."""
+        nodes = self.gun.graph.nodes
+        try:
+            soul, key = self._resolve_local()
+            if key is None:
+                node = nodes.get(soul)
+                return node is not None, _plain(node)
+            node = nodes.get(soul)
+            if node is None or key not in node:
+                return False, None
+            value = node[key]
+            if _is_link(value):
+                target = nodes.get(value["#"])
+                return True, _plain(target) if target is not None else value
+            return True, copy.deepcopy(value)
+        except RuntimeError:  # a dict changed size while we copied it
+            return False, None
+
+    def _path_text(self) -> str:
+        text = "".join(f".get({k!r})" for k in self.path)
+        return f"gun{text}" + (".map()" if self.each else "")
+
+    def __repr__(self) -> str:
+        import reprlib
+
+        known, value = self._local_value()
+        short = reprlib.Repr()
+        short.maxstring, short.maxother, short.maxdict, short.maxlevel = 40, 40, 4, 2
+        held = f"local={short.repr(value)}" if known else "not in the local graph"
+        return f"<Chain {self._path_text()} {held}>"
+
+    def _repr_html_(self) -> str:
+        import html
+        import json
+
+        known, value = self._local_value()
+        if known:
+            text = json.dumps(value, default=str, sort_keys=True)
+            if len(text) > 300:
+                text = text[:299] + "\u2026"
+            held = f"<code>{html.escape(text)}</code>"
+        else:
+            held = "<i>nothing in the local graph yet</i> (<code>await once()</code> asks peers)"
+        return (
+            f"<div><b>Chain</b> <code>{html.escape(self._path_text())}</code>"
+            f"<br>here now (local graph): {held}</div>"
+        )
 
     def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
         """Live updates: ``callback(value, key)`` for the current value and every change

@@ -16,6 +16,12 @@ Two call styles reach it, with one implementation underneath:
   deadlock, so it raises ``GunError`` instead.
 Nothing is patched (no nest-asyncio): nested loops are never needed, because the work never
 runs on the caller's loop.
+
+Errors come back as the work raised them (same type, same message) with a traceback that holds
+the caller's frames and the work's frames only: the frames of this module, of
+``concurrent.futures`` and of asyncio's machinery between them are left out, so what a notebook
+shows is the user's cell, the Lab method it called and the code that failed. A blocking wait
+that runs out raises ``gunrtc_kit.errors.TimeoutError`` naming what did not finish.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
+import types
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -34,8 +42,74 @@ __all__ = ["Runtime", "get_runtime"]
 
 T = TypeVar("T")
 
+# Frames from these places are plumbing between the caller and the work; a traceback the user
+# sees is rebuilt without them (see ``_clean_traceback``).
+_INTERNAL_FILES = (os.path.abspath(__file__),)
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__ or "")) + os.sep
+    for m in (asyncio, concurrent.futures)
+)
+
+
+def _internal(tb: types.TracebackType) -> bool:
+    name = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    return name in _INTERNAL_FILES or name.startswith(_INTERNAL_DIRS)
+
+
+def _clean_traceback(exc: BaseException, seen: set[int] | None = None) -> None:
+    """Rebuild ``exc.__traceback__`` (and its causes') without the runtime's own frames, keeping
+    every other frame in order; the exception's type and message are untouched."""
+    seen = set() if seen is None else seen
+    if id(exc) in seen:
+        return
+    seen.add(id(exc))
+    kept: list[types.TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not _internal(tb):
+            kept.append(tb)
+        tb = tb.tb_next
+    new: types.TracebackType | None = None
+    for t in reversed(kept):
+        new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    exc.__traceback__ = new
+    for inner in (exc.__cause__, exc.__context__):
+        if inner is not None:
+            _clean_traceback(inner, seen)
+
+
+class _CleanErrors:
+    """``with _CleanErrors():`` around a runtime call: an exception leaving the block gets its
+    traceback rebuilt by ``__exit__``. Because ``__exit__`` returns a false value, the interpreter
+    re-raises the same exception object with the rebuilt traceback and adds no entry for the
+    frame holding the ``with``, so the runtime method does not show up either (a ``raise`` from
+    an ``except`` block would add one)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            _clean_traceback(exc)
+
+
+def _describe(coro: Coroutine[Any, Any, Any]) -> str:
+    return str(getattr(coro, "__qualname__", None) or repr(coro))
+
 
 class Runtime:
+    """One asyncio loop in a daemon thread, owning every peer, relay and link of the Labs on it.
+
+    ``loop`` and ``thread`` are that loop and thread; ``closed`` turns true once ``close()``
+    ran. Use ``get_runtime()`` for the shared one rather than making your own: every Lab on one
+    runtime shares its thread, and a second runtime is a second thread.
+    """
+
     def __init__(self, name: str = "gunrtc-kit-runtime") -> None:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -57,6 +131,7 @@ class Runtime:
 
     @property
     def in_runtime(self) -> bool:
+        """True on the runtime's own thread, where a blocking wait would deadlock it."""
         return threading.current_thread() is self.thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
@@ -66,33 +141,68 @@ class Runtime:
             raise GunError("the runtime is closed")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
-        """Blocking twin: run ``coro`` on the runtime loop and wait for its result."""
-        if self.in_runtime:
-            coro.close()
-            raise GunError("a blocking call was made on the runtime thread; use await instead")
-        fut = self.submit(coro)
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise GunTimeoutError(f"runtime call did not finish within {timeout} s") from None
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = 60.0,
+        *,
+        what: str | None = None,
+    ) -> T:
+        """Blocking twin of ``arun``: run ``coro`` on the runtime loop and wait for its result.
+
+        For plain cells and scripts, where nothing can be awaited. It blocks only the caller;
+        the runtime goes on. After ``timeout`` seconds the work is cancelled and
+        ``gunrtc_kit.errors.TimeoutError`` says that ``what`` (by default the coroutine's name)
+        did not finish; an interrupt (Ctrl-C, the notebook's stop button) cancels it too.
+        """
+        with _CleanErrors():
+            label = what or _describe(coro)
+            if self.in_runtime:
+                coro.close()
+                raise GunError(
+                    f"{label}: a blocking call was made on the runtime thread; use await instead"
+                )
+            fut = self.submit(coro)
+            try:
+                return fut.result(timeout)
+            except concurrent.futures.TimeoutError:
+                fut.cancel()
+                raise GunTimeoutError(f"{label} did not finish within {timeout:g} s") from None
+            except KeyboardInterrupt:
+                fut.cancel()
+                raise
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Awaitable from any other loop (a notebook cell): the caller's loop stays free."""
-        if self.in_runtime:
-            return await coro
-        return await asyncio.wrap_future(self.submit(coro))
+        """Awaitable from any other loop (a notebook cell): the caller's loop stays free while
+        the work runs on the runtime. Cancelling the awaiting task cancels the work."""
+        with _CleanErrors():
+            if self.in_runtime:
+                return await coro
+            return await asyncio.wrap_future(self.submit(coro))
 
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a plain function on the runtime thread (for objects that live there)."""
+    def call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout: float | None = 60.0,
+        what: str | None = None,
+    ) -> T:
+        """Run a plain function on the runtime thread and return its result (for objects that
+        live there: reading or changing a peer's graph or mesh from another thread would race
+        with its loop)."""
+        with _CleanErrors():
+            if self.in_runtime:
+                return fn(*args)
 
-        async def wrapper() -> T:
-            return fn(*args)
+            async def wrapper() -> T:
+                return fn(*args)
 
-        return self.run(wrapper()) if not self.in_runtime else fn(*args)
+            label = what or str(getattr(fn, "__qualname__", None) or repr(fn))
+            return self.run(wrapper(), timeout, what=label)
 
     def close(self) -> None:
+        """Close every Lab on this runtime (their ``on_close`` closers), cancel what is left
+        and stop the thread. Idempotent; registered with ``atexit`` for the shared runtime."""
         if self.closed:
             return
         self.closed = True
