@@ -363,7 +363,17 @@ class FateModel:
             return
         if reason.startswith("memory wire"):
             dst = d.resolve(e.node, e.peer)
-            seq = self._awaiting.pop((e.msg_id, e.node, dst), None) if dst else None
+            if dst:
+                seq = self._awaiting.pop((e.msg_id, e.node, dst), None)
+            else:  # the far end is not known yet: the copy waits among the unresolved
+                seq = next(
+                    (
+                        s
+                        for s in self._unres_dst.get((e.node, e.peer), ())
+                        if s >= self.offset and self.c_mid[s - self.offset] == e.msg_id
+                    ),
+                    None,
+                )
             if seq is not None and seq >= self.offset:
                 self.c_mark[seq - self.offset] = LOST
                 self.changed.add(seq)
@@ -387,7 +397,7 @@ class FateModel:
                 i = seq - self.offset
                 self.c_dst[i] = lane
                 self.changed.add(seq)
-                if self.c_mark[i] == SENT:
+                if self.c_mark[i] == SENT:  # a lost copy has its fate already
                     self._awaiting[(self.c_mid[i], node, entity)] = seq
         for seq in self._unres_src.pop((node, peer), ()):
             if seq >= self.offset:

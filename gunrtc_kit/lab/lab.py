@@ -6,40 +6,188 @@ b)``) with a blocking twin of the same name plus ``_sync`` (``lab.link_sync(a, b
 actions that need no waiting (``put``, ``say``) are plain methods usable either way.
 WebRTC stays on loopback by default (``ice_servers=[]``, ``host_addresses=["127.0.0.1"]``), so
 it works on Binder with no STUN server.
+
+Paths: ``alice.put("chat.hello", ...)`` splits the string on dots (soul ``chat``, key
+``hello``). A key that has dots in it goes in a list or tuple instead, taken as it is:
+``alice.put(["users", "bob@example.com"], {...})``, ``bob.get_sync(["users",
+"bob@example.com", "name"])``. An empty path, or an empty key anywhere in one, is a
+``GunError`` that names it.
+
+A closed Lab stays closed: every action on it, its peers, its memory links and its signalling
+steps raises ``GunError`` (its reprs still work and say so). Re-running a notebook cell that
+makes a ``Lab`` closes the Lab the earlier run of that same cell made (see ``Lab``), so a
+re-run does not leave a second relay and set of peers running; ``Lab.close_all()`` closes
+every Lab there is.
+
+Errors raised by the work on the runtime reach the caller with the frames of the runtime's
+plumbing left out (see ``runtime.py``), and a blocking wait that runs out names the call.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import sys
+import threading
+import warnings
+import weakref
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from gunrtc_kit import trace
+from gunrtc_kit.diagnose.fate import Fate
+from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.gun import Gun
+from gunrtc_kit.gun import Chain, Gun
 from gunrtc_kit.lab.runtime import Runtime, get_runtime
+from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 from gunrtc_kit.webrtc.options import WebRTCOptions
+
+if TYPE_CHECKING:
+    from gunrtc_kit.lab.views.dashboard import Dashboard
+    from gunrtc_kit.lab.views.flow_view import FlowView
+    from gunrtc_kit.lab.views.mesh_view import MeshView
+    from gunrtc_kit.lab.views.peer_view import PeerView
+    from gunrtc_kit.lab.views.replay import Replay
+    from gunrtc_kit.lab.views.signaling_view import SignalingView
 
 __all__ = ["Lab", "LabPeer", "MemoryLink", "SignalingSteps"]
 
 T = TypeVar("T")
 
+KeyPath = str | list[str] | tuple[str, ...]
+"""A path in the graph: ``"soul.key.key"`` (split on dots) or a list/tuple of keys (as is)."""
 
-def _path(gun: Gun, path: str) -> Any:
-    parts = [p for p in path.split(".") if p]
-    if not parts:
-        raise GunError(f"path={path!r}: expected 'soul' or 'soul.key.key'")
-    chain = gun.get(parts[0])
-    for p in parts[1:]:
-        chain = chain.get(p)
+
+def _keys(path: KeyPath) -> tuple[str, ...]:
+    """The keys of ``path``, checked: a string is split on dots, a list/tuple is taken as is."""
+    if isinstance(path, str):
+        if not path:
+            raise GunError(
+                "path='' is empty: expected 'soul', 'soul.key.key' or a list of keys "
+                "such as ['users', 'bob@example.com']"
+            )
+        keys: tuple[Any, ...] = tuple(path.split("."))
+    elif isinstance(path, list | tuple):
+        keys = tuple(path)
+        if not keys:
+            raise GunError(f"path={path!r} is empty: expected at least a soul, e.g. ['chat']")
+    else:
+        raise GunError(
+            f"path={path!r}: expected a string 'soul.key' or a list of keys, "
+            f"not {type(path).__name__}"
+        )
+    for i, k in enumerate(keys):
+        if not isinstance(k, str):
+            raise GunError(f"path={path!r}: key {i} is {k!r}, expected a string")
+        if not k:
+            hint = (
+                " (two dots in a row, or a dot at an end: a key with dots in it goes in a "
+                "list, e.g. ['users', 'bob@example.com'])"
+                if isinstance(path, str)
+                else ""
+            )
+            raise GunError(f"path={path!r}: key {i} is empty{hint}")
+    return keys
+
+
+def _chain(gun: Gun, keys: tuple[str, ...]) -> Chain:
+    chain = gun.get(keys[0])
+    for k in keys[1:]:
+        chain = chain.get(k)
     return chain
 
 
+def _path(gun: Gun, path: KeyPath) -> Chain:
+    """The chain for ``path`` on ``gun`` (checked as ``_keys`` does)."""
+    return _chain(gun, _keys(path))
+
+
+def _read(fn: Any, default: Any) -> Any:
+    """Call ``fn()`` for a repr, from a thread other than the runtime's: the peer's loop may
+    change a dict while we copy it; then try again, and give ``default`` rather than fail."""
+    for _ in range(3):
+        try:
+            return fn()
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    return default
+
+
+def _ipython_shell() -> Any:
+    """The running IPython shell, or None. Never imports IPython: if it is not imported, no
+    shell runs (tests replace this function with one returning a fake shell)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None) if ipython is not None else None
+    if get is None:
+        return None
+    try:
+        return get()
+    except Exception:
+        return None
+
+
+def _is_cell_file(shell: Any, filename: str) -> bool:
+    """Is ``filename`` the code name IPython gave a cell? ipykernel names a cell's code by a hash
+    of its source (``<tmp>/ipykernel_<pid>/<hash>.py``), terminal IPython
+    ``<ipython-input-N-hash>``; both are in the shell's compiler's map of cell names."""
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    if isinstance(names, dict) and filename in names:
+        return True
+    if filename.startswith("<ipython-input-"):
+        return True
+    return os.path.basename(os.path.dirname(filename)).startswith("ipykernel_")
+
+
+def _cell_identity(shell: Any = None, frame: FrameType | None = None) -> tuple[str, int] | None:
+    """(cell, execution) for a Lab made now, or None outside IPython or if no cell is found.
+
+    The cell is the notebook's ``cellId`` from the kernel's parent header metadata when the
+    front end sends one (JupyterLab, Notebook 7, VS Code), else the code name of the outermost
+    frame on the stack that is a cell's code (the cell being run, even when a function from
+    another cell makes the Lab). The execution is the shell's execution count, which tells two
+    runs of one cell apart."""
+    shell = _ipython_shell() if shell is None else shell
+    if shell is None:
+        return None
+    count = getattr(shell, "execution_count", None)
+    if not isinstance(count, int):
+        return None
+    parent = getattr(shell, "parent_header", None)
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    cell_id = metadata.get("cellId") if isinstance(metadata, dict) else None
+    if isinstance(cell_id, str) and cell_id:
+        return f"cellId:{cell_id}", count
+    f: FrameType | None = frame if frame is not None else sys._getframe(1)
+    outermost: str | None = None
+    while f is not None:
+        name = f.f_code.co_filename
+        if _is_cell_file(shell, name):
+            outermost = name
+        f = f.f_back
+    if outermost is None:
+        return None
+    if outermost.startswith("<ipython-input-"):
+        # terminal IPython puts the execution number in the name: keep the source hash only
+        outermost = "<ipython-input-" + outermost.rstrip(">").rsplit("-", 1)[-1] + ">"
+    return f"file:{outermost}", count
+
+
+_labs_lock = threading.Lock()
+_open_labs: weakref.WeakSet[Lab] = weakref.WeakSet()
+
+
 class LabPeer:
-    """A named Gun peer living on the Lab's runtime."""
+    """A named Gun peer living on the Lab's runtime; made by ``lab.peer`` or ``lab.memory_peer``.
+
+    ``gun`` is the peer's ``Gun`` root: it belongs to the runtime's thread, so reach it through
+    these methods (they run there) rather than touching it from a cell. Paths are
+    ``"soul.key"`` strings or lists of keys (see the module docstring)."""
 
     def __init__(self, lab: Lab, name: str, gun: Gun) -> None:
         self.lab = lab
@@ -48,37 +196,109 @@ class LabPeer:
 
     @property
     def pid(self) -> str:
+        """This peer's Gun id (``pid``), as other peers and the trace name it."""
         return self.gun.pid
 
+    @property
+    def closed(self) -> bool:
+        """True once the peer's Lab is closed: every action then raises ``GunError``."""
+        return self.lab.closed
+
+    def _check(self, action: str) -> None:
+        self.lab._check_open(f"{self.name}.{action}()")
+
+    def _links(self) -> list[tuple[str, str]]:
+        """(transport, far-end name) of each open link, read without a runtime call."""
+        peers = list(self.gun.mesh.peers.values())
+        return [(p.transport, self.lab.name_of(p.pid or p.id)) for p in peers if p.met]
+
     def __repr__(self) -> str:
-        return f"<LabPeer {self.name} pid={self.pid} peers={len(self.gun.mesh.peers)}>"
+        if self.closed:
+            return f"<LabPeer {self.name!r} pid={self.pid} (Lab closed)>"
+        links = _read(self._links, [])
+        shown = ", ".join(f"{t} {n}" for t, n in links)
+        return f"<LabPeer {self.name!r} pid={self.pid} links={len(links)} [{shown}]>"
 
-    def put(self, path: str, data: Any) -> None:
-        """Write ``data`` at ``'soul.key'`` (sent at once; use ``put_acked`` to wait for an ack)."""
-        self.lab.rt.call(lambda: _path(self.gun, path).put(data))
+    def _repr_html_(self) -> str:
+        e = html.escape
+        if self.closed:
+            return (
+                f"<div><b>LabPeer {e(self.name)}</b> pid <code>{e(self.pid)}</code>: "
+                "<i>closed</i> (its Lab is closed)</div>"
+            )
+        links = _read(self._links, [])
+        souls = _read(lambda: len(self.gun.graph.nodes), 0)
+        by_transport: dict[str, list[str]] = {}
+        for transport, name in links:
+            by_transport.setdefault(transport or "?", []).append(name)
+        rows = "".join(
+            f"<li>{e(t)}: {e(', '.join(sorted(names)))}</li>"
+            for t, names in sorted(by_transport.items())
+        )
+        return (
+            f"<div><b>LabPeer {e(self.name)}</b> pid <code>{e(self.pid)}</code>, "
+            f"{souls} soul{'s' if souls != 1 else ''} in its graph, "
+            f"{len(links)} link{'s' if len(links) != 1 else ''}"
+            f"{f'<ul>{rows}</ul>' if rows else ' (none open)'}</div>"
+        )
 
-    async def put_acked(self, path: str, data: Any) -> dict[str, Any]:
+    def put(self, path: KeyPath, data: Any) -> str:
+        """Write ``data`` at ``path`` (``'soul.key'`` or a list of keys): applied to this peer's
+        graph and sent at once, without waiting; ``put_acked`` waits for an ack instead.
+        Returns the message id, to ask ``lab.fate(id)`` what became of it."""
+        self._check("put")
+        keys = _keys(path)
+        result = self.lab.rt.call(
+            lambda: _chain(self.gun, keys).put(data), what=f"{self.name}.put({path!r})"
+        )
+        return str(result.id)
+
+    async def put_acked(self, path: KeyPath, data: Any) -> dict[str, Any]:
+        """Write ``data`` at ``path`` and wait for the first ack (a relay with a store acks;
+        plain peers do not, so this raises ``TimeoutError`` after Gun's ack timeout)."""
+        self._check("put_acked")
+        keys = _keys(path)
+
         async def go() -> dict[str, Any]:
-            ack: dict[str, Any] = await _path(self.gun, path).put(data)
+            ack: dict[str, Any] = await _chain(self.gun, keys).put(data)
             return ack
 
         return await self.lab.rt.arun(go())
 
-    def put_acked_sync(self, path: str, data: Any) -> dict[str, Any]:
+    def put_acked_sync(self, path: KeyPath, data: Any) -> dict[str, Any]:
+        """Blocking twin of ``put_acked`` (for plain cells and scripts, where there is no
+        ``await``): blocks this thread only, the peers go on."""
+        self._check("put_acked_sync")
+        keys = _keys(path)
+
         async def go() -> dict[str, Any]:
-            ack: dict[str, Any] = await _path(self.gun, path).put(data)
+            ack: dict[str, Any] = await _chain(self.gun, keys).put(data)
             return ack
 
-        return self.lab.rt.run(go())
+        wait = self.gun.ack_timeout + 10
+        return self.lab.rt.run(go(), wait, what=f"{self.name}.put_acked_sync({path!r})")
 
-    async def get(self, path: str, timeout: float = 5.0) -> Any:
+    async def get(self, path: KeyPath, timeout: float = 5.0) -> Any:
+        """The value at ``path`` (asking linked peers for what this one lacks), or None if no
+        peer has it within ``timeout`` seconds, for the whole path however long it is."""
+        self._check("get")
         return await self.lab.rt.arun(_path(self.gun, path).once(timeout=timeout))
 
-    def get_sync(self, path: str, timeout: float = 5.0) -> Any:
-        return self.lab.rt.run(_path(self.gun, path).once(timeout=timeout), timeout + 5)
+    def get_sync(self, path: KeyPath, timeout: float = 5.0) -> Any:
+        """Blocking twin of ``get``: the same read, waited for from this thread. The read ends
+        by itself after about ``timeout`` seconds; the wait for it is longer still, so a slow
+        answer gives None and only a stuck runtime gives ``TimeoutError``."""
+        self._check("get_sync")
+        chain = _path(self.gun, path)
+        return self.lab.rt.run(
+            chain.once(timeout=timeout),
+            timeout + max(5.0, timeout),
+            what=f"{self.name}.get_sync({path!r})",
+        )
 
     def say(self, msg: dict[str, Any], to: LabPeer | None = None) -> dict[str, Any]:
         """Send a raw DAM message to one linked peer, or to the mesh; returns it with its ``#``."""
+        self._check("say")
         msg = dict(msg)
 
         def go() -> None:
@@ -89,13 +309,22 @@ class LabPeer:
                     raise GunError(f"{self.name} has no link to {to.name}")
             self.gun.mesh.say(msg, target)
 
-        self.lab.rt.call(go)
+        self.lab.rt.call(go, what=f"{self.name}.say()")
         return msg
 
     def graph(self) -> dict[str, Any]:
-        return self.lab.rt.call(lambda: json.loads(json.dumps(self.gun.graph.nodes)))
+        """A JSON copy of this peer's whole graph now (souls to nodes, with ``_`` metadata),
+        taken on the runtime thread so it is never half-written."""
+        self._check("graph")
+        return self.lab.rt.call(
+            lambda: json.loads(json.dumps(self.gun.graph.nodes)), what=f"{self.name}.graph()"
+        )
 
     def snapshot(self) -> dict[str, Any]:
+        """``{'pid', 'links', 'graph'}`` in one consistent read: links as ``'transport
+        far-end-name'`` strings, the graph as ``graph()`` gives it."""
+        self._check("snapshot")
+
         def go() -> dict[str, Any]:
             links = [
                 f"{p.transport} {self.lab.name_of(p.pid or p.id)}"
@@ -108,71 +337,241 @@ class LabPeer:
                 "graph": json.loads(json.dumps(self.gun.graph.nodes)),
             }
 
-        return self.lab.rt.call(go)
+        return self.lab.rt.call(go, what=f"{self.name}.snapshot()")
 
     def links(self) -> list[str]:
+        """This peer's open links, as ``'transport far-end-name'`` (e.g. ``'dc bob'``)."""
+        self._check("links")
         return list(self.snapshot()["links"])
 
 
 class MemoryLink:
-    """An in-memory link between two Lab peers, with faults you can change live."""
+    """An in-memory link between two Lab peers, with faults you can change live.
 
-    def __init__(self, a: MemoryWire, b: MemoryWire) -> None:
+    Made by ``lab.link_memory(a, b)``. ``set`` changes both ends at once; the faults are read
+    back from the wires (``latency``, ``jitter``, ``loss``, ``partitioned``), and ``dropped``
+    counts the frames the faults ate, both directions together."""
+
+    def __init__(
+        self,
+        a: MemoryWire,
+        b: MemoryWire,
+        *,
+        lab: Lab | None = None,
+        ends: tuple[str, str] = ("a", "b"),
+    ) -> None:
         self.wires = (a, b)
+        self.lab = lab
+        self.ends = ends
+
+    def _on_runtime(self, action: str, fn: Any) -> None:
+        if self.lab is None:
+            fn()
+            return
+        self.lab._check_open(f"MemoryLink {self._title}: {action}")
+        self.lab.rt.call(fn, what=f"MemoryLink {self._title}: {action}")
+
+    @property
+    def _title(self) -> str:
+        return f"{self.ends[0]}\u2194{self.ends[1]}"
 
     def set(
         self,
         *,
         latency: float | None = None,
+        jitter: float | None = None,
         loss: float | None = None,
         partitioned: bool | None = None,
     ) -> None:
-        for w in self.wires:
-            if latency is not None:
-                w.latency = latency
-            if loss is not None:
-                w.loss = loss
-            if partitioned is not None:
-                w.partitioned = partitioned
+        """Change faults on both ends now (None leaves one as it is): ``latency`` and ``jitter``
+        in seconds, ``loss`` a share 0..1, ``partitioned`` drops everything until set False."""
+        if self.closed:
+            raise GunError(f"MemoryLink {self._title} is cut; make a new one with link_memory")
+
+        def go() -> None:
+            for w in self.wires:
+                if latency is not None:
+                    w.latency = latency
+                if jitter is not None:
+                    w.jitter = jitter
+                if loss is not None:
+                    w.loss = loss
+                if partitioned is not None:
+                    w.partitioned = partitioned
+
+        self._on_runtime("set()", go)
+
+    @property
+    def latency(self) -> float:
+        """Seconds each frame takes to arrive."""
+        return float(self.wires[0].latency)
+
+    @property
+    def jitter(self) -> float:
+        """Up to this many extra seconds per frame, drawn at random."""
+        return float(self.wires[0].jitter)
+
+    @property
+    def loss(self) -> float:
+        """Share of frames dropped (0..1)."""
+        return float(self.wires[0].loss)
+
+    @property
+    def partitioned(self) -> bool:
+        """True while every frame is dropped."""
+        return any(w.partitioned for w in self.wires)
 
     @property
     def dropped(self) -> int:
+        """Frames dropped by the faults so far, both directions."""
         return sum(w.dropped for w in self.wires)
 
+    @property
+    def closed(self) -> bool:
+        """True once the link is cut (by ``cut()``, or because an end's peer closed)."""
+        return any(w.closed for w in self.wires)
+
     def cut(self) -> None:
-        self.wires[0].close()
+        """Fault: hang up the link for good (both meshes see ``bye``); a cut link cannot be
+        healed, make a new one with ``lab.link_memory``. Cutting it twice is a ``GunError``."""
+        if self.closed:
+            raise GunError(f"MemoryLink {self._title} is cut already")
+        self._on_runtime("cut()", self.wires[0].close)
+
+    def _state(self) -> str:
+        if self.closed:
+            return "cut"
+        return "partitioned" if self.partitioned else "open"
+
+    def __repr__(self) -> str:
+        return (
+            f"<MemoryLink {self._title} {self._state()} latency={self.latency:g}s "
+            f"jitter={self.jitter:g}s loss={self.loss:.0%} dropped={self.dropped}>"
+        )
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        return (
+            f"<div><b>MemoryLink</b> {e(self.ends[0])} &harr; {e(self.ends[1])}: "
+            f"<b>{e(self._state())}</b>; latency {self.latency:g} s, jitter {self.jitter:g} s, "
+            f"loss {self.loss:.0%}, partitioned {'yes' if self.partitioned else 'no'}, "
+            f"{self.dropped} frame{'s' if self.dropped != 1 else ''} dropped</div>"
+        )
 
 
 class SignalingSteps:
-    """Drive one WebRTC link by hand: each step returns what it made, to read and pass on."""
+    """Drive one WebRTC link by hand: each step returns what it made, to read and pass on.
+
+    Steps, in order: 1 ``make_offer``, 2 ``make_answer``, 3 ``apply_answer``, 4
+    ``add_candidates`` (optional: aiortc puts its candidates in the SDP), 5 ``wait_open``.
+    The repr shows which are done and which comes next. Each step blocks (it is a few
+    hundred milliseconds of work on the runtime) so it reads like a recipe in plain cells."""
+
+    STEPS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("offer", "make_offer"),
+        ("answer", "make_answer"),
+        ("apply answer", "apply_answer"),
+        ("candidates (optional)", "add_candidates"),
+        ("open", "wait_open"),
+    )
 
     def __init__(self, lab: Lab, a: LabPeer, b: LabPeer) -> None:
         self.lab, self.a, self.b = lab, a, b
         self.offer: dict[str, Any] | None = None
         self.answer: dict[str, Any] | None = None
+        self.applied = False
+        self.trickled: int | None = None
+        self.opened = False
 
     def _rtc(self, p: LabPeer) -> Any:
         if p.gun.rtc is None:
             raise GunError(f"{p.name} has no WebRTC (created with rtc=False)")
         return p.gun.rtc
 
+    def _check(self, action: str) -> None:
+        self.lab._check_open(f"signaling({self.a.name}, {self.b.name}).{action}")
+
+    def _done(self) -> list[bool]:
+        return [
+            self.offer is not None,
+            self.answer is not None,
+            self.applied,
+            self.trickled is not None,
+            self.opened,
+        ]
+
+    @property
+    def next_step(self) -> str | None:
+        """The method to call next (``add_candidates`` is skipped: optional), or None."""
+        for (_, method), done in zip(self.STEPS, self._done(), strict=True):
+            if not done and method != "add_candidates":
+                return method
+        return None
+
+    def _progress(self) -> list[tuple[int, str, str, str]]:
+        """(number, label, method, 'done' | 'next' | 'todo') for every step."""
+        nxt = self.next_step
+        return [
+            (i, label, method, "done" if done else "next" if method == nxt else "todo")
+            for i, ((label, method), done) in enumerate(
+                zip(self.STEPS, self._done(), strict=True), 1
+            )
+        ]
+
+    def __repr__(self) -> str:
+        parts = []
+        for i, label, _, state in self._progress():
+            if state == "done":
+                parts.append(f"{i} {label} \u2713")
+            elif state == "next":
+                parts.append(f"{i} {label} \u2014 next")
+                break
+        if self.next_step is None:
+            parts.append("\u2014 linked")
+        closed = " (Lab closed)" if self.lab.closed else ""
+        return f"<SignalingSteps {self.a.name}\u2192{self.b.name}: {' '.join(parts)}{closed}>"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        mark = {"done": "\u2713", "next": "\u2190 next", "todo": ""}
+        bold = {"done": "", "next": ' style="font-weight:bold"', "todo": ""}
+        items = "".join(
+            f"<li{bold[state]}>{e(label)} <code>{e(method)}()</code> {mark[state]}</li>"
+            for _, label, method, state in self._progress()
+        )
+        closed = " <i>(Lab closed)</i>" if self.lab.closed else ""
+        return (
+            f"<div><b>Signalling</b> {e(self.a.name)} &rarr; {e(self.b.name)}{closed}"
+            f"<ol>{items}</ol></div>"
+        )
+
     def make_offer(self) -> dict[str, Any]:
         """Step 1: ``a`` makes an offer for ``b`` (the SDP already holds a's candidates)."""
-        self.offer = self.lab.rt.run(self._rtc(self.a).create_offer(self.b.pid))
+        self._check("make_offer()")
+        self.offer = self.lab.rt.run(
+            self._rtc(self.a).create_offer(self.b.pid), what="make_offer()"
+        )
         return self.offer
 
     def make_answer(self) -> dict[str, Any]:
         """Step 2: hand the offer to ``b``; ``b`` answers."""
+        self._check("make_answer()")
         if self.offer is None:
             raise GunError("make_offer() first")
-        self.answer = self.lab.rt.run(self._rtc(self.b).accept_offer(self.a.pid, self.offer))
+        self.answer = self.lab.rt.run(
+            self._rtc(self.b).accept_offer(self.a.pid, self.offer), what="make_answer()"
+        )
         return self.answer
 
     def apply_answer(self) -> None:
         """Step 3: hand the answer back to ``a``."""
+        self._check("apply_answer()")
         if self.answer is None:
             raise GunError("make_answer() first")
-        self.lab.rt.run(self._rtc(self.a).accept_answer(self.b.pid, self.answer))
+        self.lab.rt.run(
+            self._rtc(self.a).accept_answer(self.b.pid, self.answer), what="apply_answer()"
+        )
+        self.applied = True
 
     def candidates(self) -> list[dict[str, Any]]:
         """The candidates in both SDPs, in Gun's JSON shape (what a browser would trickle)."""
@@ -182,23 +581,43 @@ class SignalingSteps:
 
     def add_candidates(self) -> int:
         """Step 4 (optional with aiortc): trickle every candidate to the other side too."""
+        self._check("add_candidates()")
         n = 0
         from gunrtc_kit.webrtc.signaling import candidates_from_sdp
 
         for src, dst, desc in ((self.a, self.b, self.offer), (self.b, self.a, self.answer)):
             for c in candidates_from_sdp((desc or {}).get("sdp", "")):
-                self.lab.rt.run(self._rtc(dst).add_candidate(src.pid, c))
+                self.lab.rt.run(self._rtc(dst).add_candidate(src.pid, c), what="add_candidates()")
                 n += 1
+        self.trickled = n
         return n
 
     def wait_open(self, timeout: float = 20.0) -> None:
         """Step 5: the data channel opens on both sides."""
-        self.lab.rt.run(self._rtc(self.a).wait_open(self.b.pid, timeout), timeout + 5)
-        self.lab.rt.run(self._rtc(self.b).wait_open(self.a.pid, timeout), timeout + 5)
+        self._check("wait_open()")
+        for x, y in ((self.a, self.b), (self.b, self.a)):
+            self.lab.rt.run(
+                self._rtc(x).wait_open(y.pid, timeout),
+                timeout + 5,
+                what=f"wait_open(): {x.name}'s channel to {y.name}",
+            )
+        self.opened = True
 
 
 class Lab:
-    """A relay on 127.0.0.1 and named peers, all on one runtime, all traced on one bus."""
+    """A relay on 127.0.0.1 and named peers, all on one runtime, all traced on one bus.
+
+    ``Lab(relay=False)`` makes no relay (in-memory peers need none). ``close()`` (or ``with
+    Lab() as lab:``) stops it all; a closed Lab raises ``GunError`` on every action.
+
+    In IPython, making a Lab closes any still-open Lab made by an earlier run of the same
+    cell: re-running ``lab = Lab()`` replaces the old relay and peers instead of leaving them
+    running beside the new ones. The cell is the notebook's ``cellId`` when the front end sends
+    one, else the cell's code name (ipykernel names it by a hash of the source, so two cells
+    with the very same source count as one); the execution count tells runs apart, so two Labs
+    made by one run are both kept, and Labs from other cells are never touched. Outside
+    IPython nothing is closed for you. ``Lab.close_all()`` closes every open Lab.
+    """
 
     def __init__(
         self,
@@ -214,27 +633,137 @@ class Lab:
         self.room = room
         self.peers: dict[str, LabPeer] = {}
         self.names: dict[str, str] = {}
-        self._views: list[Any] = []
+        self.directory = Directory()
+        self._hub = ViewHub(self.directory, self.bus)
+        self.views: dict[str, Any] = {}
         self.relay: Relay | None = None
         self._store = store
         self._closed = False
+        self._cell: tuple[str, int] | None = None
         self.rt.on_close(self._aclose)
+        with _labs_lock:
+            _open_labs.add(self)
+        try:
+            cell = _cell_identity()
+        except Exception:  # an unusual shell: make the Lab, just without the re-run rule
+            cell = None
+        if cell is not None:
+            self._claim_cell(*cell)
         if relay:
             self.start_relay_sync()
 
+    def _claim_cell(self, cell: str, execution: int) -> list[Lab]:
+        """Record that this Lab was made by run ``execution`` of ``cell``, and close every
+        other open Lab made by an earlier run of that cell. Returns the Labs it closed."""
+        self._cell = (cell, execution)
+        with _labs_lock:
+            stale = [
+                lab
+                for lab in _open_labs
+                if lab is not self
+                and not lab.closed
+                and lab._cell is not None
+                and lab._cell[0] == cell
+                and lab._cell[1] != execution
+            ]
+        for lab in stale:
+            try:
+                lab.close()
+            except Exception as exc:  # the new Lab must not fail because an old one did
+                warnings.warn(f"could not close {lab!r} of an earlier run: {exc}", stacklevel=3)
+        return stale
+
+    @classmethod
+    def close_all(cls) -> int:
+        """Close every open Lab in this process (on any runtime); returns how many it closed.
+        For a notebook that lost track of its Labs (an earlier run, a deleted cell)."""
+        with _labs_lock:
+            labs = [lab for lab in _open_labs if not lab.closed]
+        for lab in labs:
+            try:
+                lab.close()
+            except Exception as exc:  # keep closing the others
+                warnings.warn(f"could not close {lab!r}: {exc}", stacklevel=2)
+        return len(labs)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran (or the runtime under it closed)."""
+        return self._closed or self.rt.closed
+
+    def _check_open(self, action: str) -> None:
+        if self.closed:
+            raise GunError(f"{action}: this Lab is closed; make a new Lab()")
+
+    def _own(self, action: str, *peers: LabPeer) -> None:
+        """The Lab is open, and every peer is one of its own (not one of an older Lab)."""
+        self._check_open(action)
+        for p in peers:
+            if not isinstance(p, LabPeer):
+                raise GunError(f"{action}: expected a LabPeer, got {p!r}")
+            if p.lab is not self:
+                raise GunError(f"{action}: {p.name!r} belongs to another Lab")
+
+    def _pair(self, action: str, a: LabPeer, b: LabPeer) -> str:
+        """Check a two-peer action (open Lab, own peers, two different peers); returns its
+        name for messages, e.g. ``link(alice, bob)``."""
+        label = f"{action}({getattr(a, 'name', a)}, {getattr(b, 'name', b)})"
+        self._own(label, a, b)
+        if a is b:
+            raise GunError(f"{label}: a peer has no link to itself; give two different peers")
+        return label
+
+    def _peer_rows(self) -> list[tuple[str, str, int]]:
+        return [
+            (p.name, p.pid, sum(1 for m in list(p.gun.mesh.peers.values()) if m.met))
+            for p in list(self.peers.values())
+        ]
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<Lab closed>"
+        relay = self.relay.url if self.relay is not None else "stopped"
+        names = ", ".join(self.peers)
+        return f"<Lab open relay={relay} peers=[{names}]>"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        if self.closed:
+            return "<div><b>Lab</b>: <i>closed</i> (make a new <code>Lab()</code>)</div>"
+        relay = f"<code>{e(self.relay.url)}</code>" if self.relay is not None else "<i>stopped</i>"
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td><code>{e(pid)}</code></td><td>{n}</td></tr>"
+            for name, pid, n in _read(self._peer_rows, [])
+        )
+        table = (
+            "<table><tr><th>peer</th><th>pid</th><th>links</th></tr>" + rows + "</table>"
+            if rows
+            else "<div>no peers yet</div>"
+        )
+        return f"<div><b>Lab</b> (open), relay {relay}{table}</div>"
+
     # ------------------------------------------------------------------ helpers
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        return self.rt.run(coro, timeout)
+    def _run(
+        self, coro: Coroutine[Any, Any, T], timeout: float = 60.0, what: str | None = None
+    ) -> T:
+        return self.rt.run(coro, timeout, what=what)
 
     def name_of(self, pid: str) -> str:
+        """The Lab's name for ``pid`` (``'alice'``, ``'relay'``), or the pid if it has none."""
         return self.names.get(pid, pid)
 
-    def _name(self, pid: str, name: str) -> None:
+    def _name(self, pid: str, name: str, role: str = "peer") -> None:
         self.names[pid] = name
-        for v in self._views:
-            v.rename(pid, name)
+        self.directory.name(pid, name, role)
+
+    def _name_relay(self, relay: Relay) -> None:
+        self._name(relay.pid, "relay", "relay")
+        self.directory.alias(relay.url, relay.pid)  # peers dial its URL: it is this pid
 
     def rtc_options(self, room: str | None) -> WebRTCOptions:
+        """The WebRTC options a Lab peer gets: no STUN/TURN server and host candidates on
+        127.0.0.1 only, so links work offline and on Binder; override in a subclass to use
+        real networks."""
         return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"])
 
     # ------------------------------------------------------------------ relay
@@ -243,31 +772,55 @@ class Lab:
         await relay.start()
         return relay
 
+    async def start_relay(self) -> Relay:
+        """Start the Lab's relay on 127.0.0.1 (a free port) if it is not running; returns it.
+        Peers made before keep their links; new peers dial it."""
+        self._check_open("start_relay()")
+        if self.relay is None:
+            self.relay = await self.rt.arun(self._start_relay())
+            self._name_relay(self.relay)
+        return self.relay
+
     def start_relay_sync(self) -> Relay:
+        """Blocking twin of ``start_relay`` (what ``Lab()`` calls; usable in plain cells)."""
+        self._check_open("start_relay_sync()")
         if self.relay is not None:
             return self.relay
-        self.relay = self._run(self._start_relay())
-        self._name(self.relay.pid, "relay")
+        self.relay = self._run(self._start_relay(), what="start_relay_sync()")
+        self._name_relay(self.relay)
         return self.relay
 
     def stop_relay_sync(self) -> None:
-        """Fault: the relay goes away (peers linked by WebRTC keep syncing)."""
+        """Fault: the relay goes away (peers linked by WebRTC keep syncing). Blocking twin of
+        ``stop_relay``."""
+        self._check_open("stop_relay_sync()")
         if self.relay is not None:
-            self._run(self.relay.stop())
+            self._run(self.relay.stop(), what="stop_relay_sync()")
             self.relay = None
 
     async def stop_relay(self) -> None:
+        """Fault: the relay goes away (peers linked by WebRTC keep syncing)."""
+        self._check_open("stop_relay()")
         if self.relay is not None:
             await self.rt.arun(self.relay.stop())
             self.relay = None
 
     @property
     def url(self) -> str:
+        """The relay's ``ws://127.0.0.1:<port>/gun`` URL (for ``Gun(peers=[...])`` or Gun.js)."""
+        self._check_open("url")
         if self.relay is None:
             raise GunError("the Lab's relay is stopped")
         return self.relay.url
 
     # ------------------------------------------------------------------ peers
+    def _new_name(self, action: str, name: str) -> None:
+        self._check_open(f"{action}({name!r})")
+        if not isinstance(name, str) or not name:
+            raise GunError(f"{action}(name={name!r}): expected a non-empty string")
+        if name in self.peers:
+            raise GunError(f"a peer named {name!r} exists already")
+
     async def _make(self, name: str, peers: list[str], rtc: WebRTCOptions | None) -> Gun:
         gun = Gun(peers, rtc=rtc, bus=self.bus)
         await gun.start()
@@ -284,24 +837,27 @@ class Lab:
         relay_url: str | None = None,
     ) -> LabPeer:
         """A peer on the Lab's relay (or on ``relay_url``); with ``rtc`` it joins ``room``
-        (the Lab's room by default; ``room=None``: link it by hand)."""
-        if name in self.peers:
-            raise GunError(f"a peer named {name!r} exists already")
+        (the Lab's room by default; ``room=None``: link it by hand).
+
+        Blocking, with no awaitable twin: it returns once the peer is connected to its relay,
+        which on loopback takes milliseconds."""
+        self._new_name("peer", name)
         url = relay_url or (self.relay.url if self.relay is not None else None)
         use_room = self.room if room is True else (None if room is False else room)
         options = self.rtc_options(use_room) if rtc else None
-        gun = self._run(self._make(name, [url] if url else [], options))
+        gun = self._run(self._make(name, [url] if url else [], options), what=f"peer({name!r})")
         p = self.peers[name] = LabPeer(self, name, gun)
         self._name(gun.pid, name)
+        self._new_peer_view(p)
         return p
 
     def memory_peer(self, name: str) -> LabPeer:
         """A peer with no relay and no WebRTC: join it to others with ``link_memory``."""
-        if name in self.peers:
-            raise GunError(f"a peer named {name!r} exists already")
-        gun = self._run(self._make(name, [], None))
+        self._new_name("memory_peer", name)
+        gun = self._run(self._make(name, [], None), what=f"memory_peer({name!r})")
         p = self.peers[name] = LabPeer(self, name, gun)
         self._name(gun.pid, name)
+        self._new_peer_view(p)
         return p
 
     def link_memory(
@@ -313,6 +869,10 @@ class Lab:
         jitter: float = 0.0,
         loss: float = 0.0,
     ) -> MemoryLink:
+        """Join two peers by an in-memory wire, with faults (``latency``/``jitter`` in seconds,
+        ``loss`` a share 0..1) you can change later on the returned ``MemoryLink``. Needs no
+        relay and no network; a peer can have memory links and WebRTC links at once."""
+        label = self._pair("link_memory", a, b)
         wires: list[MemoryWire] = []
 
         async def go() -> None:
@@ -325,24 +885,34 @@ class Lab:
                 on_wire=lambda x, y: wires.extend([x, y]),
             )
 
-        self._run(go())
-        return MemoryLink(wires[0], wires[1])
+        self._run(go(), what=label)
+        return MemoryLink(wires[0], wires[1], lab=self, ends=(a.name, b.name))
 
-    def attach(self, name: str, url: str) -> LabPeer:
-        """A peer connected to an outside Gun relay (e.g. a Gun.js one) by URL."""
+    def attach(self, name: str, url: str, *, relay_name: str | None = None) -> LabPeer:
+        """A peer connected to an outside Gun relay (e.g. a Gun.js one) by URL. The views
+        call that relay ``relay_name`` (default: ``relay <host:port>``) and draw it in the
+        middle, as soon as its ``?`` answer tells its pid."""
+        from urllib.parse import urlsplit
+
+        where = urlsplit(url).netloc or url
+        self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
 
     # ------------------------------------------------------------------ WebRTC
     def signaling(self, a: LabPeer, b: LabPeer) -> SignalingSteps:
         """Step-by-step signalling of one link (both peers need ``rtc=True``)."""
+        self._pair("signaling", a, b)
         return SignalingSteps(self, a, b)
 
     async def link(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
         """Link two peers by WebRTC now (offer, answer, wait for the channel)."""
+        self._pair("link", a, b)
         await self.rt.arun(self._link(a, b, timeout))
 
     def link_sync(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
-        self._run(self._link(a, b, timeout), timeout + 10)
+        """Blocking twin of ``link`` (plain cells, scripts): blocks this thread only."""
+        label = self._pair("link_sync", a, b)
+        self._run(self._link(a, b, timeout), timeout + 10, what=label)
 
     async def _link(self, a: LabPeer, b: LabPeer, timeout: float) -> None:
         ra, rb = a.gun.rtc, b.gun.rtc
@@ -357,10 +927,13 @@ class Lab:
 
     async def wait_linked(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
         """Wait for a link that room discovery is making."""
+        self._pair("wait_linked", a, b)
         await self.rt.arun(self._wait_linked(a, b, timeout))
 
     def wait_linked_sync(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
-        self._run(self._wait_linked(a, b, timeout), timeout + 10)
+        """Blocking twin of ``wait_linked`` (plain cells, scripts): blocks this thread only."""
+        label = self._pair("wait_linked_sync", a, b)
+        self._run(self._wait_linked(a, b, timeout), timeout + 10, what=label)
 
     async def _wait_linked(self, a: LabPeer, b: LabPeer, timeout: float) -> None:
         if a.gun.rtc is None or b.gun.rtc is None:
@@ -369,69 +942,154 @@ class Lab:
         await b.gun.rtc.wait_open(a.pid, timeout)
 
     def cut(self, a: LabPeer, b: LabPeer) -> None:
-        """Fault: drop the WebRTC link between ``a`` and ``b``."""
-        if a.gun.rtc is None:
-            raise GunError(f"{a.name} has no WebRTC")
-        self._run(a.gun.rtc.drop(b.pid, "cut by the Lab"))
+        """Fault: drop the WebRTC link between ``a`` and ``b`` (both ends see it close).
+        A ``GunError`` if there is no such link: same peer twice, a peer without WebRTC, or
+        peers not linked by WebRTC (a memory link is cut with its ``MemoryLink.cut()``)."""
+        label = self._pair("cut", a, b)
+        self._run(self._cut(label, a, b), what=label)
+
+    async def _cut(self, label: str, a: LabPeer, b: LabPeer) -> None:
+        ra, rb = a.gun.rtc, b.gun.rtc
+        if b.pid not in (ra.links if ra is not None else {}) and a.pid not in (
+            rb.links if rb is not None else {}
+        ):
+            why = (
+                f"{a.name if ra is None else b.name} has no WebRTC"
+                if ra is None or rb is None
+                else "no WebRTC link between them"
+            )
+            memory = any(
+                p.transport == "memory" and p.pid == b.pid for p in a.gun.mesh.peers.values()
+            )
+            hint = "; they are linked in memory: use that link's MemoryLink.cut()" if memory else ""
+            raise GunError(f"{label}: nothing to cut, {why}{hint}")
+        if ra is not None and b.pid in ra.links:
+            await ra.drop(b.pid, "cut by the Lab")
+        elif rb is not None:
+            await rb.drop(a.pid, "cut by the Lab")
 
     # ------------------------------------------------------------------ views
-    def mesh_view(self, live: bool = True) -> Any:
-        from gunrtc_kit.lab.views.widgets import MeshView
+    @property
+    def hub(self) -> ViewHub:
+        """The models every view of this Lab reads (fed by the Lab's trace bus)."""
+        return self._hub
 
-        return self._keep(MeshView(self.bus, names=self.names, live=live))
-
-    def flow_view(self, live: bool = True) -> Any:
-        from gunrtc_kit.lab.views.widgets import FlowView
-
-        return self._keep(FlowView(self.bus, names=self.names, live=live))
-
-    def signaling_view(
-        self, a: LabPeer | None = None, b: LabPeer | None = None, live: bool = True
-    ) -> Any:
-        from gunrtc_kit.lab.views.widgets import SignalingView
-
-        link = (a.name, b.name) if a is not None and b is not None else None
-        return self._keep(SignalingView(self.bus, link=link, names=self.names, live=live))
-
-    def peer_view(self, p: LabPeer, live: bool = True) -> Any:
-        from gunrtc_kit.lab.views.widgets import PeerView
-
-        return self._keep(PeerView(p, self.bus, names=self.names, live=live))
-
-    def _keep(self, view: Any) -> Any:
-        self._views.append(view)
+    def _view(self, key: str, make: Any) -> Any:
+        view = self.views.get(key)
+        if view is None:
+            view = self.views[key] = make()
         return view
 
-    def show(self) -> Any:
-        """Mesh, flow and signalling side by side, and a tab per peer (its data, links and
-        counters), as one widget."""
-        import ipywidgets as widgets
+    def mesh_view(self) -> MeshView:
+        """The Lab's live mesh (one per Lab: displaying it again shows the same view)."""
+        from gunrtc_kit.lab.views.mesh_view import MeshView
 
-        mesh, flow, sig = self.mesh_view(), self.flow_view(), self.signaling_view()
-        peers = [self.peer_view(p) for p in self.peers.values()]
-        self.views = {"mesh": mesh, "flow": flow, "signaling": sig}
-        self.views.update(
-            {f"peer:{p.name}": v for p, v in zip(self.peers.values(), peers, strict=True)}
+        return self._view("mesh", lambda: MeshView(self._hub))  # type: ignore[no-any-return]
+
+    def flow_view(self, **filters: Any) -> FlowView:
+        """The Lab's live message flow; keyword arguments set its filters (``peer``,
+        ``kind``, ``soul``, ``transport``, ``hide_signaling``, ``pair``)."""
+        from gunrtc_kit.lab.views.flow_view import FlowView
+
+        view: FlowView = self._view("flow", lambda: FlowView(self._hub))
+        if filters:
+            view.set_filters(**filters)
+        return view
+
+    def signaling_view(self, a: LabPeer | None = None, b: LabPeer | None = None) -> SignalingView:
+        """The Lab's WebRTC signalling timeline; with two peers, showing only their link."""
+        from gunrtc_kit.lab.views.signaling_view import SignalingView
+
+        view: SignalingView = self._view("signaling", lambda: SignalingView(self._hub))
+        if a is not None and b is not None:
+            self._own("signaling_view", a, b)
+            view.show_link(a.pid, b.pid)
+        return view
+
+    def peer_view(self, p: LabPeer) -> PeerView:
+        """One peer's counters, links and data (from the trace; works on replays too)."""
+        from gunrtc_kit.lab.views.peer_view import PeerView
+
+        self._own("peer_view", p)
+        return self._view(  # type: ignore[no-any-return]
+            f"peer:{p.name}", lambda: PeerView(self._hub, p.pid, name=p.name)
         )
-        tabs = widgets.Tab(children=[v.widget for v in peers])
-        for i, name in enumerate(self.peers):
-            tabs.set_title(i, name)
-        return widgets.VBox([widgets.HBox([mesh.widget, flow.widget]), sig.widget, tabs])
+
+    def compact(self) -> MeshView:
+        """A small mesh view to display again next to the cell you are working in (the same
+        models: it costs one more front end, not more work)."""
+        from gunrtc_kit.lab.views.mesh_view import MeshView
+
+        return self._view(  # type: ignore[no-any-return]
+            "compact", lambda: MeshView(self._hub, height=240, title="Mesh (compact)")
+        )
+
+    def show(self) -> Dashboard:
+        """Mesh and flow side by side, then tabs: signalling and one per peer. Clicking a
+        peer opens its tab; clicking a link filters the flow to it. Showing it again reuses
+        the same views (nothing leaks); peers made later get their tab too."""
+        from gunrtc_kit.lab.views.dashboard import Dashboard
+
+        board: Dashboard = self._view(
+            "dashboard",
+            lambda: Dashboard(self.mesh_view(), self.flow_view(), self.signaling_view()),
+        )
+        for p in list(self.peers.values()):
+            board.add_peer(p.pid, self.peer_view(p))
+        return board
+
+    def _new_peer_view(self, p: LabPeer) -> None:
+        board = self.views.get("dashboard")
+        if board is not None:
+            board.add_peer(p.pid, self.peer_view(p))
 
     def refresh(self) -> None:
-        """Draw every view now (tests and headless runs; live views redraw by themselves)."""
-        for v in self._views:
-            v.refresh()
+        """Apply every event so far to the views' models and send the changes now (tests and
+        headless runs; live views update by themselves every 40 ms)."""
+        self._hub.refresh()
+
+    def pause(self) -> None:
+        """Freeze every view at this instant (the peers go on; the views catch up on
+        ``resume``)."""
+        self._hub.pause()
+
+    def resume(self) -> None:
+        """Let the views move again, catching up with what happened meanwhile."""
+        self._hub.resume()
+
+    def fate(self, msg: Any) -> Fate:
+        """What became of a message: every copy said, heard, relayed, dropped by dedup or lost
+        on a wire, and the answers to it. ``msg`` is its id (what ``put`` returns), or a
+        message dict with ``#``."""
+        mid = msg.get("#") if isinstance(msg, dict) else getattr(msg, "id", msg)
+        if not isinstance(mid, str) or not mid:
+            raise GunError(f"fate({msg!r}): expected a message id or a message with '#'")
+        self._hub.refresh()
+        try:
+            with self._hub.lock:
+                return self._hub.fate.fate(mid)
+        except KeyError:
+            raise GunError(f"fate({mid!r}): no such message in this Lab's trace") from None
 
     # ------------------------------------------------------------------ traces
-    def save_trace(self, path: str | Path) -> int:
-        events = list(self.bus.history)
-        Path(path).write_text(trace.to_jsonl(events), encoding="utf-8")
-        return len(events)
+    def save_trace(self, path: str | Path, *, compress: bool | None = None) -> Path:
+        """Save what the Lab's bus kept (``keep`` events) with the peers' names, as JSONL
+        (gzip when the path ends in ``.gz``, or when it is over 1 MiB: then ``.gz`` is added).
+        Returns the path written; ``Lab.open_trace`` shows it again."""
+        meta = {**self.directory.meta(), "saved_by": "gunrtc_kit.lab.Lab"}
+        return trace.save(path, list(self.bus.history), meta=meta, compress=compress)
 
     @staticmethod
     def load_trace(path: str | Path) -> list[trace.Event]:
-        return list(trace.from_jsonl(Path(path).read_text(encoding="utf-8")))
+        """The events of a saved trace (see ``open_trace`` to look at them)."""
+        return trace.load(path).events
+
+    @staticmethod
+    def open_trace(path: str | Path) -> Replay:
+        """A saved trace as views with a time slider (``replay.show()``)."""
+        from gunrtc_kit.lab.views.replay import Replay
+
+        return Replay.open(path)
 
     # ------------------------------------------------------------------ end
     async def _aclose(self) -> None:
@@ -445,12 +1103,16 @@ class Lab:
 
     def close(self) -> None:
         """Stop every peer and the relay (the runtime thread stays for the next Lab); also
-        done for you when the runtime closes at exit."""
-        self._run(self._aclose())
+        done for you when the runtime closes at exit. Closing twice is harmless."""
+        with _labs_lock:
+            _open_labs.discard(self)
+        if not self.rt.closed:
+            self._run(self._aclose(), what="Lab.close()")
+        self._closed = True
         self.peers.clear()
         self.relay = None
-        for v in self._views:
-            v.close()
+        self._hub.refresh()
+        self._hub.close()
 
     def __enter__(self) -> Lab:
         return self

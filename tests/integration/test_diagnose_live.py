@@ -42,14 +42,20 @@ async def test_fate_of_a_put_in_a_ring_hops_dedup_and_loss() -> None:
         # p2-p3 loses everything: the put must reach p3 the other way round (p0 -> p3)
         wires[4].loss = wires[5].loss = 1.0
         for p in peers:
-            await bus.until(lambda e, p=p: isinstance(e, trace.Link) and e.node == p.pid, 5, past=True)
+            await bus.until(
+                lambda e, p=p: isinstance(e, trace.Link) and e.node == p.pid, 5, past=True
+            )
         put = peers[0].get("news").put({"headline": "ring"})
         await until(lambda: all("news" in p.graph.nodes for p in peers))
-        await bus.until(
-            lambda e: isinstance(e, trace.Dropped) and e.msg_id == put.id, 5, past=True
+        await bus.until(lambda e: isinstance(e, trace.Dropped) and e.msg_id == put.id, 5, past=True)
+        await until(
+            lambda: (
+                sum(
+                    1 for e in bus.history if isinstance(e, trace.Said) and e.msg.get("#") == put.id
+                )
+                >= 4
+            )
         )
-        await until(lambda: sum(1 for e in bus.history if isinstance(e, trace.Said)
-                                and e.msg.get("#") == put.id) >= 4)
         d, fate, mesh, _ = models(names)
         feed(bus, d, fate, mesh)
         f = fate.fate(put.id)
@@ -59,13 +65,17 @@ async def test_fate_of_a_put_in_a_ring_hops_dedup_and_loss() -> None:
         assert f.relayed_by and set(f.relayed_by) <= {"p1", "p2", "p3"}
         # what the trace says happened on the lossy wire
         lost = [
-            e for e in bus.history if isinstance(e, trace.Dropped) and e.msg_id == put.id
+            e
+            for e in bus.history
+            if isinstance(e, trace.Dropped)
+            and e.msg_id == put.id
             and e.reason.startswith("memory wire")
         ]
         assert f.lost == len(lost) >= 1
         dups = [
-            e for e in bus.history if isinstance(e, trace.Dropped) and e.msg_id == put.id
-            and e.reason == "duplicate"
+            e
+            for e in bus.history
+            if isinstance(e, trace.Dropped) and e.msg_id == put.id and e.reason == "duplicate"
         ]
         assert f.duplicates == len(dups)
         marks = {r.mark for r in fate.rows() if r.mid == put.id}
@@ -79,9 +89,7 @@ async def test_fate_of_a_put_in_a_ring_hops_dedup_and_loss() -> None:
         # the mesh has exactly the four peers and four links, the lossy one counted
         assert sorted(mesh.labels()) == ["p0", "p1", "p2", "p3"]
         assert len(mesh.edges) == 4
-        bad = mesh.edges[
-            "|".join(sorted((peers[2].pid, peers[3].pid)))
-        ]
+        bad = mesh.edges["|".join(sorted((peers[2].pid, peers[3].pid)))]
         assert bad.lost >= 1 and bad.loss == 1.0
         assert mesh.partitions() == 1  # the ring still joins everyone without p2-p3
     finally:
@@ -99,8 +107,14 @@ async def test_a_wire_that_never_completes_its_handshake_draws_no_phantom() -> N
         await bus.until(lambda e: isinstance(e, trace.Hi) and e.pid, 5, past=True)
         a.get("status").put({"ok": True})
         await bus.until(
-            lambda e: isinstance(e, trace.Dropped) and e.reason == "memory wire loss"
-            and e.node == b.pid and e.msg_id != "", 5, past=True
+            lambda e: (
+                isinstance(e, trace.Dropped)
+                and e.reason == "memory wire loss"
+                and e.node == b.pid
+                and e.msg_id != ""
+            ),
+            5,
+            past=True,
         )
         d, fate, mesh, peers = models(names)
         feed(bus, d, fate, mesh, peers)

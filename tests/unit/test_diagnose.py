@@ -230,8 +230,11 @@ def test_signaling_steps_and_sdp_explained() -> None:
         "a=fingerprint:sha-256 AB:CD\r\n"
         "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
     )
-    sig.apply(trace.RtcSignal(0.0, A, B, step="offer", direction="out", data={"type": "offer",
-                                                                             "sdp": sdp}))
+    sig.apply(
+        trace.RtcSignal(
+            0.0, A, B, step="offer", direction="out", data={"type": "offer", "sdp": sdp}
+        )
+    )
     sig.apply(trace.RtcState(0.5, A, B, state="connected", layer="dtls"))
     assert [s.step for s in sig.steps] == ["offer", "state"]
     assert sig.steps[0].text == "offer: 4 SDP lines, 1 candidates"
@@ -244,3 +247,15 @@ def test_signaling_steps_and_sdp_explained() -> None:
     assert "DTLS certificate" in notes["a=fingerprint:sha-256 AB:CD"]
     cand = notes["a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"]
     assert "UDP 127.0.0.1:50000" in cand and "this machine" in cand
+
+
+def test_a_copy_lost_before_its_far_end_was_named_is_still_lost() -> None:
+    d = Directory({A: "a", B: "b"})
+    fate = FateModel(d)
+    hello = {"#": "q1", "dam": "?", "pid": A}
+    fate.feed(said(0.0, A, "sock1", hello))
+    fate.feed(trace.Dropped(0.0, A, "sock1", msg_id="q1", reason="memory wire loss"))
+    fate.feed(trace.Link(0.0, A, "sock1", pid=B, transport="memory"))
+    (row,) = fate.rows()
+    assert (row.src, row.dst, row.mark) == ("a", "b", "lost")
+    assert not fate._awaiting  # a copy with a fate waits for nothing

@@ -1,0 +1,93 @@
+"""What every view shares: an anywidget whose ES module ships in ``static/``, fed by a hub.
+
+A view is a widget: display it (``view`` as the last line of a cell) as many times as you
+like, each display is a front end of the same model. A front end that renders sends
+``hello`` and gets a full ``reset``; after that the hub's ticks send only changes (see
+docs/views.md). Errors while ticking or answering the browser are shown in the view (the
+``error`` trait), logged, and never stop the hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from gunrtc_kit.lab.views.hub import Changes, ViewHub
+
+__all__ = ["STATIC", "View"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+
+class View(anywidget.AnyWidget):
+    """Base of the views: holds the hub, answers the front end, counts what it sent."""
+
+    _css = STATIC / "views.css"
+    height = traitlets.Int(420).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    kind = "view"
+
+    def __init__(self, hub: ViewHub, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.hub = hub
+        self.sent = 0  # custom messages sent to the front ends
+        self._send_lock = threading.Lock()
+        self.on_msg(self._on_front_message)
+        hub.add(self)
+
+    # ------------------------------------------------------------------ to the browser
+    def post(self, msg: dict[str, Any]) -> None:
+        """Send one custom message to every front end of this view."""
+        with self._send_lock:
+            self.send(msg)
+            self.sent += 1
+
+    # ------------------------------------------------------------------ from the browser
+    def _on_front_message(self, _w: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        try:
+            with self.hub.lock:
+                if content.get("type") == "hello":
+                    self.reset()
+                else:
+                    self.handle(content)
+            if self.error:
+                self.error = ""
+        except Exception as exc:  # shown in the view, never lost
+            log.exception("%s failed to answer %r", type(self).__name__, content.get("type"))
+            self.error = f"{type(self).__name__}: {exc!r}"
+
+    def handle(self, content: dict[str, Any]) -> None:
+        """A message from the front end other than ``hello`` (subclasses answer theirs)."""
+
+    # ------------------------------------------------------------------ from the hub
+    def tick(self, changes: Changes) -> None:
+        """Send what changed (at most one message); called by the hub under its lock."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Send everything (a new front end, or the models were rebuilt)."""
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Apply what the hub has queued and send it now (tests, headless runs)."""
+        self.hub.refresh()
+
+    @property
+    def widget(self) -> View:
+        """The view itself (it is a widget); kept so older notebooks still run."""
+        return self
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()

@@ -1,0 +1,301 @@
+"""One hub per trace source: it feeds the shared models and ticks the views that read them.
+
+Why a hub: the mesh, flow, signalling and peer views all need the same facts, and computing
+them once per event (not once per view) is what keeps a 55-peer mesh at 50 puts/s cheap.
+Events arrive on the thread that emits them (the Lab's runtime loop); the hub only appends
+them to a bounded queue there. One pump thread per process wakes every ``interval`` (40 ms,
+so at most 25 updates a second) and, for each hub: applies the queued events to the models
+under the hub's lock, drains what changed, and gives each view one ``tick`` in which it sends
+at most one message to the browser. Front-end requests (rows of the flow, an SDP, a message's
+fate) arrive on the kernel's thread and read the models under the same lock.
+
+A full queue never blocks the mesh: extra events are counted in ``overflow`` and the views
+say so. ``pause()`` stops applying events (the picture freezes at one instant, for every
+view of the hub); ``resume()`` catches up. A replayed trace has a hub too, fed by ``seek``.
+``cpu`` is the pump thread's CPU time spent on this hub (the views' cost, measurable).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gunrtc_kit import trace
+from gunrtc_kit.diagnose.fate import FateModel
+from gunrtc_kit.diagnose.mesh import MeshModel
+from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.diagnose.peerstate import PeersModel
+from gunrtc_kit.diagnose.signaling import SignalingModel
+from gunrtc_kit.lab.views.layout import Pos, RingLayout
+
+__all__ = ["Changes", "Tickable", "ViewHub"]
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 0.04
+
+
+@dataclass
+class Changes:
+    """What changed in the models since the last tick (shared by every view of a hub)."""
+
+    nodes: set[str] = field(default_factory=set)
+    edges: set[str] = field(default_factory=set)
+    counted_nodes: set[str] = field(default_factory=set)
+    counted_edges: set[str] = field(default_factory=set)
+    moved: Pos = field(default_factory=dict)
+    pulses: list[tuple[str, str, str]] = field(default_factory=list)
+    pulses_skipped: int = 0
+    rows: set[int] = field(default_factory=set)
+    events: int = 0
+    flush: bool = False  # send what is throttled now too (``refresh``)
+
+
+class Tickable(Protocol):
+    """What a view gives the hub: a tick with the changes, and a full reset."""
+
+    def tick(self, changes: Changes) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class ViewHub:
+    """Shared models for one trace source (a live bus, or a list of events to replay)."""
+
+    def __init__(
+        self,
+        directory: Directory | None = None,
+        bus: trace.TraceBus | None = None,
+        *,
+        row_cap: int = 200_000,
+        queue_cap: int = 1_000_000,
+        interval: float = INTERVAL,
+    ) -> None:
+        self.directory = directory or Directory()
+        self.row_cap = row_cap
+        self.queue_cap = queue_cap
+        self.interval = interval
+        self.lock = threading.RLock()
+        self._new_models()
+        self._queue: deque[trace.Event] = deque()
+        self.overflow = 0
+        self.paused = False
+        self.cpu = 0.0
+        self.ticks = 0
+        self.applied = 0
+        self.closed = False
+        self.views: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._unsubscribe: Any = None
+        if bus is not None:
+            self.attach(bus)
+
+    def _new_models(self) -> None:
+        d = self.directory
+        d.on_resolved.clear()
+        self.fate = FateModel(d, row_cap=self.row_cap)
+        self.mesh = MeshModel(d)
+        self.signaling = SignalingModel(d)
+        self.peers = PeersModel(d)
+        self.layout = RingLayout()
+        self._dir_version = -1
+
+    # ------------------------------------------------------------------ feeding
+    def attach(self, bus: trace.TraceBus) -> None:
+        """Take what ``bus`` kept so far, then every later event (none twice, none lost)."""
+        buffered: list[trace.Event] = []
+        gate = threading.Lock()
+        live = False
+
+        def deliver(e: trace.Event) -> None:
+            with gate:
+                if live:
+                    self.feed(e)
+                else:
+                    buffered.append(e)
+
+        unsubscribe = bus.subscribe(deliver)
+        past = list(bus.history)
+        seen = {id(e) for e in past[-10_000:]}
+        for e in past:
+            self.feed(e)
+        with gate:
+            for e in buffered:
+                if id(e) not in seen:
+                    self.feed(e)
+            live = True
+        self._unsubscribe = unsubscribe
+        _pump().add(self)
+
+    def feed(self, e: trace.Event) -> None:
+        """Queue one event (called on the emitting thread: cheap, never blocks)."""
+        if len(self._queue) >= self.queue_cap:
+            self.overflow += 1
+            return
+        self._queue.append(e)
+
+    def feed_many(self, events: Iterable[trace.Event]) -> None:
+        for e in events:
+            self.feed(e)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------------ views
+    def add(self, view: Tickable) -> None:
+        """A view to tick (held weakly: a view nobody holds goes away by itself)."""
+        self.views.add(view)
+        _pump().add(self)
+
+    def pause(self) -> None:
+        """Freeze every view of this hub at this instant (events queue up, bounded)."""
+        self.paused = True
+        for v in list(self.views):
+            getattr(v, "on_pause", lambda _p: None)(True)
+
+    def resume(self) -> None:
+        """Catch up with what happened while paused, and move again."""
+        self.paused = False
+        for v in list(self.views):
+            getattr(v, "on_pause", lambda _p: None)(False)
+
+    # ------------------------------------------------------------------ work
+    def apply_pending(self, limit: int | None = None) -> int:
+        """Apply queued events to the models (under the lock); returns how many."""
+        n = 0
+        q = self._queue
+        d, fate, mesh, peers, sig = (
+            self.directory,
+            self.fate,
+            self.mesh,
+            self.peers,
+            self.signaling,
+        )
+        rtc = (trace.RtcSignal, trace.RtcState)
+        learns = (trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState)
+        with self.lock:
+            while q and (limit is None or n < limit):
+                e = q.popleft()
+                if isinstance(e, learns):
+                    d.apply(e)
+                fate.apply(e)
+                mesh.apply(e)
+                peers.apply(e)
+                if isinstance(e, rtc):
+                    sig.apply(e)
+                n += 1
+            self.applied += n
+        return n
+
+    def drain_changes(self) -> Changes:
+        """What changed since the last drain (call under the lock)."""
+        m = self.mesh
+        m.sample_rates()
+        ch = Changes(
+            nodes=m.changed_nodes,
+            edges=m.changed_edges,
+            counted_nodes=m.counted_nodes,
+            counted_edges=m.counted_edges,
+            rows=self.fate.changed,
+        )
+        m.changed_nodes, m.changed_edges = set(), set()
+        m.counted_nodes, m.counted_edges = set(), set()
+        self.fate.changed = set()
+        ch.pulses, ch.pulses_skipped = m.take_pulses()
+        if ch.nodes or self.directory.version != self._dir_version:
+            self._dir_version = self.directory.version
+            ch.moved = self.layout.update(list(m.nodes), self.directory.roles)
+            ch.nodes |= set(ch.moved)
+        return ch
+
+    def step(self, flush: bool = False) -> None:
+        """One pump round: apply, then tick every view once (``flush``: throttled parts
+        too, as ``refresh`` wants)."""
+        t0 = time.thread_time()
+        try:
+            with self.lock:
+                n = 0 if self.paused else self.apply_pending()
+                views = list(self.views)
+                if n == 0 and not views:
+                    return
+                ch = self.drain_changes()
+                ch.events = n
+                ch.flush = flush
+                for v in views:
+                    try:
+                        v.tick(ch)
+                    except Exception:  # a view's bug is shown by the view, not fatal here
+                        log.exception("%s failed to tick", type(v).__name__)
+                self.ticks += 1
+        finally:
+            self.cpu += time.thread_time() - t0
+
+    def refresh(self) -> None:
+        """Apply everything queued and tick the views now (tests and headless runs)."""
+        self.step(flush=True)
+
+    def rebuild(self, events: Iterable[trace.Event]) -> None:
+        """Start the models again from ``events`` (a replay moving back in time)."""
+        with self.lock:
+            self._queue.clear()
+            self._new_models()
+            self.feed_many(events)
+            self.apply_pending()
+            self.drain_changes()
+            for v in list(self.views):
+                v.reset()
+
+    def close(self) -> None:
+        """Stop listening; views keep what they show."""
+        self.closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        _pump().discard(self)
+
+
+class _Pump:
+    """One daemon thread stepping every live hub every ``INTERVAL`` seconds."""
+
+    def __init__(self) -> None:
+        self.hubs: weakref.WeakSet[ViewHub] = weakref.WeakSet()
+        self._wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="gunrtc-kit-views", daemon=True)
+        self.thread.start()
+
+    def add(self, hub: ViewHub) -> None:
+        self.hubs.add(hub)
+
+    def discard(self, hub: ViewHub) -> None:
+        self.hubs.discard(hub)
+
+    def _run(self) -> None:
+        while True:
+            start = time.monotonic()
+            for hub in list(self.hubs):
+                if hub.closed:
+                    continue
+                try:
+                    hub.step()
+                except Exception:
+                    log.exception("view hub step failed")
+            spent = time.monotonic() - start
+            self._wake.wait(max(INTERVAL - spent, 0.005))
+
+
+_the_pump: _Pump | None = None
+_pump_lock = threading.Lock()
+
+
+def _pump() -> _Pump:
+    global _the_pump
+    with _pump_lock:
+        if _the_pump is None:
+            _the_pump = _Pump()
+        return _the_pump

@@ -1,0 +1,215 @@
+"""MeshView: the live mesh in the browser, drawn as SVG from incremental changes.
+
+Structure (a peer or a link appearing, a link changing state, faults, positions) is sent on
+the next tick; counters and rates at most every ``counts_every`` seconds; pulses (a dot per
+message crossing a link) every tick, capped. ``snapshot`` (a synced trait, so a saved
+notebook still shows the mesh without a kernel) is refreshed at most every 2 s.
+Positions come from a stable layout (see ``layout.py``); ``relayout("spring")`` asks for
+networkx's force-directed one. ``to_png()``/``to_svg()`` export a static picture with
+matplotlib (for reports and nbconvert).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import traitlets
+
+from gunrtc_kit.diagnose.mesh import EdgeState
+from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.hub import Changes, ViewHub
+
+__all__ = ["MeshView"]
+
+PULSES_PER_TICK = 30
+
+
+class MeshView(View):
+    """Peers and links: colour by transport, dashes by state, width by rate, faults on memory
+    links, a dot per message. Hover a node for its counters; click a node (``selected_node``)
+    or a link (``selected_edge``)."""
+
+    _esm = STATIC / "mesh.js"
+    snapshot = traitlets.Dict().tag(sync=True)
+    selected_node = traitlets.Unicode("").tag(sync=True)
+    selected_edge = traitlets.Unicode("").tag(sync=True)
+    title = traitlets.Unicode("Mesh").tag(sync=True)
+
+    kind = "mesh"
+    counts_every = 0.5
+    snapshot_every = 2.0
+
+    def __init__(self, hub: ViewHub, *, height: int = 420, title: str = "Mesh") -> None:
+        self._v = 0
+        self._nodes: set[str] = set()
+        self._edges: set[str] = set()
+        self._counted_nodes: set[str] = set()
+        self._counted_edges: set[str] = set()
+        self._last_counts = 0.0
+        self._last_snapshot = 0.0
+        self._snapshot_due = True
+        self._stats: dict[str, int] = {}
+        super().__init__(hub, height=height, title=title)
+        with hub.lock:
+            self._take_snapshot()
+
+    # ------------------------------------------------------------------ shapes
+    def node_dict(self, entity: str) -> dict[str, Any]:
+        """One node as the front end takes it."""
+        d = self.hub.directory
+        n = self.hub.mesh.nodes[entity]
+        x, y = self.hub.layout.pos.get(entity, (0.0, 0.0))
+        return {
+            "id": entity,
+            "pid": entity,
+            "label": d.label(entity),
+            "role": d.role(entity),
+            "x": x,
+            "y": y,
+            "said": n.said,
+            "heard": n.heard,
+            "dropped": n.dropped,
+            "lost": n.lost,
+            "errors": n.errors,
+            "puts": n.puts,
+        }
+
+    @staticmethod
+    def edge_dict(e: EdgeState) -> dict[str, Any]:
+        """One link as the front end takes it."""
+        return {
+            "id": e.id,
+            "a": e.a,
+            "b": e.b,
+            "transport": e.transport,
+            "state": e.state,
+            "count": e.count,
+            "rate": e.rate,
+            "lost": e.lost,
+            "latency": e.latency,
+            "loss": e.loss,
+            "partitioned": e.partitioned,
+        }
+
+    def stats(self) -> dict[str, int]:
+        m = self.hub.mesh
+        return {
+            "peers": len(m.nodes),
+            "links": sum(1 for e in m.edges.values() if e.state == "open"),
+            "partitions": m.partitions(),
+        }
+
+    def _everything(self) -> dict[str, Any]:
+        m = self.hub.mesh
+        return {
+            "v": self._v,
+            "nodes": [self.node_dict(n) for n in m.nodes],
+            "edges": [self.edge_dict(e) for e in m.edges.values()],
+            "stats": self.stats(),
+        }
+
+    def _take_snapshot(self) -> None:
+        self.snapshot = self._everything()
+        self._last_snapshot = self._now()
+        self._snapshot_due = False
+
+    # ------------------------------------------------------------------ hub
+    def reset(self) -> None:
+        self._v += 1
+        self._nodes.clear()
+        self._edges.clear()
+        self._counted_nodes.clear()
+        self._counted_edges.clear()
+        self._stats = self.stats()
+        self.post({"type": "reset", **self._everything()})
+
+    def tick(self, ch: Changes) -> None:
+        m = self.hub.mesh
+        self._nodes |= ch.nodes
+        self._edges |= ch.edges
+        self._counted_nodes |= ch.counted_nodes
+        self._counted_edges |= ch.counted_edges
+        now = self._now()
+        if ch.flush or now - self._last_counts >= self.counts_every:
+            self._nodes |= self._counted_nodes
+            self._edges |= self._counted_edges
+            self._counted_nodes, self._counted_edges = set(), set()
+            self._last_counts = now
+        pulses = [list(p) for p in ch.pulses[:PULSES_PER_TICK]]
+        structural = bool(ch.nodes or ch.edges)
+        if self._nodes or self._edges or pulses:
+            msg: dict[str, Any] = {
+                "type": "diff",
+                "from": self._v,
+                "v": self._v + 1,
+                "nodes": [self.node_dict(n) for n in self._nodes if n in m.nodes],
+                "edges": [self.edge_dict(m.edges[e]) for e in self._edges if e in m.edges],
+                "gone_nodes": [],
+                "gone_edges": [],
+                "pulses": pulses,
+            }
+            if structural:
+                stats = self.stats()
+                if stats != self._stats:
+                    msg["stats"] = self._stats = stats
+            self._snapshot_due = self._snapshot_due or bool(self._nodes or self._edges)
+            self._nodes, self._edges = set(), set()
+            self._v += 1
+            self.post(msg)
+        if self._snapshot_due and now - self._last_snapshot >= self.snapshot_every:
+            self._take_snapshot()
+
+    # ------------------------------------------------------------------ questions
+    @property
+    def graph(self) -> Any:
+        """The mesh as a networkx graph (nodes by pid with ``label``; edges with their
+        transport, state, count...), for graph questions: paths, components, degrees."""
+        import networkx as nx
+
+        g = nx.Graph()
+        with self.hub.lock:
+            for n in self.hub.mesh.nodes:
+                g.add_node(n, **self.node_dict(n))
+            for e in self.hub.mesh.edges.values():
+                g.add_edge(e.a, e.b, **self.edge_dict(e))
+        return g
+
+    def links(self) -> list[tuple[str, str, str, str, int]]:
+        """(name, name, transport, state, messages) per link, sorted."""
+        with self.hub.lock:
+            return self.hub.mesh.links()
+
+    def labels(self) -> list[str]:
+        """The names of the peers drawn, in the order they appeared."""
+        with self.hub.lock:
+            return self.hub.mesh.labels()
+
+    def relayout(self, method: str = "spring") -> None:
+        """Place every peer again: ``"spring"`` (force-directed, relays in the middle) or
+        ``"ring"`` (the default: a ring in the order peers appeared)."""
+        with self.hub.lock:
+            m = self.hub.mesh
+            self.hub.layout.relayout(
+                list(m.nodes),
+                [(e.a, e.b) for e in m.edges.values()],
+                self.hub.directory.roles,
+                method,
+            )
+            self.reset()
+
+    # ------------------------------------------------------------------ static export
+    def to_png(self, dpi: int = 144) -> bytes:
+        """The mesh as it is now, as a PNG (matplotlib; for reports and nbconvert)."""
+        from gunrtc_kit.lab.views.export import mesh_figure, to_png
+
+        with self.hub.lock:
+            fig = mesh_figure(self._everything())
+        return to_png(fig, dpi)
+
+    def to_svg(self) -> str:
+        """The mesh as it is now, as SVG text."""
+        from gunrtc_kit.lab.views.export import mesh_figure, to_svg
+
+        with self.hub.lock:
+            fig = mesh_figure(self._everything())
+        return to_svg(fig)

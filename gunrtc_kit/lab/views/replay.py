@@ -1,0 +1,161 @@
+"""Time travel: a saved trace opened as views, with a slider that moves them all in time.
+
+``Replay`` holds a trace's events and its metadata (peer names, roles) and a hub of its own.
+Moving the slider forwards applies the events up to that instant; moving it backwards
+rebuilds the models from the first event (the models are cheap to rebuild and exact, where
+undoing events would not be). Every view made from the replay (mesh, flow, signalling, peer)
+follows. The ``TimeSlider`` plays the trace at 1x to 10x from the browser.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from gunrtc_kit import trace
+from gunrtc_kit.diagnose.fate import Fate
+from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.flow_view import FlowView
+from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.mesh_view import MeshView
+from gunrtc_kit.lab.views.peer_view import PeerView
+from gunrtc_kit.lab.views.signaling_view import SignalingView
+
+__all__ = ["Replay", "TimeSlider"]
+
+
+class TimeSlider(View):
+    """The instant every view of a replay shows (``t``, seconds from the trace's start)."""
+
+    _esm = STATIC / "timeline.js"
+    t0 = traitlets.Float(0.0).tag(sync=True)
+    t1 = traitlets.Float(0.0).tag(sync=True)
+    t = traitlets.Float(0.0).tag(sync=True)
+    playing = traitlets.Bool(False).tag(sync=True)
+    speed = traitlets.Float(1.0).tag(sync=True)
+
+    kind = "timeline"
+
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+        super().__init__(replay.hub, height=56, t0=0.0, t1=replay.duration, t=replay.t)
+        self.observe(self._moved, names="t")
+
+    def _moved(self, change: dict[str, Any]) -> None:
+        new = change.get("new")
+        if isinstance(new, int | float) and new != self.replay.t:
+            self.replay.seek(float(new))
+
+    def reset(self) -> None:
+        pass
+
+    def tick(self, ch: Changes) -> None:
+        pass
+
+
+class Replay:
+    """A saved trace, shown by views that a slider moves in time."""
+
+    def __init__(self, events: Sequence[trace.Event], meta: dict[str, Any] | None = None) -> None:
+        if not events:
+            raise GunError("this trace holds no events")
+        self.meta = dict(meta or {})
+        self.events = list(events)
+        self._times = [e.t for e in self.events]
+        if any(b < a for a, b in zip(self._times, self._times[1:], strict=False)):
+            order = sorted(range(len(self.events)), key=lambda i: self._times[i])
+            self.events = [self.events[i] for i in order]
+            self._times = [self._times[i] for i in order]
+        self.start = self._times[0]
+        self.duration = self._times[-1] - self.start
+        self.hub = ViewHub(Directory.from_meta(self.meta))
+        self.t = 0.0
+        self._applied = 0  # events[:_applied] are in the models
+        self._views: dict[str, Any] = {}
+        self.seek(self.duration)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Replay:
+        """Open a trace saved by ``Lab.save_trace`` (JSONL, gzip or not)."""
+        f = trace.load(path)
+        return cls(f.events, f.meta)
+
+    # ------------------------------------------------------------------ time
+    def seek(self, t: float) -> None:
+        """Show every view as it was ``t`` seconds after the trace began."""
+        t = min(max(float(t), 0.0), self.duration)
+        upto = bisect.bisect_right(self._times, self.start + t)
+        hub = self.hub
+        if upto >= self._applied:
+            hub.feed_many(self.events[self._applied : upto])
+            hub.step()
+        else:
+            hub.rebuild(self.events[:upto])
+            hub.step()
+        self._applied = upto
+        self.t = t
+        slider = self._views.get("slider")
+        if slider is not None and slider.t != t:
+            slider.t = t
+
+    @property
+    def now(self) -> int:
+        """How many events the views show."""
+        return self._applied
+
+    # ------------------------------------------------------------------ views
+    def _view(self, key: str, make: Any) -> Any:
+        v = self._views.get(key)
+        if v is None:
+            v = self._views[key] = make()
+        return v
+
+    def mesh_view(self) -> MeshView:
+        return self._view("mesh", lambda: MeshView(self.hub, title="Mesh (replay)"))  # type: ignore[no-any-return]
+
+    def flow_view(self) -> FlowView:
+        return self._view("flow", lambda: FlowView(self.hub))  # type: ignore[no-any-return]
+
+    def signaling_view(self) -> SignalingView:
+        return self._view("signaling", lambda: SignalingView(self.hub))  # type: ignore[no-any-return]
+
+    def peer_view(self, who: str) -> PeerView:
+        """The view of one peer, by name or pid."""
+        d = self.hub.directory
+        pid = next((p for p, n in d.names.items() if n == who), who)
+        return self._view(f"peer:{pid}", lambda: PeerView(self.hub, pid, name=d.label(pid)))  # type: ignore[no-any-return]
+
+    def slider(self) -> TimeSlider:
+        return self._view("slider", lambda: TimeSlider(self))  # type: ignore[no-any-return]
+
+    def show(self) -> widgets.Widget:
+        """Slider, mesh and flow side by side, signalling below."""
+        from gunrtc_kit.lab.views.dashboard import Dashboard
+
+        return self._view(
+            "dashboard",
+            lambda: Dashboard(
+                self.mesh_view(), self.flow_view(), self.signaling_view(), slider=self.slider()
+            ),
+        )
+
+    def fate(self, mid: str) -> Fate:
+        """What became of message ``mid`` up to the instant shown."""
+        with self.hub.lock:
+            return self.hub.fate.fate(mid)
+
+    def _repr_html_(self) -> str:
+        names = ", ".join(sorted(set(self.hub.directory.names.values())))
+        return (
+            f"<div class='gk-repr'><b>Replay</b> of {len(self.events)} events over "
+            f"{self.duration:.3f} s; peers: {html.escape(names) or '(unnamed)'}; showing "
+            f"+{self.t:.3f} s</div>"
+        )

@@ -1,0 +1,99 @@
+"""SignalingView: every WebRTC signalling step and state change, timed, with SDP explained.
+
+Steps are appended as they happen (a ``diff`` per tick with the new ones); the SDP of an offer
+or answer is sent only when the user opens it, annotated line by line (what ``a=candidate``,
+``a=fingerprint``, ``m=application`` mean), so a 55-link room does not ship megabytes of SDP.
+State steps carry the layer aiortc reported (peer connection, ICE, DTLS, SCTP, data channel,
+the selected candidate pair).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import traitlets
+
+from gunrtc_kit.diagnose.mesh import edge_id
+from gunrtc_kit.diagnose.signaling import Step, annotate_sdp
+from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.hub import Changes, ViewHub
+
+__all__ = ["SignalingView"]
+
+RESET_STEPS = 3000  # a reset sends at most the newest this many steps
+
+
+class SignalingView(View):
+    """Offer, answer, candidates and state changes of WebRTC links (``link``: one link's id
+    ``"pidA|pidB"``, or ``""`` for all)."""
+
+    _esm = STATIC / "signaling.js"
+    links: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    link = traitlets.Unicode("").tag(sync=True)
+
+    kind = "signaling"
+
+    def __init__(self, hub: ViewHub, *, link: str = "", height: int = 320) -> None:
+        self._v = 0
+        self._next = 0
+        self._n_links = -1
+        self._names_version = -1
+        super().__init__(hub, height=height, link=link)
+        with hub.lock:
+            self._update_links()
+
+    def show_link(self, a: str, b: str) -> None:
+        """Show only the link between pids ``a`` and ``b``."""
+        self.link = edge_id(a, b)
+
+    @property
+    def steps(self) -> list[Step]:
+        """The kept steps of the link shown (all links when ``link`` is empty)."""
+        with self.hub.lock:
+            steps = list(self.hub.signaling.steps)
+        return [s for s in steps if not self.link or s.link == self.link]
+
+    def _update_links(self) -> None:
+        sig = self.hub.signaling
+        d = self.hub.directory
+        if len(sig.links) != self._n_links or d.version != self._names_version:
+            self.links = [
+                {"id": lid, "label": f"{d.label(a)} ↔ {d.label(b)}"}
+                for lid, (a, b) in sig.links.items()
+            ]
+            self._n_links = len(sig.links)
+            self._names_version = d.version
+
+    def reset(self) -> None:
+        sig = self.hub.signaling
+        d = self.hub.directory
+        self._v += 1
+        self._next = sig.count
+        self._update_links()
+        steps = sig.steps[-RESET_STEPS:]
+        self.post({"type": "reset", "v": self._v, "steps": [s.as_dict(d) for s in steps]})
+
+    def tick(self, ch: Changes) -> None:
+        sig = self.hub.signaling
+        if sig.count == self._next:
+            return
+        new = sig.since(self._next)
+        self._next = sig.count
+        self._update_links()
+        d = self.hub.directory
+        self.post(
+            {
+                "type": "diff",
+                "from": self._v,
+                "v": self._v + 1,
+                "steps": [s.as_dict(d) for s in new],
+            }
+        )
+        self._v += 1
+
+    def handle(self, content: dict[str, Any]) -> None:
+        if content.get("type") == "sdp":
+            i = content.get("i")
+            step = self.hub.signaling.get(i) if isinstance(i, int) else None
+            lines = annotate_sdp(step.sdp) if step is not None and step.sdp else []
+            self.post({"type": "sdp", "i": i, "lines": [list(x) for x in lines]})
