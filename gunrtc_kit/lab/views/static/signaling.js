@@ -1,0 +1,305 @@
+// SignalingView: the WebRTC handshake of each link as a timeline table (docs/views.md,
+// "SignalingView"). Steps arrive as a `reset` then `diff`s of new steps; an SDP toggle asks
+// Python for the annotated lines of that step (`{"type": "sdp", "i"}`) and shows them.
+
+const LAYERS = {
+  pc: "PC",
+  ice: "ICE",
+  "ice-gathering": "ICE gathering",
+  dtls: "DTLS",
+  sctp: "SCTP",
+  dc: "data channel",
+  pair: "candidate pair",
+};
+const MAX_STEPS = 5000;
+
+function html(tag, cls, parent, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+function stateClass(text) {
+  const t = String(text || "").toLowerCase();
+  if (/fail|closed|disconnect|error/.test(t)) return "gk-state-bad";
+  if (/connected|completed|complete|open|succeeded|selected|stable/.test(t)) return "gk-state-good";
+  if (/checking|connecting|new|gathering|have-/.test(t)) return "gk-state-wait";
+  return "";
+}
+const slug = (s) => String(s || "").replace(/[^a-z0-9-]/gi, "");
+
+// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
+function errorBanner(model, parent, before, bump) {
+  const box = document.createElement("div");
+  box.className = "gk-error";
+  box.setAttribute("role", "alert");
+  parent.insertBefore(box, before || null);
+  const show = () => {
+    const e = model.get("error");
+    box.textContent = e ? String(e) : "";
+    box.hidden = !e;
+  };
+  const onChange = () => (show(), bump());
+  model.on("change:error", onChange);
+  show();
+  return () => model.off("change:error", onChange);
+}
+
+function render({ model, el }) {
+  const root = html("div", "gk-view gk-signaling", el);
+  root.dataset.view = "signaling";
+  root.dataset.updates = "0";
+  const header = html("div", "gk-header", root);
+  html("span", "gk-title", header, "Signalling");
+  const lab = html("label", "", header);
+  html("span", "", lab, "link");
+  const selLink = html("select", "gk-link-filter", lab);
+  selLink.name = "link";
+  html("span", "gk-spring", header);
+  const countText = html("span", "gk-count", header, "0 steps");
+  countText.setAttribute("role", "status");
+  const offError = errorBanner(model, root, null, () => bump());
+  const scroll = html("div", "gk-sig-scroll", root);
+  const table = html("table", "gk-sig-table", scroll);
+  const thr = html("tr", "", html("thead", "", table));
+  for (const h of ["time", "node", "", "peer", "step", "layer", "what", "SDP"]) html("th", "", thr, h);
+  const tbody = html("tbody", "", table);
+  const empty = html("div", "gk-note", scroll, "no signalling yet");
+  empty.style.padding = "8px";
+
+  let v = -1;
+  let helloAt = -1e9;
+  let awaiting = false; // a hello was sent and no reset came yet
+  let link = String(model.get("link") || "");
+  const steps = []; // {s, tr, sdpTr}
+  const byI = new Map();
+  const sdp = new Map(); // i -> lines
+  const open = new Set(); // i with the SDP shown
+  const asked = new Set();
+
+  const bump = () => {
+    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
+  };
+
+  function labelOfLink(id) {
+    const links = Array.isArray(model.get("links")) ? model.get("links") : [];
+    const l = links.find((x) => String(x.id) === String(id));
+    return l ? String(l.label ?? id) : String(id);
+  }
+  function buildRow(s) {
+    const tr = html("tr", "gk-step");
+    tr.dataset.i = String(s.i);
+    tr.dataset.step = String(s.step || "");
+    tr.dataset.link = String(s.link || "");
+    html("td", "gk-time", tr, Number.isFinite(+s.t) ? `+${(+s.t).toFixed(3)} s` : "");
+    html("td", "gk-node", tr, String(s.node ?? ""));
+    const dir = html("td", "gk-dir", tr, s.direction === "out" ? "→" : s.direction === "in" ? "←" : "");
+    if (s.direction) dir.title = s.direction === "out" ? "sent" : "received";
+    html("td", "gk-peerc", tr, String(s.peer ?? ""));
+    const st = html("td", "", tr);
+    html("span", `gk-step-badge gk-step-${slug(s.step)}`, st, String(s.step || ""));
+    const ly = html("td", "", tr);
+    if (s.layer) {
+      const b = html("span", `gk-layer gk-layer-${slug(s.layer)}`, ly, LAYERS[s.layer] || String(s.layer));
+      b.title = `reported by aiortc: ${s.layer}`;
+    }
+    const tx = html("td", "gk-what", tr);
+    html("span", s.step === "state" ? stateClass(s.text) : "", tx, String(s.text ?? ""));
+    const sd = html("td", "", tr);
+    if (s.has_sdp) {
+      const b = html("button", "gk-sdp-toggle", sd, "SDP");
+      b.type = "button";
+      b.setAttribute("aria-expanded", "false");
+      b.setAttribute("aria-label", `show the SDP of step ${s.i}`);
+      b.dataset.i = String(s.i);
+    }
+    return tr;
+  }
+  function visible(s) {
+    return !link || String(s.link) === link;
+  }
+  function drawSdp(rec) {
+    const i = rec.s.i;
+    if (!open.has(i)) {
+      if (rec.sdpTr) rec.sdpTr.remove();
+      rec.sdpTr = null;
+      const b = rec.tr.querySelector(".gk-sdp-toggle");
+      if (b) b.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const b = rec.tr.querySelector(".gk-sdp-toggle");
+    if (b) b.setAttribute("aria-expanded", "true");
+    const tr = html("tr", "gk-sdp");
+    tr.dataset.i = String(i);
+    const td = html("td", "", tr);
+    td.colSpan = 8;
+    const lines = sdp.get(i);
+    if (!lines) html("div", "gk-note", td, "asking Python for this SDP…");
+    else {
+      const t = html("table", "", td);
+      for (const pair of lines) {
+        const [line, note] = Array.isArray(pair) ? pair : [String(pair), ""];
+        const r = html("tr", note ? "gk-sdp-annotated" : "", t);
+        html("td", "gk-sdp-line", r, String(line ?? ""));
+        html("td", "gk-sdp-note", r, note ? String(note) : "");
+      }
+    }
+    if (rec.sdpTr) rec.sdpTr.replaceWith(tr);
+    else rec.tr.after(tr);
+    rec.sdpTr = tr;
+    tr.hidden = rec.tr.hidden;
+  }
+  function atBottom() {
+    return scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < 24;
+  }
+  function addSteps(list) {
+    const stick = atBottom();
+    const frag = document.createDocumentFragment();
+    const added = [];
+    for (const s of list || []) {
+      if (!s || typeof s !== "object" || byI.has(s.i)) continue;
+      const rec = { s, tr: buildRow(s), sdpTr: null };
+      rec.tr.hidden = !visible(s);
+      steps.push(rec);
+      byI.set(s.i, rec);
+      frag.appendChild(rec.tr);
+      added.push(rec);
+    }
+    tbody.appendChild(frag);
+    for (const rec of added) if (open.has(rec.s.i)) drawSdp(rec);
+    while (steps.length > MAX_STEPS) {
+      const old = steps.shift();
+      old.tr.remove();
+      if (old.sdpTr) old.sdpTr.remove();
+      byI.delete(old.s.i);
+    }
+    updateCount();
+    if (stick) scroll.scrollTop = scroll.scrollHeight;
+  }
+  function clearSteps() {
+    for (const rec of steps) {
+      rec.tr.remove();
+      if (rec.sdpTr) rec.sdpTr.remove();
+    }
+    steps.length = 0;
+    byI.clear();
+  }
+  function updateCount() {
+    const shown = steps.filter((r) => visible(r.s)).length;
+    countText.textContent = link ? `${shown} of ${steps.length} steps` : `${steps.length} steps`;
+    empty.hidden = shown > 0;
+    empty.textContent = steps.length ? "no steps on this link" : "no signalling yet";
+  }
+  function applyFilter() {
+    for (const rec of steps) {
+      const h = !visible(rec.s);
+      rec.tr.hidden = h;
+      if (rec.sdpTr) rec.sdpTr.hidden = h;
+    }
+    updateCount();
+  }
+  function fillLinks() {
+    const links = Array.isArray(model.get("links")) ? model.get("links") : [];
+    const want = [["", "all links"], ...links.map((l) => [String(l.id), String(l.label ?? l.id)])];
+    if (link && !want.some(([x]) => x === link)) want.push([link, labelOfLink(link)]);
+    const sig = JSON.stringify(want);
+    if (selLink.dataset.sig !== sig) {
+      selLink.textContent = "";
+      for (const [val, t] of want) html("option", "", selLink, t).value = val;
+      selLink.dataset.sig = sig;
+    }
+    selLink.value = link;
+  }
+
+  function hello() {
+    helloAt = performance.now();
+    awaiting = true;
+    model.send({ type: "hello" });
+  }
+  function onMsg(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "reset") {
+      awaiting = false;
+      clearSteps();
+      addSteps(msg.steps);
+      if (Number.isFinite(+msg.v)) v = +msg.v;
+      bump();
+    } else if (msg.type === "diff") {
+      if (v >= 0 && msg.from === v) {
+        addSteps(msg.steps);
+        v = +msg.v;
+        bump();
+      } else if (v >= 0 && Number.isFinite(+msg.v) && +msg.v <= v) {
+        /* stale */
+      } else if (!awaiting || performance.now() - helloAt > 1000) hello(); // once a second while awaited
+    } else if (msg.type === "sdp") {
+      const i = msg.i;
+      sdp.set(i, Array.isArray(msg.lines) ? msg.lines : []);
+      const rec = byI.get(i);
+      if (rec && open.has(i)) drawSdp(rec);
+      bump();
+    }
+  }
+  const onClick = (ev) => {
+    const b = ev.target.closest ? ev.target.closest(".gk-sdp-toggle") : null;
+    if (!b) return;
+    const i = Number(b.dataset.i);
+    const rec = byI.get(i);
+    if (!rec) return;
+    if (open.has(i)) open.delete(i);
+    else {
+      open.add(i);
+      if (!sdp.has(i) || !asked.has(i)) {
+        asked.add(i);
+        model.send({ type: "sdp", i });
+      }
+    }
+    drawSdp(rec);
+  };
+  const onSelect = () => {
+    link = selLink.value;
+    model.set("link", link);
+    model.save_changes();
+    applyFilter();
+  };
+  const onLinkTrait = () => {
+    link = String(model.get("link") || "");
+    fillLinks();
+    applyFilter();
+    bump();
+  };
+  const onLinksTrait = () => {
+    fillLinks();
+    bump();
+  };
+  const onHeight = () => {
+    root.style.height = `${+model.get("height") || 360}px`;
+  };
+  const onHeightTrait = () => (onHeight(), bump());
+  const onCustom = (msg) => onMsg(msg);
+  model.on("change:link", onLinkTrait);
+  model.on("change:links", onLinksTrait);
+  model.on("change:height", onHeightTrait);
+  model.on("msg:custom", onCustom);
+  tbody.addEventListener("click", onClick);
+  selLink.addEventListener("change", onSelect);
+
+  onHeight();
+  fillLinks();
+  updateCount();
+  hello();
+
+  return () => {
+    model.off("change:link", onLinkTrait);
+    model.off("change:links", onLinksTrait);
+    model.off("change:height", onHeightTrait);
+    model.off("msg:custom", onCustom);
+    tbody.removeEventListener("click", onClick);
+    selLink.removeEventListener("change", onSelect);
+    offError();
+    root.remove();
+  };
+}
+
+export default { render };

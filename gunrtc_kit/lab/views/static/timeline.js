@@ -1,0 +1,248 @@
+// TimeSlider: the instant every view of a replay shows (docs/views.md, "TimeSlider").
+//
+// The range input moves `t` (at most every 60 ms while dragging, and always the final value).
+// Play advances `t` from this clock (t += elapsed * speed, sent every 100 ms) and stops at
+// `t1`. If Python moves `t` itself while playing, this clock follows Python's instead of
+// adding its own, so the replay never runs at twice the speed.
+
+const SPEEDS = [1, 2, 5, 10];
+const SEND_MS = 60;
+const PLAY_SEND_MS = 100;
+
+function html(tag, cls, parent, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
+function errorBanner(model, parent, before, bump) {
+  const box = document.createElement("div");
+  box.className = "gk-error";
+  box.setAttribute("role", "alert");
+  parent.insertBefore(box, before || null);
+  const show = () => {
+    const e = model.get("error");
+    box.textContent = e ? String(e) : "";
+    box.hidden = !e;
+  };
+  const onChange = () => (show(), bump());
+  model.on("change:error", onChange);
+  show();
+  return () => model.off("change:error", onChange);
+}
+
+function render({ model, el }) {
+  const root = html("div", "gk-view gk-timeline", el);
+  root.dataset.view = "timeline";
+  root.dataset.updates = "0";
+  const play = html("button", "gk-play", root, "▶ play");
+  play.type = "button";
+  play.setAttribute("aria-label", "play");
+  const sliderId = `gk-slider-${Math.random().toString(36).slice(2)}`;
+  const lab = html("label", "gk-visually-label", root, "time");
+  lab.htmlFor = sliderId;
+  const slider = html("input", "gk-slider", root);
+  slider.type = "range";
+  slider.id = sliderId;
+  slider.step = "0.001";
+  slider.setAttribute("aria-label", "time");
+  const speedLab = html("label", "", root);
+  html("span", "", speedLab, "speed");
+  const speedSel = html("select", "gk-speed", speedLab);
+  for (const s of SPEEDS) html("option", "", speedSel, `${s}×`).value = String(s);
+  const timeText = html("span", "gk-time", root);
+  timeText.setAttribute("role", "status");
+  const offError = errorBanner(model, root, null, () => bump());
+
+  let t0 = 0;
+  let t1 = 0;
+  let t = 0;
+  let playing = false;
+  let speed = 1;
+  let raf = 0;
+  let dead = false;
+  let lastSend = -1e9;
+  let trailing = 0;
+  let clock = null; // {wall, t} while playing
+  let pyClock = false;
+  let dragging = false;
+  let external = 0;
+  const sent = []; // recent values of t this view sent
+
+  const bump = () => {
+    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
+  };
+  const fmt = (x) => (Number.isFinite(x) ? x.toFixed(3) : "–");
+
+  function show() {
+    slider.min = String(t0);
+    slider.max = String(Math.max(t1, t0));
+    if (!dragging) slider.value = String(t); // never yank the thumb from under the pointer
+    timeText.textContent = `+${fmt(t - t0)} s / ${fmt(Math.max(0, t1 - t0))} s`;
+    play.textContent = playing ? "❚❚ pause" : "▶ play";
+    play.setAttribute("aria-label", playing ? "pause" : "play");
+    play.setAttribute("aria-pressed", String(playing));
+    if (speedSel.value !== String(speed)) speedSel.value = String(speed);
+  }
+  function sendT() {
+    lastSend = performance.now();
+    clearTimeout(trailing);
+    trailing = 0;
+    sent.push(t);
+    if (sent.length > 32) sent.shift();
+    model.set("t", t);
+    model.save_changes();
+  }
+  function sendThrottled(ms) {
+    const wait = ms - (performance.now() - lastSend);
+    if (wait <= 0) sendT();
+    else if (!trailing) trailing = setTimeout(sendT, wait);
+  }
+  function setPlaying(p) {
+    playing = p;
+    model.set("playing", p);
+    model.save_changes();
+    if (p) startClock();
+    else stopClock();
+    show();
+  }
+  function startClock() {
+    if (t >= t1) t = t0;
+    clock = { wall: performance.now(), t };
+    pyClock = false;
+    external = 0;
+    if (!raf) raf = requestAnimationFrame(frame);
+  }
+  function stopClock() {
+    clock = null;
+    if (raf) cancelAnimationFrame(raf);
+    raf = 0;
+  }
+  function frame() {
+    raf = 0;
+    if (dead || !playing || !clock) return;
+    if (!pyClock) {
+      const now = performance.now();
+      t = Math.min(t1, clock.t + ((now - clock.wall) / 1000) * speed);
+      if (t >= t1) {
+        sendT();
+        setPlaying(false);
+        return;
+      }
+      sendThrottled(PLAY_SEND_MS);
+      show();
+    }
+    raf = requestAnimationFrame(frame);
+  }
+
+  const onInput = () => {
+    t = +slider.value;
+    if (clock) clock = { wall: performance.now(), t };
+    show();
+    sendThrottled(SEND_MS);
+  };
+  const onChange = () => {
+    t = +slider.value;
+    sendT();
+  };
+  const onDown = () => {
+    dragging = true;
+  };
+  const onUp = () => {
+    dragging = false;
+  };
+  const onPlay = () => setPlaying(!playing);
+  const onSpeed = () => {
+    speed = +speedSel.value || 1;
+    if (clock) clock = { wall: performance.now(), t };
+    model.set("speed", speed);
+    model.save_changes();
+  };
+
+  function readAll() {
+    t0 = +model.get("t0") || 0;
+    t1 = +model.get("t1") || 0;
+    if (t1 < t0) t1 = t0;
+    const tv = model.get("t");
+    t = Number.isFinite(+tv) ? +tv : t0;
+    speed = +model.get("speed") || 1;
+  }
+  const onRange = () => {
+    readAll();
+    show();
+    bump();
+  };
+  const onT = () => {
+    const tv = +model.get("t");
+    if (!Number.isFinite(tv)) return;
+    const ours = sent.some((x) => Math.abs(x - tv) < 1e-9);
+    t = tv;
+    if (!ours && playing && clock) {
+      // Python moved t while we play: follow its clock rather than add ours
+      external++;
+      if (external >= 2) pyClock = true;
+      clock = { wall: performance.now(), t };
+    }
+    show();
+    bump();
+  };
+  const onPlayingTrait = () => {
+    const p = !!model.get("playing");
+    if (p !== playing) {
+      playing = p;
+      if (p) startClock();
+      else stopClock();
+    }
+    show();
+    bump();
+  };
+  const onSpeedTrait = () => {
+    speed = +model.get("speed") || 1;
+    if (clock) clock = { wall: performance.now(), t };
+    show();
+    bump();
+  };
+  model.on("change:t0", onRange);
+  model.on("change:t1", onRange);
+  model.on("change:t", onT);
+  model.on("change:playing", onPlayingTrait);
+  model.on("change:speed", onSpeedTrait);
+  slider.addEventListener("input", onInput);
+  slider.addEventListener("change", onChange);
+  slider.addEventListener("pointerdown", onDown);
+  window.addEventListener("pointerup", onUp);
+  window.addEventListener("pointercancel", onUp);
+  play.addEventListener("click", onPlay);
+  speedSel.addEventListener("change", onSpeed);
+
+  readAll();
+  playing = !!model.get("playing");
+  if (playing) startClock();
+  show();
+  model.send({ type: "hello" });
+
+  return () => {
+    dead = true;
+    stopClock();
+    clearTimeout(trailing);
+    model.off("change:t0", onRange);
+    model.off("change:t1", onRange);
+    model.off("change:t", onT);
+    model.off("change:playing", onPlayingTrait);
+    model.off("change:speed", onSpeedTrait);
+    slider.removeEventListener("input", onInput);
+    slider.removeEventListener("change", onChange);
+    slider.removeEventListener("pointerdown", onDown);
+    window.removeEventListener("pointerup", onUp);
+    window.removeEventListener("pointercancel", onUp);
+    play.removeEventListener("click", onPlay);
+    speedSel.removeEventListener("change", onSpeed);
+    offError();
+    root.remove();
+  };
+}
+
+export default { render };
