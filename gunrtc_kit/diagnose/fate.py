@@ -51,6 +51,7 @@ MARKS = ("sent", "heard", "dup", "lost", "heard-only")
 ACK_TIMEOUT = 9.0  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
 _PER_UNRESOLVED = 1_000  # rows kept waiting per such pair
+HOLD = 2.0  # seconds a copy heard from a peer not known yet waits for its name
 
 
 @dataclass(slots=True)
@@ -184,6 +185,14 @@ class FateModel:
         self._awaiting: dict[tuple[str, str, str], int] = {}
         self._unres_dst: dict[tuple[str, str], list[int]] = {}
         self._unres_src: dict[tuple[str, str], list[int]] = {}
+        # the same rows, by (message id, sayer): a receiver that hears that message from that
+        # sayer tells us where one of those copies went, before the sayer's side knows
+        self._unres_by: dict[tuple[str, str], list[int]] = {}
+        # copies heard (or dropped as duplicates) from a sender not known yet: held until
+        # the '?' exchange names it, so they meet the row of their saying instead of making a
+        # second row for the same copy; after HOLD seconds they become rows of their own
+        self._held: dict[tuple[str, str], list[tuple[trace.Event, float]]] = {}
+        self._held_since: dict[tuple[str, str], float] = {}
         self.msgs_discarded = 0
         self.events = 0
 
@@ -216,6 +225,8 @@ class FateModel:
         if t > self.now:
             self.now = t
         self.events += 1
+        if self._held_since:
+            self.settle(t - HOLD)
         if isinstance(e, trace.Said):
             self._said(e, t)
         elif isinstance(e, trace.Heard):
@@ -311,16 +322,19 @@ class FateModel:
             self._awaiting[(mid, e.node, dst)] = seq
         else:
             _hold(self._unres_dst, (e.node, e.peer), seq)
+            _hold(self._unres_by, (mid, e.node), seq)
 
-    def _heard(self, e: trace.Heard, t: float) -> None:
+    def _heard(self, e: trace.Heard, t: float, hold: bool = True) -> None:
         msg = e.msg
         mid = msg.get("#")
         if not isinstance(mid, str):
             return
         d = self.directory
         src = d.resolve(e.node, e.peer)
+        if not src and hold and self._hold_event(e, t):
+            return
         info = self._info(msg, mid, t, src, False)
-        seq = self._awaiting.pop((mid, src, e.node), None) if src else None
+        seq = self._copy_to(mid, src, e.node) if src else None
         if seq is not None and seq >= self.offset:
             i = seq - self.offset
             if self.c_mark[i] == SENT:
@@ -341,12 +355,14 @@ class FateModel:
                 parent.answer_err = str(err) if err else ""
                 parent.version += 1
 
-    def _dropped(self, e: trace.Dropped, t: float) -> None:
+    def _dropped(self, e: trace.Dropped, t: float, hold: bool = True) -> None:
         reason = e.reason
         d = self.directory
         if reason.startswith("duplicate"):
             src = d.resolve(e.node, e.peer)
-            seq = self._awaiting.pop((e.msg_id, src, e.node), None) if src else None
+            if not src and hold and self._hold_event(e, t):
+                return
+            seq = self._copy_to(e.msg_id, src, e.node) if src else None
             if seq is not None and seq >= self.offset:
                 i = seq - self.offset
                 self.c_mark[i] = DUP
@@ -390,10 +406,65 @@ class FateModel:
             info.version += 1
 
     # ------------------------------------------------------------------ resolution
+    def _copy_to(self, mid: str, src: str, dst: str) -> int | None:
+        """The row of ``src`` saying ``mid`` to ``dst`` that still waits for its fate: known
+        by its ends, or one said to a peer ``src`` could not name yet (then it is ``dst``)."""
+        seq = self._awaiting.pop((mid, src, dst), None)
+        if seq is not None:
+            return seq
+        seqs = self._unres_by.get((mid, src))
+        while seqs:
+            seq = seqs.pop(0)
+            i = seq - self.offset
+            if i >= 0 and self.c_dst[i] == -1 and self.c_mark[i] == SENT:
+                self.c_dst[i] = self.directory.lane(dst)
+                self.changed.add(seq)
+                if not seqs:
+                    del self._unres_by[(mid, src)]
+                return seq
+        self._unres_by.pop((mid, src), None)
+        return None
+
+    def _hold_event(self, e: trace.Event, t: float) -> bool:
+        """Keep ``e`` until its sender is named; False when the bounds say: not now."""
+        key = (e.node, e.peer)
+        held = self._held.get(key)
+        if held is None:
+            if len(self._held) >= _UNRESOLVED_CAP:
+                return False
+            held = self._held[key] = []
+            self._held_since[key] = t
+        if len(held) >= _PER_UNRESOLVED:
+            return False
+        held.append((e, t))
+        return True
+
+    def _replay_held(self, key: tuple[str, str], hold: bool) -> None:
+        self._held_since.pop(key, None)
+        for e, t in self._held.pop(key, ()):
+            if isinstance(e, trace.Heard):
+                self._heard(e, t, hold=hold)
+            elif isinstance(e, trace.Dropped):
+                self._dropped(e, t, hold=hold)
+
+    def settle(self, before: float = float("inf")) -> None:
+        """Give up waiting for the names of senders first held before ``before`` (seconds
+        since the trace began): their copies become rows from an unknown sender (``?``)."""
+        for key, since in list(self._held_since.items()):
+            if since <= before:
+                self._replay_held(key, hold=False)
+
+    @property
+    def held(self) -> int:
+        """Copies waiting for their sender's name."""
+        return sum(len(v) for v in self._held.values())
+
     def _resolved(self, node: str, peer: str, entity: str) -> None:
+        if (node, peer) in self._held:
+            self._replay_held((node, peer), hold=False)
         lane = self.directory.lane(entity)
         for seq in self._unres_dst.pop((node, peer), ()):
-            if seq >= self.offset:
+            if seq >= self.offset and self.c_dst[seq - self.offset] == -1:
                 i = seq - self.offset
                 self.c_dst[i] = lane
                 self.changed.add(seq)

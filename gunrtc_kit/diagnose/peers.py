@@ -101,8 +101,10 @@ class Directory:
         alias = self._alias.get(peer)
         if alias is not None:
             return alias
+        if "://" in peer:
+            return ""  # a URL is a peer only once its pid is known (else: two lanes for one)
         if peer in self._lane or peer in self.names:
-            return peer  # a pid used directly as the id (WebRTC), or a known URL
+            return peer  # a pid used directly as the id (WebRTC)
         return ""
 
     def learn(self, node: str, peer: str, pid: str) -> None:

@@ -128,11 +128,26 @@ def test_unknown_ids_wait_for_their_peer_and_are_never_drawn() -> None:
     assert mesh.links() == [("a", "b", "ws", "open", 0)]
     row = next(fate.rows())
     assert row.dst == "b" and 0 in fate.changed  # fixed, and the views are told
-    # now the answer can be matched to the copy that carried it
+    # B hears it from 'a2', which B cannot name yet: the copy waits for the name...
     run(fate, mesh, [heard(0.2, B, "a2", hello, "ws")])
-    assert next(fate.rows()).mark == "sent"  # B calls A 'a2', unknown yet: no match
+    assert next(fate.rows()).mark == "sent" and fate.held == 1
+    # ...and then meets the row of its saying: one copy, one row, heard
     fate.feed(trace.Hi(0.3, B, "a2", pid=A, transport="ws"))
-    assert [r.src for r in fate.rows()] == ["a", "a"]
+    assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("a", "b", "heard")]
+    assert fate.held == 0
+
+
+def test_a_sender_never_named_becomes_a_row_after_a_while() -> None:
+    d = Directory({B: "b"})
+    fate = FateModel(d)
+    msg = {"#": "x1", "put": {"s": {"k": 1}}}
+    fate.feed(heard(0.0, B, "stranger", msg, "ws"))
+    assert not list(fate.rows()) and fate.held == 1
+    fate.feed(trace.Hi(1.0, B, "other", pid="", transport="ws"))
+    assert fate.held == 1  # not yet: 1 s of the trace went by
+    fate.feed(trace.Hi(2.5, B, "other", pid="", transport="ws"))
+    assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("?", "b", "heard-only")]
+    assert fate.fate("x1").heard_by == ("b",)
 
 
 def test_a_url_named_before_its_pid_gives_its_name_to_the_pid() -> None:
@@ -259,3 +274,17 @@ def test_a_copy_lost_before_its_far_end_was_named_is_still_lost() -> None:
     (row,) = fate.rows()
     assert (row.src, row.dst, row.mark) == ("a", "b", "lost")
     assert not fate._awaiting  # a copy with a fate waits for nothing
+
+
+def test_a_copy_said_to_an_unnamed_socket_is_matched_by_who_heard_it() -> None:
+    # the relay greets an inbound socket before knowing who dialled it; the client, which
+    # knows the relay, hears the greeting: that copy went to the client, one row, heard
+    d = Directory({A: "alice", "R": "relay"})
+    fate = FateModel(d)
+    hello = {"#": "q1", "dam": "?", "pid": "R"}
+    fate.feed(trace.Link(0.0, A, "ws://r", pid="R", transport="ws"))
+    fate.feed(said(0.0, "R", "sock7", hello, "ws"))
+    fate.feed(heard(0.01, A, "ws://r", hello, "ws"))
+    assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("relay", "alice", "heard")]
+    fate.feed(trace.Hi(0.02, "R", "sock7", pid=A, transport="ws"))  # later the relay learns
+    assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("relay", "alice", "heard")]

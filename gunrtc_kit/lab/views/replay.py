@@ -96,10 +96,13 @@ class Replay:
         hub = self.hub
         if upto >= self._applied:
             hub.feed_many(self.events[self._applied : upto])
-            hub.step()
         else:
             hub.rebuild(self.events[:upto])
-            hub.step()
+        if upto == len(self.events):
+            with hub.lock:
+                hub.apply_pending()
+                hub.fate.settle()  # the trace is over: nobody is left to name a sender
+        hub.step()
         self._applied = upto
         self.t = t
         slider = self._views.get("slider")
