@@ -574,6 +574,28 @@ def test_flow_selection_survives_traffic(page: Any) -> None:
     assert visible_positions(page)[0] == 1509
 
 
+def test_flow_holds_still_while_pointing_under_traffic(page: Any) -> None:
+    h = mount(page, "flow", flow_traits(count=1000, total=1000, kept=1000), autoRows=True)
+    page.wait_for_selector('.gk-row[data-pos="999"][data-mid]')
+    assert trait(page, h, "follow") is not False
+    target = page.locator('.gk-row[data-pos="995"]')
+    y0 = target.bounding_box()["y"]
+    page.hover('.gk-row[data-pos="995"] .gk-text')  # the pointer rests on a row
+    for n in (1050, 1100, 1200):  # traffic goes on, auto-scroll is on
+        py_send(
+            page, h, {"type": "tick", "count": n, "base": 0, "total": n, "kept": n, "rows": []}
+        )
+    # the row under the pointer did not move, so the click lands on it
+    assert abs(page.locator('.gk-row[data-pos="995"]').bounding_box()["y"] - y0) < 1
+    assert "held while pointing" in (page.text_content(".gk-count") or "")
+    page.click('.gk-row[data-pos="995"] .gk-text')
+    assert trait(page, h, "selected") == "m995"
+    # the pointer leaves: back to the newest rows
+    page.mouse.move(1, 1)
+    page.wait_for_selector('.gk-row[data-pos="1199"]')
+    assert "held" not in (page.text_content(".gk-count") or "")
+
+
 def test_flow_marks_are_distinct(page: Any) -> None:
     rows = [page.evaluate(f"() => gk.genRow({p})") for p in range(10)]
     h = mount(page, "flow", flow_traits(count=10, total=10, kept=10, window=rows))

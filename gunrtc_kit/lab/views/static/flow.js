@@ -150,6 +150,10 @@ function render({ model, el }) {
   let kept = 0;
   let cap = 0;
   let follow = true;
+  // While the pointer is over the rows, auto-scroll holds still (new rows arrive above, the
+  // rows under the pointer stay put) so that a row can be clicked under heavy traffic.
+  let pointing = false;
+  let held = false; // pointing began at the newest rows: leaving goes back there
   let paused = false;
   let selected = "";
   let selReplyTo = null; // reply_to of the selected message, when known
@@ -471,7 +475,8 @@ function render({ model, el }) {
   }
   function updateCount(v0, v1) {
     const shown = count ? `showing ${fmtInt(v0 + 1)}–${fmtInt(Math.max(v0 + 1, v1))} of ${fmtInt(count)}` : "showing 0 of 0";
-    const txt = `${shown} (${fmtInt(total)} recorded; ${fmtInt(kept)} kept)${paused ? " · paused" : ""}`;
+    const hold = paused ? " · paused" : held && virtTop >= ROW_H / 2 ? " · held while pointing" : "";
+    const txt = `${shown} (${fmtInt(total)} recorded; ${fmtInt(kept)} kept)${hold}`;
     if (countText.textContent !== txt) countText.textContent = txt;
     const tip = cap ? `the model keeps at most ${fmtInt(cap)} rows` : "";
     if (countText.title !== tip) countText.title = tip;
@@ -576,7 +581,7 @@ function render({ model, el }) {
     if (Number.isFinite(+tot)) total = +tot;
     if (Number.isFinite(+kp)) kept = +kp;
     const newEnd = base + count;
-    if (follow && atTop) virtTop = 0;
+    if (follow && atTop && !pointing) virtTop = 0;
     else if (newEnd !== oldEnd) virtTop += (newEnd - oldEnd) * ROW_H; // stay on the same rows
     trimCache();
     setScroll();
@@ -795,7 +800,10 @@ function render({ model, el }) {
   // ---------- scrolling ----------
   const onScroll = () => {
     const s = scroller.scrollTop;
-    if (Math.abs(s - expectTop) > 1) virtTop = clamp(virtFor(s), 0, virtMax());
+    if (Math.abs(s - expectTop) > 1) {
+      virtTop = clamp(virtFor(s), 0, virtMax());
+      held = false; // the user scrolled: they choose where to look now
+    }
     expectTop = s;
     draw();
     scheduleWindow();
@@ -803,6 +811,7 @@ function render({ model, el }) {
   const onWheel = (ev) => {
     if (!scaled() || ev.ctrlKey) return; // native scrolling is exact below the cap
     ev.preventDefault();
+    held = false;
     const unit = ev.deltaMode === 1 ? ROW_H : ev.deltaMode === 2 ? viewH() : 1;
     virtTop = clamp(virtTop + ev.deltaY * unit, 0, virtMax());
     if (ev.deltaX) scroller.scrollLeft += ev.deltaX * unit;
@@ -910,6 +919,21 @@ function render({ model, el }) {
   btnPause.addEventListener("click", onPause);
   btnFollow.addEventListener("click", onFollow);
   spacer.addEventListener("click", onRowClick);
+  const onPointerEnter = () => {
+    pointing = true;
+    held = follow && virtTop < ROW_H / 2;
+  };
+  const onPointerLeave = () => {
+    pointing = false;
+    if (held && follow) {
+      virtTop = 0; // back to the newest rows
+      setScroll();
+      draw();
+    }
+    held = false;
+  };
+  scroller.addEventListener("pointerenter", onPointerEnter);
+  scroller.addEventListener("pointerleave", onPointerLeave);
   scroller.addEventListener("scroll", onScroll, { passive: true });
   scroller.addEventListener("wheel", onWheel, { passive: false });
   scroller.addEventListener("keydown", onKey);
@@ -941,6 +965,8 @@ function render({ model, el }) {
     for (const k in counted) model.off(k, counted[k]);
     model.off("msg:custom", onCustom);
     if (ro) ro.disconnect();
+    scroller.removeEventListener("pointerenter", onPointerEnter);
+    scroller.removeEventListener("pointerleave", onPointerLeave);
     selPeer.removeEventListener("change", onPeer);
     selKind.removeEventListener("change", onKind);
     selTransport.removeEventListener("change", onTransport);
