@@ -21,6 +21,8 @@ from gunrtc_kit.lab.views.hub import Changes, ViewHub
 __all__ = ["SignalingView"]
 
 RESET_STEPS = 3000  # a reset sends at most the newest this many steps
+SNAPSHOT_STEPS = 500  # the snapshot trait holds the newest this many
+SNAPSHOT_EVERY = 2.0
 
 
 class SignalingView(View):
@@ -28,6 +30,7 @@ class SignalingView(View):
     ``"pidA|pidB"``, or ``""`` for all)."""
 
     _esm = STATIC / "signaling.js"
+    snapshot = traitlets.Dict().tag(sync=True)
     links: traitlets.List[Any] = traitlets.List().tag(sync=True)
     link = traitlets.Unicode("").tag(sync=True)
 
@@ -38,9 +41,20 @@ class SignalingView(View):
         self._next = 0
         self._n_links = -1
         self._names_version = -1
+        self._last_snapshot = 0.0
         super().__init__(hub, height=height, link=link)
         with hub.lock:
+            self._next = hub.signaling.count
             self._update_links()
+            self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        """The newest steps at this view's version, as a trait: it reaches a front end even
+        while a running cell keeps the kernel from answering ``hello``."""
+        d = self.hub.directory
+        steps = self.hub.signaling.steps[-SNAPSHOT_STEPS:]
+        self.snapshot = {"v": self._v, "steps": [s.as_dict(d) for s in steps]}
+        self._last_snapshot = self._now()
 
     def show_link(self, a: str, b: str) -> None:
         """Show only the link between pids ``a`` and ``b``."""
@@ -76,6 +90,10 @@ class SignalingView(View):
     def tick(self, ch: Changes) -> None:
         sig = self.hub.signaling
         if sig.count == self._next:
+            if self.snapshot.get("v") != self._v and (
+                ch.flush or self._now() - self._last_snapshot >= SNAPSHOT_EVERY
+            ):
+                self._take_snapshot()
             return
         new = sig.since(self._next)
         self._next = sig.count

@@ -217,6 +217,14 @@ function render({ model, el }) {
     awaiting = true;
     model.send({ type: "hello" });
   }
+  // The `snapshot` trait (the newest steps and their version) travels like any trait, also
+  // while a cell keeps the kernel busy and a `hello` cannot be answered; diffs continue it.
+  function onSnapshot() {
+    const snap = model.get("snapshot");
+    if (!snap || typeof snap !== "object" || !Number.isFinite(+snap.v)) return;
+    if (+snap.v <= v) return;
+    onMsg({ type: "reset", v: +snap.v, steps: snap.steps });
+  }
   function onMsg(msg) {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "reset") {
@@ -278,6 +286,7 @@ function render({ model, el }) {
   };
   const onHeightTrait = () => (onHeight(), bump());
   const onCustom = (msg) => onMsg(msg);
+  model.on("change:snapshot", onSnapshot);
   model.on("change:link", onLinkTrait);
   model.on("change:links", onLinksTrait);
   model.on("change:height", onHeightTrait);
@@ -288,9 +297,11 @@ function render({ model, el }) {
   onHeight();
   fillLinks();
   updateCount();
+  onSnapshot();
   hello();
 
   return () => {
+    model.off("change:snapshot", onSnapshot);
     model.off("change:link", onLinkTrait);
     model.off("change:links", onLinksTrait);
     model.off("change:height", onHeightTrait);

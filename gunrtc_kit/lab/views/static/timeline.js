@@ -47,7 +47,7 @@ function render({ model, el }) {
   const slider = html("input", "gk-slider", root);
   slider.type = "range";
   slider.id = sliderId;
-  slider.step = "0.001";
+  slider.step = "any"; // a fixed step would snap the end of the trace away
   slider.setAttribute("aria-label", "time");
   const speedLab = html("label", "", root);
   html("span", "", speedLab, "speed");
