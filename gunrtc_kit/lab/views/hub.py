@@ -276,8 +276,10 @@ class _Pump:
         self.hubs.discard(hub)
 
     def _run(self) -> None:
+        # steps on a fixed beat (not "sleep after work"), so work and the wake-up's wait for
+        # the GIL do not stretch the period: 25 rounds a second while a round fits in 40 ms
+        due = time.monotonic()
         while True:
-            start = time.monotonic()
             for hub in list(self.hubs):
                 if hub.closed:
                     continue
@@ -285,8 +287,9 @@ class _Pump:
                     hub.step()
                 except Exception:
                     log.exception("view hub step failed")
-            spent = time.monotonic() - start
-            self._wake.wait(max(INTERVAL - spent, 0.005))
+            now = time.monotonic()
+            due = max(due + INTERVAL, now + 0.005)
+            self._wake.wait(due - now)
 
 
 _the_pump: _Pump | None = None
