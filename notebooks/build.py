@@ -29,7 +29,8 @@ loop in a background thread, so the links stay alive between cells.""",
     ),
     (
         "code",
-        """from gunrtc_kit.lab import Lab
+        """from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
 
 lab = Lab()
 alice = lab.peer("alice")
@@ -38,44 +39,69 @@ lab.show()""",
     ),
     (
         "md",
-        """The mesh view shows three nodes: the relay and the two peers, joined by blue WebSocket
-links. Within a moment a **green** line appears between alice and bob: the WebRTC data channel
-that room discovery set up (bob announced himself in the room; alice, the older peer, offered;
-bob answered). Let's wait for it, then write.""",
+        """**What you see.** Left, the mesh: the relay in the middle, joined to each peer by a
+blue WebSocket link. A dot runs along a link for each message. Within a moment a **green**
+link appears between alice and bob: the WebRTC data channel that room discovery set up (bob
+announced himself in the room; alice offered; bob answered). Hover a peer for its counters;
+click it to open its tab below; click a link to filter the flow to it.
+
+Right, the flow: every copy of every message, newest on top, one lifeline per peer. The end
+of each arrow says what became of that copy: a filled head, the receiver **heard** it; a
+slashed circle, the receiver's **dedup dropped** it (it had it already); a red cross, the
+wire **lost** it. Tick *hide discovery/signalling* to see only the application's messages.
+
+Let's wait for the direct link, then write.""",
     ),
     (
         "code",
         """lab.wait_linked_sync(alice, bob)
-alice.put("chat.hello", {"text": "hi bob", "from": "alice"})
+msg = alice.put("chat.hello", {"text": "hi bob", "from": "alice"})
+print("put", msg)
 bob.get_sync("chat.hello")""",
     ),
     (
         "md",
-        """`put` applies the write locally and sends it to every peer at once. The flow view lists
-each message: the `put` goes to the relay **and** straight to bob over the data channel; bob
-drops whichever copy comes second (dedup by message id). Click a row to see its JSON.
-
-Now take the relay away. The peers keep syncing over their direct link:""",
+        """**The fate of a put.** `put` returned the message's id. The put went to the relay
+*and* straight to bob over the data channel. The relay floods puts to its other peers, but
+not this one: alice listed the peers she had already told in the message's `><` field (see
+its JSON), so the relay did not send bob a second copy. The relay stores data, so it
+**acks** the put (a reply whose `@` names it); plain peers do not.
+`lab.fate(id)` tells the whole story; in the flow, click the `put` row to see the same in
+the detail pane, with the JSON. We wait for the ack on the trace bus (never a `sleep`).""",
+    ),
+    (
+        "code",
+        """lab.bus.wait_for(lambda e: isinstance(e, trace.Ack) and e.reply_to == msg, timeout=10, past=True)
+fate = lab.fate(msg)
+fate""",
+    ),
+    (
+        "md",
+        """Now take the relay away. The peers keep syncing over their direct link; in the mesh
+the relay's links turn grey.""",
     ),
     (
         "code",
         """lab.stop_relay_sync()
-bob.put("chat.reply", {"text": "still here", "from": "bob"})
-import time; time.sleep(0.5)
+reply = bob.put("chat.reply", {"text": "still here", "from": "bob"})
+lab.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.node == alice.pid and e.msg_id == reply,
+                 timeout=10, past=True)
 alice.get_sync("chat.reply")""",
     ),
     (
         "code",
-        """# what the views hold (the notebook tests check these)
+        """# what the views show (the notebook tests check these)
 lab.refresh()
 mesh, flow = lab.views["mesh"], lab.views["flow"]
-names = {d["label"] for _, d in mesh.graph.nodes(data=True)}
-assert {"alice", "bob", "relay"} <= names, names
-assert ("alice", "bob", "dc", "open") in [l[:4] for l in mesh.model.links()], mesh.model.links()
-assert any(r.kind == "put" and r.transport == "dc" for r in flow.rows)
-assert "chat" in lab.views["peer:bob"].peer.graph()
-assert alice.get_sync("chat.reply")["text"] == "still here"
-print(len(flow.rows), "messages in the flow;", mesh.model.links())""",
+assert sorted(mesh.labels()) == ["alice", "bob", "relay"], mesh.labels()  # no phantom peers
+assert ("alice", "bob", "dc", "open") in [l[:4] for l in mesh.links()], mesh.links()
+assert fate.acked and {"relay", "bob"} <= set(fate.heard_by), fate.summary
+assert not fate.relayed_by and fate.duplicates == 0, fate.summary  # '><' spared bob a copy
+assert "><" in fate.msg and lab.fate(fate.replies[0]).kind == "ack"
+assert any(r.kind == "put" and r.transport == "dc" and r.mark == "heard" for r in flow.rows)
+assert lab.fate(reply).heard_by == ("alice",)
+assert lab.views["peer:bob"].peer["data"]["chat/hello"]["text"] == "hi bob"
+print(len(flow.rows), "copies in the flow;", mesh.links())""",
     ),
 ]
 
@@ -88,18 +114,23 @@ Two peers cannot open a WebRTC link alone: they must first swap an **offer** and
 **answer** (SDP text describing each side) and **ICE candidates** (addresses to try). Gun
 passes these through its own mesh; here we pass them by hand to see each one.
 
-Both peers are created with `room=None`, so nobody links them automatically.""",
+Both peers are created with `room=None`, so nobody links them automatically. The signalling
+view below lists every step with its time, and every state change of every layer as aiortc
+reports it: ICE gathering and checks, the selected candidate pair, DTLS, SCTP, the data
+channel. Open an offer's *SDP* to read each line with its meaning beside it.""",
     ),
     (
         "code",
-        """from gunrtc_kit.lab import Lab
+        """from gunrtc_kit import trace
+from gunrtc_kit.diagnose import annotate_sdp
+from gunrtc_kit.lab import Lab
 
 lab = Lab(room=None)
 a = lab.peer("ana", room=None)
 b = lab.peer("ben", room=None)
 steps = lab.signaling(a, b)
 sv = lab.signaling_view(a, b)
-sv.widget""",
+sv""",
     ),
     (
         "md",
@@ -109,16 +140,18 @@ the SDP already lists them (`a=candidate:` lines). We keep ICE on 127.0.0.1.""",
     (
         "code",
         """offer = steps.make_offer()
-print(offer["sdp"])""",
+for line, note in annotate_sdp(offer["sdp"]):
+    print(f"{line[:58]:60} {note}")""",
     ),
     (
         "md",
-        """**Step 2 — the answer.** Ben takes the offer as his *remote description* and answers.""",
+        """**Step 2 — the answer.** Ben takes the offer as his *remote description* and answers.
+`steps` shows which steps are done and which comes next.""",
     ),
     (
         "code",
         """answer = steps.make_answer()
-print(answer["sdp"][:400], "...")""",
+steps""",
     ),
     (
         "md",
@@ -133,16 +166,22 @@ for c in steps.candidates():
     print(c)
 steps.add_candidates()
 steps.wait_open()
-print("data channel open")""",
+steps""",
     ),
     (
         "code",
-        """a.put("notes.first", {"text": "sent over our own link"})
-import time; time.sleep(0.3)
+        """sent = a.put("notes.first", {"text": "sent over our own link"})
+lab.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.node == b.pid and e.msg_id == sent,
+                 timeout=10, past=True)
 print(b.get_sync("notes.first"))
 lab.refresh()
-sig = [s["step"] for s in sv.steps]
-assert "offer" in sig and "answer" in sig and "candidate" in sig, sig
+names = [s.step for s in sv.steps]
+layers = {s.layer for s in sv.steps if s.step == "state"}
+assert "offer" in names and "answer" in names, names
+assert {"ice", "dtls", "sctp", "dc", "pair"} <= layers, layers
+assert "ben" in lab.fate(sent).heard_by
+assert any(r.mid == sent and r.dst == "ben" and r.transport == "dc" and r.mark == "heard"
+           for r in lab.flow_view().rows)  # over the link we just made
 assert b.get_sync("notes.first")["text"] == "sent over our own link\"""",
     ),
 ]
@@ -154,57 +193,82 @@ NOTEBOOKS["03-dam-routing-and-dedup.ipynb"] = [
 
 No relay and no WebRTC here: 12 peers joined by in-memory wires in a ring with a few chords.
 A put **floods**: each peer passes it to all its other links. Copies meet, and each peer
-handles a message only the first time (its **dedup** table remembers ids for 9–18 s).
+handles a message only the first time (its **dedup** table remembers ids for 9–18 s); the
+flow marks every copy dedup dropped.
 A reply (`@`) is not flooded: it goes back hop by hop along the path its request came.""",
     ),
     (
         "code",
-        """import random
+        """from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab
-from gunrtc_kit import trace
 
 lab = Lab(relay=False)
 peers = [lab.memory_peer(f"p{i}") for i in range(12)]
-rng = random.Random(3)
+links = {}
 for i in range(12):
-    lab.link_memory(peers[i], peers[(i + 1) % 12])
-for _ in range(4):
-    i, j = rng.sample(range(12), 2)
-    lab.link_memory(peers[i], peers[j])
-mesh = lab.mesh_view()
-mesh.widget""",
+    links[i, (i + 1) % 12] = lab.link_memory(peers[i], peers[(i + 1) % 12])
+for i, j in [(0, 4), (2, 7), (5, 10)]:
+    links[i, j] = lab.link_memory(peers[i], peers[j])
+lab.show()""",
     ),
     (
         "code",
-        """peers[0].put("news", {"headline": "flooding works"})
-import time; time.sleep(0.5)
-have = sum(1 for p in peers if "news" in p.graph())
-dups = [e for e in lab.bus.events(trace.Dropped) if e.reason == "duplicate"]
-print(have, "of 12 peers have it;", len(dups), "duplicate copies were dropped by dedup")""",
+        """news = peers[0].put("news", {"headline": "flooding works"})
+merged = set()  # peers whose graph took the put, as the trace reports them
+
+
+def everyone_has_it(e):
+    if isinstance(e, trace.Put) and e.msg_id == news:
+        merged.add(e.node)
+    return len(merged) == 12
+
+
+lab.bus.wait_for(everyone_has_it, timeout=10, past=True)
+fate = lab.fate(news)
+print(fate.summary)""",
     ),
     (
         "md",
-        """Now a **get** from the far side of the ring. The request floods out; the peer that has
-the data answers, and the answer returns along the route each hop remembered (its dedup
-entry's `via`).""",
+        """Now a **get** whose answer is far away. p9 writes while cut off from everyone (its
+two links are partitioned, so the flow shows its put's copies **lost** on the wire); then
+the links heal and p0, on the other side of the ring, asks. The request floods; p9 answers;
+the answer returns **hop by hop** along the route each peer remembered for the request (its
+dedup entry's `via`), never flooded. Click the `get` row in the flow: the detail shows its
+reply, and the reply's rows show each hop.""",
     ),
     (
         "code",
-        """far = peers[6]
-print(far.get_sync("news"))
-flow = lab.flow_view()
-lab.refresh()
-replies = [r for r in flow.rows if r.kind == "reply"]
-print(len(replies), "reply hops")
-flow.widget""",
+        """p9_links = [l for (i, j), l in links.items() if 9 in (i, j)]
+for l in p9_links:
+    l.set(partitioned=True)
+lost = peers[9].put("far", {"where": "only at p9"})
+for l in p9_links:
+    l.set(partitioned=False)
+print(peers[0].get_sync("far"))
+(get_id,) = lab.messages(kind="get", soul="far", by=peers[0])
+lab.fate(get_id)""",
     ),
     (
         "code",
-        """assert have == 12
-assert len(dups) > 0
-assert len(mesh.graph.nodes) == 12 and len(mesh.graph.edges) >= 12
-assert all(d["transport"] == "memory" for _, _, d in mesh.graph.edges(data=True))
-print(flow.mermaid()[:300])""",
+        """get = lab.fate(get_id)
+reply = lab.fate(get.replies[0])
+hops = [r for r in lab.flow_view().rows if r.mid == reply.mid]
+print(reply.summary)
+for r in hops:
+    print(f"  {r.src:>4} -> {r.dst:<4} {r.mark}")
+lab.flow_view(soul="far")""",
+    ),
+    (
+        "code",
+        """assert fate.heard_by and len(fate.heard_by) == 11 and fate.duplicates > 0, fate.summary
+assert lab.fate(lost).lost == 2  # both of p9's copies, lost on the partitioned wires
+assert peers[0].get_sync("far") == {"where": "only at p9"}
+assert len(hops) >= 3 and all(r.mark == "heard" for r in hops), hops  # several hops back
+assert hops[0].src == "p9" and hops[-1].dst == "p0"
+mesh = lab.views["mesh"]
+assert len(mesh.labels()) == 12 and len(mesh.links()) == 15
+assert all(t == "memory" for _, _, t, _, _ in mesh.links())
+print(lab.flow_view().mermaid(limit=12))""",
     ),
 ]
 
@@ -230,34 +294,41 @@ for incoming, current in [((10, "b"), (5, "a")), ((5, "b"), (10, "a")), ((7, 9),
     ),
     (
         "md",
-        """Now two peers, cut off from each other, write the same key. When the link heals and they
-ask each other, both end with the write whose state is greater.""",
+        """Now two peers, cut off from each other, write the same key. The flow shows each put
+**lost** on the partitioned wire (a red cross): nothing crossed. When the link heals and
+they ask each other, both end with the write whose state is greater.""",
     ),
     (
         "code",
-        """import time
+        """from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab
 
 lab = Lab(relay=False)
 left, right = lab.memory_peer("left"), lab.memory_peer("right")
 link = lab.link_memory(left, right)
 link.set(partitioned=True)
-left.put("doc", {"title": "left's title"})
-time.sleep(0.01)
-right.put("doc", {"title": "right's title (later)"})
+first = left.put("doc", {"title": "left's title"})
+lab.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.msg_id == first, timeout=5, past=True)
+second = right.put("doc", {"title": "right's title (later)"})
 print(left.get_sync("doc", timeout=0.5), right.get_sync("doc", timeout=0.5))
-link.set(partitioned=False)
+lab.flow_view(kind="put")""",
+    ),
+    (
+        "code",
+        """link.set(partitioned=False)
 left.lab.rt.run(left.gun.fetch({"#": "doc"}))
 right.lab.rt.run(right.gun.fetch({"#": "doc"}))
-print(left.get_sync("doc"), right.get_sync("doc"))""",
+print(left.get_sync("doc"), right.get_sync("doc"))
+lab.flow_view(kind="")""",
     ),
     (
         "code",
         """assert left.graph()["doc"]["title"] == right.graph()["doc"]["title"] == "right's title (later)"
 assert link.dropped >= 2
-view = lab.flow_view(live=False)
-assert any(r.kind == "reply" for r in view.rows)  # the answers to the fetches
-view.widget""",
+lab.refresh()
+assert lab.fate(first).lost >= 1 and lab.fate(second).lost >= 1  # drawn as lost, not delivered
+assert not lab.fate(first).heard_by and not lab.fate(second).heard_by
+assert any(r.kind == "reply" and r.mark == "heard" for r in lab.flow_view().rows)""",
     ),
 ]
 
@@ -268,14 +339,15 @@ NOTEBOOKS["05-debugging-with-faults.ipynb"] = [
 
 Faults you can inject: **latency** and **loss** on in-memory wires, a **partition**, a
 **cut** WebRTC link, a **stopped relay**. The trace bus records every message heard, said
-and dropped, every hi/bye and every error, so you can see what went wrong, save it as JSONL
-and look again later.""",
+and dropped, every hi/bye and every error, so you can see what went wrong, save it and look
+again later with a time slider.""",
     ),
     (
         "code",
-        """import time
-from gunrtc_kit.lab import Lab
+        """import tempfile
+from pathlib import Path
 from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
 
 lab = Lab(relay=False)
 a, b, c = (lab.memory_peer(n) for n in "abc")
@@ -284,16 +356,22 @@ bc = lab.link_memory(b, c, loss=1.0)   # every frame from b to c (and back) is l
 lab.show()""",
     ),
     (
+        "md",
+        """The mesh shows exactly three peers. The b–c link is labelled with its fault, and the
+status line counts **2 partitions**: with everything on b–c lost, c is on its own (even its
+`?` handshake never got through; the view names c anyway, because the link named its ends
+when it was made). Now a write from a:""",
+    ),
+    (
         "code",
-        """a.put("status", {"ok": True})
-time.sleep(0.5)
+        """status = a.put("status", {"ok": True})
+lab.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == status, timeout=5, past=True)
 print("c has it:", "status" in c.graph())
-lost = [e for e in lab.bus.events(trace.Dropped) if "loss" in e.reason]
-print(len(lost), "frames lost on b-c")""",
+lab.fate(status)""",
     ),
     (
         "md",
-        """The flow view shows a→b and b→c sends, but nothing arriving at c. Fix the wire and
+        """The flow shows a→b heard (after 50 ms of latency) and b→c **lost**. Fix the wire and
 ask again:""",
     ),
     (
@@ -302,15 +380,27 @@ ask again:""",
 print(c.get_sync("status"))""",
     ),
     (
+        "md",
+        """**Time travel.** Save the trace (with the peers' names) and open it again: the same
+views, and a slider that moves all of them to any instant. Drag it back to before the fix.""",
+    ),
+    (
         "code",
-        """path = "debug-trace.jsonl"
-n = lab.save_trace(path)
-from gunrtc_kit.lab.views import FlowView
-replay = FlowView(events=Lab.load_trace(path), names=lab.names, live=False)
-print(n, "events saved;", len(replay.rows), "messages in the replayed flow")
+        """path = lab.save_trace(Path(tempfile.mkdtemp()) / "debug-trace.jsonl.gz")
+replay = Lab.open_trace(path)
+replay.show()""",
+    ),
+    (
+        "code",
+        """n_all = len(replay.flow_view().rows)
+replay.seek(replay.fate(status).t + 0.01)   # just after the lost put
+n_then = len(replay.flow_view().rows)
+print(n_all, "copies in the whole trace;", n_then, "by the time the put was lost")
 assert c.get_sync("status") == {"ok": True}
-assert len(lost) > 0 and len(replay.rows) > 0
-import os; os.remove(path)""",
+assert sorted(lab.views["mesh"].labels()) == ["a", "b", "c"]  # no phantom peers
+assert lab.fate(status).lost >= 1 and lab.fate(status).heard_by == ("b",)
+assert 0 < n_then < n_all
+assert sorted(replay.mesh_view().labels()) == ["a", "b", "c"]""",
     ),
 ]
 
@@ -320,44 +410,51 @@ NOTEBOOKS["06-real-gunjs-relay.ipynb"] = [
         """# Talking to a real Gun.js relay
 
 gunrtc_kit speaks Gun's wire protocol byte for byte, so it can use a real Gun.js relay (npm
-`gun`, with AXE routing and radisk storage). We start one from `interop/` (installed by
-`scripts/setup`) on 127.0.0.1 and attach a peer to it.""",
+`gun`, with AXE routing and radisk storage). `GunJsRelay` starts one from the project's
+`interop/` folder (installed by `scripts/setup`, or by Binder's `postBuild`) on 127.0.0.1,
+from whatever folder this notebook runs in, and never waits forever for it.""",
     ),
     (
         "code",
-        """import json, os, socket, subprocess, tempfile, time
-from pathlib import Path
+        """from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.lab.gunjs import GunJsRelay
 
-root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-radata = tempfile.mkdtemp()
-relay = subprocess.Popen(["node", str(root / "interop" / "gunjs_relay.js"), str(port), "--radisk", radata],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                         env=dict(os.environ, MULTICAST="false"))
-line = ""
-while '"listening"' not in line:
-    line = relay.stdout.readline()
-print(line)""",
+gunjs = GunJsRelay().start()
+gunjs""",
+    ),
+    (
+        "md",
+        """Two of our peers attach to it. The Gun.js relay is not traced (it is another
+program), so the views show what our peers **heard** from it: its acks and replies appear
+as *heard-only* rows, and the relay itself is named, in the middle of the mesh.""",
     ),
     (
         "code",
-        """from gunrtc_kit.lab import Lab
-
-lab = Lab(relay=False)
-carol = lab.attach("carol", f"ws://127.0.0.1:{port}/gun")
-dave = lab.attach("dave", f"ws://127.0.0.1:{port}/gun")
-ack = carol.put_acked_sync("gunjs.greeting", {"text": "hello from Python"})
-print("ack from the Gun.js relay:", ack)
+        """lab = Lab(relay=False)
+carol = lab.attach("carol", gunjs.url, relay_name="gun.js relay")
+dave = lab.attach("dave", gunjs.url, relay_name="gun.js relay")
+lab.show()""",
+    ),
+    (
+        "code",
+        """greeting = carol.put("gunjs.greeting", {"text": "hello from Python"})
+lab.bus.wait_for(lambda e: isinstance(e, trace.Ack) and e.reply_to == greeting, timeout=15, past=True)
 print(dave.get_sync("gunjs.greeting"))
-lab.flow_view().widget""",
+lab.fate(greeting)""",
     ),
     (
         "code",
-        """assert ack.get("ok") is True
+        """lab.refresh()
+fate = lab.fate(greeting)
+assert fate.acked and "answered by gun.js relay" in fate.summary, fate.summary
 assert dave.get_sync("gunjs.greeting")["text"] == "hello from Python"
+assert "gun.js relay" in lab.views["mesh"].labels(), lab.views["mesh"].labels()
+heard_only = [r for r in lab.flow_view().rows if r.mark == "heard-only"]
+assert any(r.src == "gun.js relay" and r.kind == "ack" for r in heard_only)
+assert any(r.src == "gun.js relay" and r.kind == "reply" for r in heard_only)
 lab.close()
-relay.kill(); relay.wait()""",
+gunjs.stop()""",
     ),
 ]
 

@@ -1071,6 +1071,23 @@ class Lab:
         except KeyError:
             raise GunError(f"fate({mid!r}): no such message in this Lab's trace") from None
 
+    def messages(self, *, kind: str = "", soul: str = "", by: LabPeer | str = "") -> list[str]:
+        """Ids of the messages seen so far, oldest first: of a ``kind`` (``"get"``,
+        ``"put"``, ``"reply"``...; a prefix), naming a ``soul`` (a prefix), said first by
+        peer ``by``. For ``fate()`` of a message a call did not hand you (a ``get_sync``)."""
+        pid = by.pid if isinstance(by, LabPeer) else next(
+            (p for p, n in self.names.items() if n == by), by
+        )
+        self._hub.refresh()
+        with self._hub.lock:
+            return [
+                m.mid
+                for m in self._hub.fate.msgs.values()
+                if (not kind or m.kind.startswith(kind))
+                and (not soul or any(s.startswith(soul) for s in m.souls))
+                and (not pid or m.origin == pid)
+            ]
+
     # ------------------------------------------------------------------ traces
     def save_trace(self, path: str | Path, *, compress: bool | None = None) -> Path:
         """Save what the Lab's bus kept (``keep`` events) with the peers' names, as JSONL
