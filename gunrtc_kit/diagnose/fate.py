@@ -52,6 +52,8 @@ ACK_TIMEOUT = 9.0  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
 _PER_UNRESOLVED = 1_000  # rows kept waiting per such pair
 HOLD = 2.0  # seconds a copy heard from a peer not known yet waits for its name
+MAX_KINDS = 200  # distinct kinds listed (a remote side chooses its 'dam' values)
+MAX_MSG_BYTES = 64 * 1024  # a bigger message is kept as a preview, not whole
 
 
 @dataclass(slots=True)
@@ -254,18 +256,22 @@ class FateModel:
                     info.version += 1
 
     # ------------------------------------------------------------------ per kind
-    def _info(self, msg: dict[str, Any], mid: str, t: float, origin: str, traced: bool) -> MsgInfo:
+    def _info(
+        self, msg: dict[str, Any], mid: str, t: float, origin: str, traced: bool, size: int = 0
+    ) -> MsgInfo:
         info = self.msgs.get(mid)
         if info is not None:
             return info
         kind = kind_of(msg)
-        souls = souls_of(msg)
+        souls = souls_of(msg)[:50]  # bounded: a put may name any number of souls
         reply_to = msg.get("@")
         reply_to = reply_to if isinstance(reply_to, str) else ""
         sig = is_signaling(kind, souls)
         if reply_to and not sig:
             parent = self.msgs.get(reply_to)
             sig = parent is not None and parent.sig
+        if size > MAX_MSG_BYTES:
+            msg = _preview(msg, size)
         info = MsgInfo(
             mid=mid,
             kind=kind,
@@ -279,7 +285,8 @@ class FateModel:
             msg=msg,
             wants_ack=kind == "put" and "ok" in msg,
         )
-        self.kinds.add(kind)
+        if len(self.kinds) < MAX_KINDS:
+            self.kinds.add(kind)
         self.msgs[mid] = info
         if len(self.msgs) > self.msg_cap:
             del self.msgs[next(iter(self.msgs))]
@@ -315,7 +322,7 @@ class FateModel:
         if not isinstance(mid, str):
             return
         d = self.directory
-        info = self._info(msg, mid, t, e.node, True)
+        info = self._info(msg, mid, t, e.node, True, e.size)
         dst = d.resolve(e.node, e.peer)
         seq = self._row(t, d.lane(e.node), d.lane(dst), info, SENT, e.transport)
         if dst:
@@ -333,7 +340,7 @@ class FateModel:
         src = d.resolve(e.node, e.peer)
         if not src and hold and self._hold_event(e, t):
             return
-        info = self._info(msg, mid, t, src, False)
+        info = self._info(msg, mid, t, src, False, e.size)
         seq = self._copy_to(mid, src, e.node) if src else None
         if seq is not None and seq >= self.offset:
             i = seq - self.offset
@@ -679,6 +686,20 @@ class FateModel:
             never_acked=never,
             rejected=rejected,
         )
+
+
+def _preview(msg: dict[str, Any], size: int) -> dict[str, Any]:
+    """A big message as the model keeps it: its small fields, and what the rest was."""
+    out: dict[str, Any] = {}
+    for k, v in msg.items():
+        if isinstance(v, str | int | float | bool) or v is None:
+            out[k] = v if not isinstance(v, str) or len(v) <= 200 else v[:200] + "…"
+        elif isinstance(v, dict):
+            out[k] = {"…": f"{len(v)} entries not kept"}
+        else:
+            out[k] = "…"
+    out["…"] = f"{size} bytes on the wire; only a preview is kept (over {MAX_MSG_BYTES})"
+    return out
 
 
 def _hold(table: dict[tuple[str, str], list[int]], key: tuple[str, str], seq: int) -> None:

@@ -27,6 +27,8 @@ from gunrtc_kit.diagnose.peers import Directory
 __all__ = ["EdgeState", "MeshModel", "NodeState", "edge_id"]
 
 PULSE_CAP = 200  # pulses kept between two takes (extra ones are counted, not kept)
+MAX_NODES = 5_000  # a remote side can invent pids: past this, new peers are counted, not drawn
+MAX_EDGES = 50_000
 
 
 def edge_id(a: str, b: str) -> str:
@@ -82,14 +84,18 @@ class MeshModel:
         self.counted_edges: set[str] = set()
         self.pulses: list[tuple[str, str, str]] = []
         self.pulses_skipped = 0
+        self.refused = 0  # peers and links not drawn because of MAX_NODES / MAX_EDGES
         self.t0: float | None = None
         self.now = 0.0
         self._rate_t = 0.0
 
     # ------------------------------------------------------------------ building
-    def node(self, entity: str, traced: bool = False) -> NodeState:
+    def node(self, entity: str, traced: bool = False) -> NodeState | None:
         n = self.nodes.get(entity)
         if n is None:
+            if len(self.nodes) >= MAX_NODES:
+                self.refused += 1
+                return None
             n = self.nodes[entity] = NodeState(entity, traced)
             self.directory.lane(entity)
             self.changed_nodes.add(entity)
@@ -98,13 +104,15 @@ class MeshModel:
             self.changed_nodes.add(entity)
         return n
 
-    def edge(self, a: str, b: str, **attrs: Any) -> EdgeState:
-        """The link between ``a`` and ``b`` (made if new), with ``attrs`` set on it."""
+    def edge(self, a: str, b: str, **attrs: Any) -> EdgeState | None:
+        """The link between ``a`` and ``b`` (made if new), with ``attrs`` set on it; None when
+        the bounds refuse it."""
         eid = edge_id(a, b)
         e = self.edges.get(eid)
         if e is None:
-            self.node(a)
-            self.node(b)
+            if len(self.edges) >= MAX_EDGES or self.node(a) is None or self.node(b) is None:
+                self.refused += 1
+                return None
             lo, hi = (a, b) if a <= b else (b, a)
             e = self.edges[eid] = EdgeState(eid, lo, hi)
             self.changed_edges.add(eid)
@@ -122,13 +130,15 @@ class MeshModel:
         if t > self.now:
             self.now = t
         node = e.node
-        if node and node not in self.nodes:
-            self.node(node, traced=True)
-        elif node and not self.nodes[node].traced:
-            self.node(node, traced=True)
+        if not node:
+            return
+        n = self.nodes.get(node)
+        if n is None or not n.traced:
+            n = self.node(node, traced=True)
+            if n is None:
+                return  # past MAX_NODES: counted in ``refused``
         d = self.directory
         if isinstance(e, trace.Said):
-            n = self.nodes[node]
             n.said += 1
             self.counted_nodes.add(node)
             other = d.resolve(node, e.peer)
@@ -138,6 +148,8 @@ class MeshModel:
             edge = self.edges.get(eid)
             if edge is None:
                 edge = self.edge(node, other, transport=e.transport or "?")
+                if edge is None:
+                    return
             edge.count += 1
             self.counted_edges.add(eid)
             if len(self.pulses) < PULSE_CAP:
@@ -145,23 +157,24 @@ class MeshModel:
             else:
                 self.pulses_skipped += 1
         elif isinstance(e, trace.Heard):
-            self.nodes[node].heard += 1
+            n.heard += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Dropped):
             if e.reason.startswith("memory wire"):
-                self.nodes[node].lost += 1
+                n.lost += 1
                 other = d.resolve(node, e.peer)
-                if other:
-                    self.edge(node, other).lost += 1
-                    self.counted_edges.add(edge_id(node, other))
+                edge = self.edge(node, other) if other else None
+                if edge is not None:
+                    edge.lost += 1
+                    self.counted_edges.add(edge.id)
             else:
-                self.nodes[node].dropped += 1
+                n.dropped += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Put):
-            self.nodes[node].puts += 1
+            n.puts += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Error):
-            self.nodes[node].errors += 1
+            n.errors += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Hi):
             self._link(node, e.peer, {"transport": e.transport or "?", "state": "open"})

@@ -28,6 +28,9 @@ __all__ = ["Directory"]
 
 Resolved = Callable[[str, str, str], None]
 
+MAX_LANES = 10_000  # entities that get a lane; more peers than that are drawn as "?"
+MAX_VIA = 100_000  # (node, peer id) -> pid entries kept (oldest forgotten first)
+
 
 class Directory:
     """Entities (pids, or URLs before their pid is known), their names, roles and lanes."""
@@ -44,6 +47,7 @@ class Directory:
         self._via: dict[tuple[str, str], str] = {}
         self._alias: dict[str, str] = {}
         self.on_resolved: list[Resolved] = []
+        self.lanes_refused = 0  # entities met after MAX_LANES (a remote side can make pids)
         self.version = 0  # grows whenever names, roles or lanes change
 
     # ------------------------------------------------------------------ naming
@@ -81,6 +85,9 @@ class Directory:
             return -1
         n = self._lane.get(entity)
         if n is None:
+            if len(self.lanes) >= MAX_LANES:
+                self.lanes_refused += 1
+                return -1
             n = self._lane[entity] = len(self.lanes)
             self.lanes.append(entity)
             self.version += 1
@@ -114,6 +121,8 @@ class Directory:
         entity = self._alias.get(pid, pid)
         if self._via.get((node, peer)) == entity:
             return
+        if len(self._via) >= MAX_VIA:
+            del self._via[next(iter(self._via))]
         self._via[(node, peer)] = entity
         if peer in self.names and entity not in self.names:
             self.names[entity] = self.names[peer]  # a URL's name passes to its pid

@@ -18,6 +18,8 @@ from gunrtc_kit.diagnose.peers import Directory
 __all__ = ["PeerState", "PeersModel"]
 
 _VALUE_CHARS = 200
+MAX_PEERS = 10_000  # traced peers followed (a trace file could name any number)
+MAX_LINKS = 1_000  # links listed per peer
 
 
 @dataclass
@@ -55,13 +57,19 @@ class PeersModel:
     def get(self, pid: str) -> PeerState:
         p = self.peers.get(pid)
         if p is None:
-            p = self.peers[pid] = PeerState(pid)
+            p = PeerState(pid)
+            if len(self.peers) < MAX_PEERS:
+                self.peers[pid] = p
         return p
 
     def apply(self, e: trace.Event) -> None:
         if not e.node:
             return
-        p = self.get(e.node)
+        p = self.peers.get(e.node)
+        if p is None:
+            if len(self.peers) >= MAX_PEERS:
+                return
+            p = self.get(e.node)
         c = p.counters
         if isinstance(e, trace.Heard):
             c["heard"] += 1
@@ -76,7 +84,7 @@ class PeersModel:
             self._merge(p, getattr(e, "values", {}) or {})
         elif isinstance(e, trace.Hi | trace.Link):
             other = self.directory.resolve(e.node, e.peer) or getattr(e, "pid", "")
-            if other:
+            if other and (other in p.links or len(p.links) < MAX_LINKS):
                 p.links[other] = (e.transport or "?", "open")
         elif isinstance(e, trace.Bye):
             other = self.directory.resolve(e.node, e.peer)

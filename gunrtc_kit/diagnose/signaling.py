@@ -20,6 +20,8 @@ from gunrtc_kit.diagnose.peers import Directory
 
 __all__ = ["SignalingModel", "Step", "annotate_sdp", "explain_sdp_line"]
 
+MAX_LINKS = 20_000  # links listed for the link filter (their steps are kept anyway, bounded)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -82,7 +84,7 @@ class SignalingModel:
         self, e: trace.Event, step: str, direction: str, layer: str, text: str, sdp: str | None
     ) -> None:
         link = edge_id(e.node, e.peer)
-        if link not in self.links:
+        if link not in self.links and len(self.links) < MAX_LINKS:
             self.links[link] = (e.node, e.peer) if e.node <= e.peer else (e.peer, e.node)
         self.steps.append(
             Step(

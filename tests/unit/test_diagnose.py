@@ -288,3 +288,37 @@ def test_a_copy_said_to_an_unnamed_socket_is_matched_by_who_heard_it() -> None:
     assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("relay", "alice", "heard")]
     fate.feed(trace.Hi(0.02, "R", "sock7", pid=A, transport="ws"))  # later the relay learns
     assert [(r.src, r.dst, r.mark) for r in fate.rows()] == [("relay", "alice", "heard")]
+
+
+def test_what_a_remote_side_can_grow_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gunrtc_kit.diagnose.mesh as mesh_mod
+    import gunrtc_kit.diagnose.peers as peers_mod
+    from gunrtc_kit.diagnose import fate as fate_mod
+    from gunrtc_kit.diagnose import signaling as sig_mod
+
+    monkeypatch.setattr(peers_mod, "MAX_LANES", 5)
+    monkeypatch.setattr(mesh_mod, "MAX_NODES", 4)
+    monkeypatch.setattr(sig_mod, "MAX_LINKS", 3)
+    monkeypatch.setattr(fate_mod, "MAX_KINDS", 2)
+    d = Directory({A: "a"})
+    fate, mesh, sig = FateModel(d), MeshModel(d), SignalingModel(d)
+    for i in range(20):  # a relay that keeps inventing peers, dams and WebRTC links
+        for e in (
+            trace.Hi(0.0, A, f"s{i}", pid=f"fake{i}", transport="ws"),
+            said(0.0, A, f"s{i}", {"#": f"m{i}", "dam": f"x{i}"}),
+            trace.RtcSignal(0.0, A, f"fake{i}", step="offer", direction="in", data={}),
+        ):
+            d.apply(e)
+            fate.apply(e)
+            mesh.apply(e)
+            sig.apply(e)
+    assert len(d.lanes) == 5 and d.lanes_refused > 0
+    assert len(mesh.nodes) == 4 and mesh.refused > 0 and len(mesh.edges) == 3
+    assert len(sig.links) == 3 and len(fate.kinds) == 2
+    assert {r.dst for r in fate.rows()} >= {"?"}  # past the lanes: drawn as unknown, not lost
+    # a huge message is kept as a preview, its id and kind still known
+    big = {"#": "big", "put": {f"s{i}": {"k": "x" * 100} for i in range(2000)}}
+    fate.feed(trace.Said(1.0, A, "s0", msg=big, transport="ws", size=300_000))
+    kept = fate.msgs["big"]
+    assert kept.kind == "put" and "only a preview is kept" in kept.msg["…"]
+    assert len(kept.souls) == 50 and "#" in kept.msg
