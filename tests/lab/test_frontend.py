@@ -811,6 +811,16 @@ def test_peer_view(page: Any) -> None:
     assert page.locator(f"{root(h)} .gk-error").text_content() == "PeerView: KeyError('p-alice')"
     py_set(page, h, "error", "")
     assert page.locator(f"{root(h)} .gk-error").is_hidden()
+    # hidden (as in a tab not chosen), it tells Python to stop refreshing it; shown, to resume
+    page.wait_for_function(
+        "h => gk.views[h].model.sent.some(m => m.type === 'visible' && m.on === true)", arg=h
+    )
+    page.evaluate("h => { document.querySelector('[data-view=peer]').parentElement"
+                  ".parentElement.style.display = 'none'; }", h)
+    page.wait_for_function(
+        "h => gk.views[h].model.sent.filter(m => m.type === 'visible').at(-1).on === false",
+        arg=h,
+    )
 
 
 def test_time_slider(page: Any) -> None:

@@ -306,3 +306,20 @@ def test_mesh_view_is_a_widget_with_its_module_inside_the_package() -> None:
     assert 'from "http' not in esm and "from 'http" not in esm and "import(" not in esm
     assert "cdn" not in esm.lower()
     hub.close()
+
+
+def test_a_hidden_peer_view_sends_nothing_until_shown() -> None:
+    from gunrtc_kit.lab.views import PeerView
+
+    hub = ViewHub(Directory({"B": "ben"}))
+    peer = PeerView(hub, "B", name="ben")
+    hub.step()
+    front(peer, {"type": "visible", "on": False})  # its tab is not the chosen one
+    hub.feed(trace.Put(1.0, "B", msg_id="m", changes={"doc": ["x"]}, values={"doc": {"x": 1}}))
+    hub.step()
+    peer._last = 0.0  # the throttle is not what holds it back
+    hub.step()
+    assert peer.peer["data"] == {}
+    front(peer, {"type": "visible", "on": True})  # shown: fresh at once
+    assert peer.peer["data"] == {"doc": {"x": 1}}
+    hub.close()

@@ -40,6 +40,9 @@ class View(anywidget.AnyWidget):
         super().__init__(**kw)
         self.hub = hub
         self.sent = 0  # custom messages sent to the front ends
+        # whether a front end says it is on screen (views that cost traffic while hidden,
+        # like the dashboard's peer tabs, skip their ticks when not)
+        self.visible = True
         self._send_lock = threading.Lock()
         self.on_msg(self._on_front_message)
         hub.add(self)
@@ -57,8 +60,15 @@ class View(anywidget.AnyWidget):
             return
         try:
             with self.hub.lock:
-                if content.get("type") == "hello":
+                kind = content.get("type")
+                if kind == "hello":
                     self.reset()
+                elif kind == "visible":
+                    on = bool(content.get("on"))
+                    if on and not self.visible:
+                        self.visible = True
+                        self.reset()
+                    self.visible = on
                 else:
                     self.handle(content)
             if self.error:

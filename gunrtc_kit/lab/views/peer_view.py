@@ -2,7 +2,8 @@
 
 It reads the hub's ``PeersModel`` (fed by heard/said/put/hi/bye events), never the peer's
 graph, so it shows the same thing for a live peer and for one in a replayed trace. The whole
-``peer`` trait is small and is refreshed at most ``every`` seconds while it changes.
+``peer`` trait is small and is refreshed at most ``every`` seconds while it changes, and only
+while a front end shows it (a dashboard has a tab per peer: the hidden ones send nothing).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class PeerView(View):
         self._refresh_trait()
 
     def tick(self, ch: Changes) -> None:
+        if not self.visible and not ch.flush:
+            return  # a hidden tab: refreshed when it is shown again
         state = self.hub.peers.peers.get(self.pid)
         if state is None or state.version == self._version:
             return

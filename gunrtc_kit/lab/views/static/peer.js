@@ -152,8 +152,25 @@ function render({ model, el }) {
   onHeight();
   draw();
   model.send({ type: "hello" }); // lets Python push a fresh `peer` now that it is shown
+  // A peer view in a hidden tab (the dashboard has one per peer) or scrolled away asks Python
+  // to stop refreshing it: every trait update reaches the browser whether shown or not.
+  let shown = null;
+  const observer =
+    typeof IntersectionObserver === "function"
+      ? new IntersectionObserver((entries) => {
+          const on = entries.some((e) => e.isIntersecting);
+          if (on !== shown) {
+            shown = on;
+            root.dataset.shown = String(on);
+            model.send({ type: "visible", on });
+          }
+        })
+      : null;
+  if (observer) observer.observe(root);
 
   return () => {
+    if (observer) observer.disconnect();
+    if (shown) model.send({ type: "visible", on: false });
     model.off("change:peer", onPeer);
     model.off("change:height", onHeightTrait);
     offError();
