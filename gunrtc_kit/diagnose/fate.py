@@ -206,6 +206,7 @@ class FateModel:
 
     @property
     def kept(self) -> int:
+        """Rows held in memory now (at most ``row_cap`` plus a tenth)."""
         return len(self.c_t)
 
     def __len__(self) -> int:

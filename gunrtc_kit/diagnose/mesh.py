@@ -91,6 +91,7 @@ class MeshModel:
 
     # ------------------------------------------------------------------ building
     def node(self, entity: str, traced: bool = False) -> NodeState | None:
+        """The node of ``entity`` (made if new); None when ``MAX_NODES`` refuses it."""
         n = self.nodes.get(entity)
         if n is None:
             if len(self.nodes) >= MAX_NODES:
@@ -124,6 +125,7 @@ class MeshModel:
 
     # ------------------------------------------------------------------ events
     def apply(self, e: trace.Event) -> None:
+        """Apply one trace event (the directory has already seen it)."""
         if self.t0 is None:
             self.t0 = e.t
         t = e.t - self.t0

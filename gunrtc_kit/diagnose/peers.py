@@ -77,6 +77,7 @@ class Directory:
         return self.names.get(entity) or self.names.get(self._alias.get(entity, ""), entity)
 
     def role(self, entity: str) -> str:
+        """``relay``, ``external`` or ``peer`` (the default)."""
         return self.roles.get(entity, "peer")
 
     def lane(self, entity: str) -> int:

@@ -55,6 +55,7 @@ class PeersModel:
         self.peers: dict[str, PeerState] = {}
 
     def get(self, pid: str) -> PeerState:
+        """The state of peer ``pid`` (kept only while under ``MAX_PEERS``)."""
         p = self.peers.get(pid)
         if p is None:
             p = PeerState(pid)
@@ -63,6 +64,7 @@ class PeersModel:
         return p
 
     def apply(self, e: trace.Event) -> None:
+        """Apply one trace event to the peer that emitted it."""
         if not e.node:
             return
         p = self.peers.get(e.node)

@@ -67,6 +67,7 @@ class SignalingModel:
         self._next = 0
 
     def apply(self, e: trace.Event) -> None:
+        """Record an ``RtcSignal`` or ``RtcState`` as a step."""
         if self.t0 is None:
             self.t0 = e.t
         if isinstance(e, trace.RtcSignal):
@@ -119,6 +120,7 @@ class SignalingModel:
         return self.steps[max(i - first, 0) :]
 
     def get(self, i: int) -> Step | None:
+        """Step number ``i``, or None when it is no longer kept."""
         if not self.steps:
             return None
         k = i - self.steps[0].i

@@ -32,6 +32,7 @@ KIND_COLOURS = {
 
 
 def to_png(fig: Figure, dpi: int = 144) -> bytes:
+    """The figure as PNG bytes at ``dpi``."""
     buf = io.BytesIO()
     fig.set_dpi(dpi)
     FigureCanvasAgg(fig).print_png(buf)  # type: ignore[no-untyped-call]
@@ -39,6 +40,7 @@ def to_png(fig: Figure, dpi: int = 144) -> bytes:
 
 
 def to_svg(fig: Figure) -> str:
+    """The figure as SVG text."""
     buf = io.BytesIO()
     FigureCanvasSVG(fig).print_svg(buf)  # type: ignore[no-untyped-call]
     return buf.getvalue().decode("utf-8")

@@ -158,6 +158,7 @@ class FlowView(View):
 
     # ------------------------------------------------------------------ hub
     def reset(self) -> None:
+        """Tell the front ends the filtered sequence anew (they drop their rows)."""
         self._extend()
         self._update_traits(force=True)
         self.post(
@@ -172,6 +173,8 @@ class FlowView(View):
         self._sent_count, self._sent_base = self._count, self._base
 
     def tick(self, ch: Changes) -> None:
+        """Send the new count, the newest rows when following, and the rows in the window
+        whose fate changed."""
         if self.paused:
             return
         self._extend()
@@ -232,6 +235,7 @@ class FlowView(View):
 
     # ------------------------------------------------------------------ the browser
     def handle(self, content: dict[str, Any]) -> None:
+        """Answer ``viewport`` (rows on screen) and ``rows`` (a window of rows)."""
         kind = content.get("type")
         if kind == "viewport":
             n = content.get("n")

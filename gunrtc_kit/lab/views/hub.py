@@ -60,9 +60,11 @@ class Changes:
 class Tickable(Protocol):
     """What a view gives the hub: a tick with the changes, and a full reset."""
 
-    def tick(self, changes: Changes) -> None: ...
+    def tick(self, changes: Changes) -> None:
+        """Send what changed (at most one message)."""
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Send everything."""
 
 
 class ViewHub:
@@ -140,11 +142,13 @@ class ViewHub:
         self._queue.append(e)
 
     def feed_many(self, events: Iterable[trace.Event]) -> None:
+        """Queue events (a replay feeding what it moves past)."""
         for e in events:
             self.feed(e)
 
     @property
     def queued(self) -> int:
+        """Events waiting to be applied (grows while paused)."""
         return len(self._queue)
 
     # ------------------------------------------------------------------ views
@@ -270,9 +274,11 @@ class _Pump:
         self.thread.start()
 
     def add(self, hub: ViewHub) -> None:
+        """Step ``hub`` from now on."""
         self.hubs.add(hub)
 
     def discard(self, hub: ViewHub) -> None:
+        """Stop stepping ``hub``."""
         self.hubs.discard(hub)
 
     def _run(self) -> None:

@@ -92,6 +92,7 @@ class MeshView(View):
         }
 
     def stats(self) -> dict[str, int]:
+        """Peers, open links and partitions, for the status line."""
         m = self.hub.mesh
         return {
             "peers": len(m.nodes),
@@ -115,6 +116,7 @@ class MeshView(View):
 
     # ------------------------------------------------------------------ hub
     def reset(self) -> None:
+        """Send every node and link (a new front end, or a new layout)."""
         self._v += 1
         self._nodes.clear()
         self._edges.clear()
@@ -124,6 +126,7 @@ class MeshView(View):
         self.post({"type": "reset", **self._everything()})
 
     def tick(self, ch: Changes) -> None:
+        """Send changed nodes and links (counters at most every ``counts_every``) and pulses."""
         m = self.hub.mesh
         self._nodes |= ch.nodes
         self._edges |= ch.edges

@@ -41,9 +41,11 @@ class PeerView(View):
         self.peer = self.hub.peers.snapshot(self.pid, self.name)
 
     def reset(self) -> None:
+        """Send the peer's state now."""
         self._refresh_trait()
 
     def tick(self, ch: Changes) -> None:
+        """Refresh the ``peer`` trait when it changed, throttled, and only while shown."""
         if not self.visible and not ch.flush:
             return  # a hidden tab: refreshed when it is shown again
         state = self.hub.peers.peers.get(self.pid)

@@ -55,9 +55,11 @@ class TimeSlider(View):
             self.replay.seek(float(new))
 
     def reset(self) -> None:
+        """Nothing to resend: the slider's state is its traits."""
         pass
 
     def tick(self, ch: Changes) -> None:
+        """Nothing to send per tick: the slider moves when ``t`` is set."""
         pass
 
 
@@ -122,12 +124,15 @@ class Replay:
         return v
 
     def mesh_view(self) -> MeshView:
+        """The replay's mesh (one per replay)."""
         return self._view("mesh", lambda: MeshView(self.hub, title="Mesh (replay)"))  # type: ignore[no-any-return]
 
     def flow_view(self) -> FlowView:
+        """The replay's message flow (one per replay)."""
         return self._view("flow", lambda: FlowView(self.hub))  # type: ignore[no-any-return]
 
     def signaling_view(self) -> SignalingView:
+        """The replay's signalling timeline (one per replay)."""
         return self._view("signaling", lambda: SignalingView(self.hub))  # type: ignore[no-any-return]
 
     def peer_view(self, who: str) -> PeerView:
@@ -137,6 +142,7 @@ class Replay:
         return self._view(f"peer:{pid}", lambda: PeerView(self.hub, pid, name=d.label(pid)))  # type: ignore[no-any-return]
 
     def slider(self) -> TimeSlider:
+        """The slider that moves every view of this replay in time."""
         return self._view("slider", lambda: TimeSlider(self))  # type: ignore[no-any-return]
 
     def show(self) -> widgets.Widget:

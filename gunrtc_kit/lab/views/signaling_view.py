@@ -79,6 +79,7 @@ class SignalingView(View):
             self._names_version = d.version
 
     def reset(self) -> None:
+        """Send the newest steps (at most ``RESET_STEPS``) and the links."""
         sig = self.hub.signaling
         d = self.hub.directory
         self._v += 1
@@ -88,6 +89,7 @@ class SignalingView(View):
         self.post({"type": "reset", "v": self._v, "steps": [s.as_dict(d) for s in steps]})
 
     def tick(self, ch: Changes) -> None:
+        """Send the steps made since the last tick (or refresh the snapshot when idle)."""
         sig = self.hub.signaling
         if sig.count == self._next:
             if self.snapshot.get("v") != self._v and (
@@ -110,6 +112,7 @@ class SignalingView(View):
         self._v += 1
 
     def handle(self, content: dict[str, Any]) -> None:
+        """Answer ``sdp``: one step's SDP, line by line with its meaning."""
         if content.get("type") == "sdp":
             i = content.get("i")
             step = self.hub.signaling.get(i) if isinstance(i, int) else None
