@@ -39,8 +39,8 @@ async def pump():
         await asyncio.sleep(0.02)
 
 pumping = lab.rt.submit(pump())            # runs on the Lab's loop, not the kernel's
-def count():
-    return len(b.gun.graph.nodes.get("tick", {})) - 1
+def count():  # keys b holds under 'tick' ('_' aside; 0 before the first put arrives)
+    return max(len(b.gun.graph.nodes.get("tick", {})) - 1, 0)
 print("VERSION", ipykernel.__version__)
 """
 

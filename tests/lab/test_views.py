@@ -305,6 +305,8 @@ def test_mesh_view_is_a_widget_with_its_module_inside_the_package() -> None:
     # nothing is fetched at run time: no module imported from a URL, no CDN
     assert 'from "http' not in esm and "from 'http" not in esm and "import(" not in esm
     assert "cdn" not in esm.lower()
+    # the shared helpers are inlined: a module given as text cannot import a sibling file
+    assert 'from "./common.js"' not in esm and "function errorBanner" in esm
     hub.close()
 
 

@@ -10,6 +10,7 @@ docs/views.md). Errors while ticking or answering the browser are shown in the v
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -20,11 +21,26 @@ import traitlets
 
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
-__all__ = ["STATIC", "View"]
+__all__ = ["STATIC", "View", "module"]
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+
+_IMPORT_COMMON = re.compile(r'^import \{[^}]*\} from "\./common\.js";\n', re.M)
+
+
+def module(name: str) -> str:
+    """The ES module ``static/<name>`` as anywidget takes it: one text, with the shared
+    ``common.js`` inlined where it is imported (a module handed over as text has no URL to
+    resolve a sibling import against). Read once, when the view class is defined."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    common = (STATIC / "common.js").read_text(encoding="utf-8")
+    common = re.sub(r"^export ", "", common, flags=re.M)
+    bundled, n = _IMPORT_COMMON.subn(lambda _m: common + "\n", text)
+    if n != 1:
+        raise RuntimeError(f"static/{name} must import from ./common.js exactly once")
+    return bundled
 
 
 class View(anywidget.AnyWidget):

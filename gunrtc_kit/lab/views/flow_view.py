@@ -18,7 +18,7 @@ from typing import Any
 import traitlets
 
 from gunrtc_kit.diagnose.fate import MARKS
-from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
 __all__ = ["FlowView"]
@@ -43,7 +43,7 @@ class FlowView(View):
     """Message flow: filter by peer, kind, soul, transport; hide discovery and signalling;
     pause; follow the newest rows; pick a message to see its JSON and its fate."""
 
-    _esm = STATIC / "flow.js"
+    _esm = module("flow.js")
     lanes: traitlets.List[Any] = traitlets.List().tag(sync=True)
     count = traitlets.Int(0).tag(sync=True)
     base = traitlets.Int(0).tag(sync=True)

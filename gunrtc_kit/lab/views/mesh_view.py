@@ -16,7 +16,7 @@ from typing import Any
 import traitlets
 
 from gunrtc_kit.diagnose.mesh import EdgeState
-from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
 __all__ = ["MeshView"]
@@ -29,7 +29,7 @@ class MeshView(View):
     links, a dot per message. Hover a node for its counters; click a node (``selected_node``)
     or a link (``selected_edge``)."""
 
-    _esm = STATIC / "mesh.js"
+    _esm = module("mesh.js")
     snapshot = traitlets.Dict().tag(sync=True)
     selected_node = traitlets.Unicode("").tag(sync=True)
     selected_edge = traitlets.Unicode("").tag(sync=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traitlets
 
-from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
 __all__ = ["PeerView"]
@@ -19,7 +19,7 @@ __all__ = ["PeerView"]
 class PeerView(View):
     """One peer: what it heard, said, dropped and merged; its links; its data."""
 
-    _esm = STATIC / "peer.js"
+    _esm = module("peer.js")
     peer = traitlets.Dict().tag(sync=True)
 
     kind = "peer"

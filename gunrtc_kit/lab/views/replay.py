@@ -22,7 +22,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.flow_view import FlowView
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 from gunrtc_kit.lab.views.mesh_view import MeshView
@@ -35,7 +35,7 @@ __all__ = ["Replay", "TimeSlider"]
 class TimeSlider(View):
     """The instant every view of a replay shows (``t``, seconds from the trace's start)."""
 
-    _esm = STATIC / "timeline.js"
+    _esm = module("timeline.js")
     t0 = traitlets.Float(0.0).tag(sync=True)
     t1 = traitlets.Float(0.0).tag(sync=True)
     t = traitlets.Float(0.0).tag(sync=True)

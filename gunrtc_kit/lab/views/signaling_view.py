@@ -15,7 +15,7 @@ import traitlets
 
 from gunrtc_kit.diagnose.mesh import edge_id
 from gunrtc_kit.diagnose.signaling import Step, annotate_sdp
-from gunrtc_kit.lab.views.base import STATIC, View
+from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
 __all__ = ["SignalingView"]
@@ -29,7 +29,7 @@ class SignalingView(View):
     """Offer, answer, candidates and state changes of WebRTC links (``link``: one link's id
     ``"pidA|pidB"``, or ``""`` for all)."""
 
-    _esm = STATIC / "signaling.js"
+    _esm = module("signaling.js")
     snapshot = traitlets.Dict().tag(sync=True)
     links: traitlets.List[Any] = traitlets.List().tag(sync=True)
     link = traitlets.Unicode("").tag(sync=True)

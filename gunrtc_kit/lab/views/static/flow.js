@@ -8,6 +8,8 @@
 // moves a few rows, even over a million rows. With auto-scroll off, new rows shift the
 // virtual offset by as many rows, so the user keeps looking at the same logical rows.
 
+import { NS, html, svg, errorBanner, kindColor } from "./common.js";
+
 const ROW_H = 22;
 const HEAD_H = 26;
 const OVERSCAN = 8;
@@ -20,21 +22,10 @@ const SETTLE_MS = 150;
 const TIME_W = 66;
 const GUTTER_W = 24;
 const MIN_TEXT_W = 240;
-const NS = "http://www.w3.org/2000/svg";
 const MARKS = ["heard", "heard-only", "sent", "dup", "lost"];
 const MARK_ICON = { heard: "▶", "heard-only": "▶", sent: "▷", dup: "⊘", lost: "✕" };
 const DEFAULT_FILTERS = { peer: "", kind: "", soul: "", transport: "", hide_signaling: false, pair: [] };
 
-function kindColor(kind) {
-  const k = String(kind || "");
-  if (k === "put") return "#16a34a";
-  if (k === "get") return "#2563eb";
-  if (k === "ack") return "#6b7280";
-  if (k === "reply") return "#9333ea";
-  if (k.startsWith("rtc")) return "#dc2626";
-  if (k.startsWith("dam")) return "#a16207";
-  return "#64748b";
-}
 function kindClass(kind) {
   const k = String(kind || "");
   if (["put", "get", "ack", "reply"].includes(k)) return `gk-k-${k}`;
@@ -42,39 +33,9 @@ function kindClass(kind) {
   if (k.startsWith("dam")) return "gk-k-dam";
   return "gk-k-other";
 }
-function svg(tag, attrs, parent) {
-  const e = document.createElementNS(NS, tag);
-  if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k]);
-  if (parent) parent.appendChild(e);
-  return e;
-}
-function html(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 const fmtInt = (n) => (Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "0");
 const fmtT = (t) => (Number.isFinite(+t) ? (+t).toFixed(3) : "");
 const clamp = (x, a, b) => (x < a ? a : x > b ? b : x);
-
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
-  const box = document.createElement("div");
-  box.className = "gk-error";
-  box.setAttribute("role", "alert");
-  parent.insertBefore(box, before || null);
-  const show = () => {
-    const e = model.get("error");
-    box.textContent = e ? String(e) : "";
-    box.hidden = !e;
-  };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
-  show();
-  return () => model.off("change:error", onChange);
-}
 
 function render({ model, el }) {
   // ---------- DOM ----------

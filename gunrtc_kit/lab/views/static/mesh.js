@@ -6,7 +6,8 @@
 // 300 ms); pulses are dots travelling along an edge (450 ms, at most 60 alive). One
 // requestAnimationFrame loop runs only while something moves.
 
-const NS = "http://www.w3.org/2000/svg";
+import { NS, html, svg, errorBanner, kindColor } from "./common.js";
+
 const TRANSPORTS = ["ws", "dc", "memory"];
 const STATES = ["open", "connecting", "new", "closed", "failed"];
 const MOVE_MS = 300;
@@ -14,32 +15,6 @@ const PULSE_MS = 450;
 const MAX_PULSES = 60;
 const MIN_K = 0.1;
 const MAX_K = 10;
-
-function kindColor(kind) {
-  const k = String(kind || "");
-  if (k === "put") return "#16a34a";
-  if (k === "get") return "#2563eb";
-  if (k === "ack") return "#6b7280";
-  if (k === "reply") return "#9333ea";
-  if (k.startsWith("rtc")) return "#dc2626";
-  if (k.startsWith("dam")) return "#a16207";
-  return "#64748b";
-}
-
-function svg(tag, attrs, parent) {
-  const e = document.createElementNS(NS, tag);
-  if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k]);
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
-function html(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 
 const fmtInt = (n) => (Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "–");
 const plural = (n, one, many) => `${fmtInt(n)} ${+n === 1 ? one : many}`;
@@ -77,23 +52,6 @@ function legend(parent) {
   item("closed", { stroke: "#9ca3af", "stroke-dasharray": "1 3", "stroke-linecap": "round" });
   item("partitioned", { stroke: "#dc2626", "stroke-dasharray": "5 2" });
   return box;
-}
-
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
-  const box = document.createElement("div");
-  box.className = "gk-error";
-  box.setAttribute("role", "alert");
-  parent.insertBefore(box, before || null);
-  const show = () => {
-    const e = model.get("error");
-    box.textContent = e ? String(e) : "";
-    box.hidden = !e;
-  };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
-  show();
-  return () => model.off("change:error", onChange);
 }
 
 function render({ model, el }) {

@@ -1,16 +1,11 @@
 // PeerView: one peer's counters, links and data, all from the `peer` trait (docs/views.md,
 // "PeerView"). Each section is redrawn only when its part of the trait changed.
 
+import { html, errorBanner } from "./common.js";
+
 const COUNTERS = ["heard", "said", "dropped", "lost", "puts", "errors"];
 const MAX_DATA_ROWS = 300;
 
-function html(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 const fmtInt = (n) => (Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "0");
 const TRANSPORTS = ["ws", "dc", "memory"];
 
@@ -24,23 +19,6 @@ function fmtValue(v) {
   } catch (_) {
     return String(v);
   }
-}
-
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
-  const box = document.createElement("div");
-  box.className = "gk-error";
-  box.setAttribute("role", "alert");
-  parent.insertBefore(box, before || null);
-  const show = () => {
-    const e = model.get("error");
-    box.textContent = e ? String(e) : "";
-    box.hidden = !e;
-  };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
-  show();
-  return () => model.off("change:error", onChange);
 }
 
 function render({ model, el }) {

@@ -2,6 +2,8 @@
 // "SignalingView"). Steps arrive as a `reset` then `diff`s of new steps; an SDP toggle asks
 // Python for the annotated lines of that step (`{"type": "sdp", "i"}`) and shows them.
 
+import { html, errorBanner } from "./common.js";
+
 const LAYERS = {
   pc: "PC",
   ice: "ICE",
@@ -13,13 +15,6 @@ const LAYERS = {
 };
 const MAX_STEPS = 5000;
 
-function html(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 function stateClass(text) {
   const t = String(text || "").toLowerCase();
   if (/fail|closed|disconnect|error/.test(t)) return "gk-state-bad";
@@ -28,23 +23,6 @@ function stateClass(text) {
   return "";
 }
 const slug = (s) => String(s || "").replace(/[^a-z0-9-]/gi, "");
-
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
-  const box = document.createElement("div");
-  box.className = "gk-error";
-  box.setAttribute("role", "alert");
-  parent.insertBefore(box, before || null);
-  const show = () => {
-    const e = model.get("error");
-    box.textContent = e ? String(e) : "";
-    box.hidden = !e;
-  };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
-  show();
-  return () => model.off("change:error", onChange);
-}
 
 function render({ model, el }) {
   const root = html("div", "gk-view gk-signaling", el);

@@ -5,34 +5,11 @@
 // `t1`. If Python moves `t` itself while playing, this clock follows Python's instead of
 // adding its own, so the replay never runs at twice the speed.
 
+import { html, errorBanner } from "./common.js";
+
 const SPEEDS = [1, 2, 5, 10];
 const SEND_MS = 60;
 const PLAY_SEND_MS = 100;
-
-function html(tag, cls, parent, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
-  const box = document.createElement("div");
-  box.className = "gk-error";
-  box.setAttribute("role", "alert");
-  parent.insertBefore(box, before || null);
-  const show = () => {
-    const e = model.get("error");
-    box.textContent = e ? String(e) : "";
-    box.hidden = !e;
-  };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
-  show();
-  return () => model.off("change:error", onChange);
-}
 
 function render({ model, el }) {
   const root = html("div", "gk-view gk-timeline", el);
