@@ -761,18 +761,15 @@ function render({ model, el }) {
   // ---------- scrolling ----------
   const onScroll = () => {
     const s = scroller.scrollTop;
-    if (Math.abs(s - expectTop) > 1) {
-      virtTop = clamp(virtFor(s), 0, virtMax());
-      held = false; // the user scrolled: they choose where to look now
-    }
+    if (Math.abs(s - expectTop) > 1) virtTop = clamp(virtFor(s), 0, virtMax());
     expectTop = s;
     draw();
     scheduleWindow();
   };
   const onWheel = (ev) => {
+    held = false; // the user scrolls: they choose where to look now
     if (!scaled() || ev.ctrlKey) return; // native scrolling is exact below the cap
     ev.preventDefault();
-    held = false;
     const unit = ev.deltaMode === 1 ? ROW_H : ev.deltaMode === 2 ? viewH() : 1;
     virtTop = clamp(virtTop + ev.deltaY * unit, 0, virtMax());
     if (ev.deltaX) scroller.scrollLeft += ev.deltaX * unit;
@@ -781,6 +778,7 @@ function render({ model, el }) {
     scheduleWindow();
   };
   const onKey = (ev) => {
+    if (ev.key !== "Escape") held = false;
     if (ev.key === "Escape" && selected) {
       model.set("selected", "");
       model.save_changes();
@@ -893,6 +891,10 @@ function render({ model, el }) {
     }
     held = false;
   };
+  const onPointerDown = (ev) => {
+    if (ev.offsetX >= scroller.clientWidth) held = false; // a drag on the scrollbar
+  };
+  scroller.addEventListener("pointerdown", onPointerDown);
   scroller.addEventListener("pointerenter", onPointerEnter);
   scroller.addEventListener("pointerleave", onPointerLeave);
   scroller.addEventListener("scroll", onScroll, { passive: true });
@@ -926,6 +928,7 @@ function render({ model, el }) {
     for (const k in counted) model.off(k, counted[k]);
     model.off("msg:custom", onCustom);
     if (ro) ro.disconnect();
+    scroller.removeEventListener("pointerdown", onPointerDown);
     scroller.removeEventListener("pointerenter", onPointerEnter);
     scroller.removeEventListener("pointerleave", onPointerLeave);
     selPeer.removeEventListener("change", onPeer);
