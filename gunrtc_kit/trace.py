@@ -294,18 +294,7 @@ class TraceBus:
                 box.append(item)
             done.set()
 
-        def listen(event: Event) -> None:
-            if done.is_set():
-                return
-            try:
-                hit = predicate(event)
-            except Exception as exc:
-                settle(exc)
-                return
-            if hit:
-                settle(event)
-
-        unsubscribe = self.subscribe(listen)
+        unsubscribe = self.subscribe(_listener(predicate, settle, done.is_set))
         try:
             found = self._scan_history(predicate) if past else None
             if found is not None:
@@ -355,18 +344,7 @@ class TraceBus:
             except RuntimeError:  # the waiting loop is closed: nobody is waiting any more
                 pass
 
-        def listen(event: Event) -> None:
-            if settled:
-                return
-            try:
-                hit = predicate(event)
-            except Exception as exc:
-                settle(exc)
-                return
-            if hit:
-                settle(event)
-
-        unsubscribe = self.subscribe(listen)
+        unsubscribe = self.subscribe(_listener(predicate, settle, lambda: settled))
         try:
             found = self._scan_history(predicate) if past else None
             if found is not None and claim():
@@ -393,6 +371,28 @@ class TraceBus:
             except Exception as exc:
                 return exc
         return None
+
+
+def _listener(
+    predicate: Callable[[Event], object],
+    settle: Callable[[Event | BaseException], None],
+    finished: Callable[[], bool],
+) -> Subscriber:
+    """The subscriber a waiter puts on the bus: the first event ``predicate`` accepts (or the
+    error it raises) settles the wait; after that it does nothing."""
+
+    def listen(event: Event) -> None:
+        if finished():
+            return
+        try:
+            hit = predicate(event)
+        except Exception as exc:
+            settle(exc)
+            return
+        if hit:
+            settle(event)
+
+    return listen
 
 
 def _check_timeout(timeout: float) -> None:
