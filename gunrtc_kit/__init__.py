@@ -5,8 +5,8 @@ Importing this package loads no widget or plotting library; the notebook layer i
 """
 
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.gun import Gun
 from gunrtc_kit.relay import Relay
+from gunrtc_kit.root import Gun
 from gunrtc_kit.webrtc.options import WebRTCOptions
 
 __all__ = ["Gun", "GunError", "Relay", "WebRTCOptions"]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.gun import Gun
 from gunrtc_kit.relay import Relay
+from gunrtc_kit.root import Gun
 from gunrtc_kit.webrtc.options import WebRTCOptions
 
 __all__ = ["main"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gunrtc_kit import trace
-from gunrtc_kit.gun import Gun
+from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
 from gunrtc_kit.transport.websocket import MAX_WS_FRAME, WebSocketServer
 

@@ -38,13 +38,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from gunrtc_kit import trace
+from gunrtc_kit.chain import Chain
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.gun import Chain, Gun
 from gunrtc_kit.lab.runtime import Runtime, get_runtime
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
+from gunrtc_kit.root import Gun
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 from gunrtc_kit.webrtc.options import WebRTCOptions
 

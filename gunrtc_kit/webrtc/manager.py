@@ -52,7 +52,7 @@ ROUTE_LIFE = 9.0  # a relay keeps a reply route ~9 s (dedup age)
 
 
 class Root(Protocol):
-    """What the manager needs from the root above it (``gunrtc_kit.gun.Gun`` provides it): the
+    """What the manager needs from the root above it (``gunrtc_kit.root.Gun`` provides it): the
     mesh, the trace bus, the machine clock, reply listeners, puts, and owned tasks. A protocol,
     so this layer does not import the one above it."""
 

@@ -19,9 +19,9 @@ import pytest
 
 import gunrtc_kit.lab.lab as lab_module
 from gunrtc_kit import Gun
+from gunrtc_kit.chain import Chain
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
-from gunrtc_kit.gun import Chain
 from gunrtc_kit.lab import Lab, LabPeer, MemoryLink, Runtime, SignalingSteps, get_runtime
 from gunrtc_kit.transport.memory import connect_memory
 from tests.helpers import until

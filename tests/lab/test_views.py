@@ -56,7 +56,7 @@ def wait_rows(lab: Lab, pred: Any) -> None:
 
 def test_import_stays_light() -> None:
     code = (
-        "import sys, gunrtc_kit, gunrtc_kit.gun, gunrtc_kit.relay, gunrtc_kit.lab; "
+        "import sys, gunrtc_kit, gunrtc_kit.root, gunrtc_kit.relay, gunrtc_kit.lab; "
         "from gunrtc_kit.lab import Lab; "
         "bad = [m for m in ('matplotlib', 'ipywidgets', 'anywidget', 'networkx', "
         "'nest_asyncio', 'IPython') if m in sys.modules]; assert not bad, bad"

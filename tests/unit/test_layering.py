@@ -21,9 +21,10 @@ ALLOWED = {
     "transport": {"errors", "core", "trace", "dam", "transport"},
     "store": {"errors"},
     "webrtc": {"errors", "core", "trace", "dam", "transport", "webrtc"},
-    "gun": {"errors", "core", "trace", "dam", "transport", "webrtc", "store"},
-    "relay": {"errors", "core", "trace", "dam", "transport", "store", "gun"},
-    "cli": {"errors", "trace", "gun", "relay", "webrtc"},
+    "root": {"errors", "core", "trace", "dam", "transport", "webrtc", "store", "chain", "root"},
+    "chain": {"errors", "core", "trace", "root", "chain"},
+    "relay": {"errors", "core", "trace", "dam", "transport", "store", "root"},
+    "cli": {"errors", "trace", "root", "relay", "webrtc"},
     "diagnose": {"errors", "core", "trace", "diagnose"},
 }
 NO_ASYNCIO = {"core", "dam"}
