@@ -15,9 +15,9 @@ is a plain code-unit sort, as the Node relay's YSON prints it (lib/yson.js sorts
 ``Object.keys(data)`` and writes in that order; a browser's ``JSON.stringify`` with mesh.hash's
 sorting replacer would hoist integer keys again: the two gun builds disagree here).
 
-Frame contract (fuzzed in the tests): ``parse`` returns the messages of a frame, plus one error
-per batch element that is not an object, or raises ``InvalidDataError``/``LimitError``; nothing
-else escapes it.
+Frame contract (fuzzed in the tests): ``parse`` returns the messages of a frame, plus at most
+one error for the batch elements that are not objects, or raises ``InvalidDataError`` or
+``LimitError``; nothing else escapes it.
 """
 
 from __future__ import annotations
@@ -315,7 +315,8 @@ def parse(text: str, max_size: int = MAX_FRAME) -> tuple[list[Message], list[Inv
 
     gun's mesh looks at ``raw[0]`` only, so it ignores a frame that starts with whitespace;
     we skip JSON whitespace before the first character (being lenient here loses nothing).
-    Elements of a batch that are not objects are returned as errors and the rest are kept.
+    Elements of a batch that are not objects are reported as one error (the first, and how
+    many) and the rest are kept.
     Integers are read as JavaScript reads them (doubles), and ``NaN``/``Infinity`` literals,
     which ``JSON.parse`` refuses, are refused too.
 
@@ -342,12 +343,23 @@ def parse(text: str, max_size: int = MAX_FRAME) -> tuple[list[Message], list[Inv
     if isinstance(data, dict):
         return [data], []
     msgs: list[Message] = []
-    bad: list[InvalidDataError] = []
+    first = -1
+    count = 0
     for i, item in enumerate(data):
         if isinstance(item, dict):
             msgs.append(item)
         else:
-            bad.append(
-                InvalidDataError(f"batch element {i} is {_what(item)}, not a message object")
+            if first < 0:
+                first = i
+            count += 1
+    bad: list[InvalidDataError] = []
+    if count:
+        # one error per frame, however many elements are bad: a frame of 5M numbers must not
+        # become 5M error objects (nor 5M error replies)
+        more = f" ({count} of {len(data)} elements are not objects)" if count > 1 else ""
+        bad.append(
+            InvalidDataError(
+                f"batch element {first} is {_what(data[first])}, not a message object{more}"
             )
+        )
     return msgs, bad

@@ -39,7 +39,7 @@ from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import InvalidDataError, LimitError, NetworkError
 
-__all__ = ["Mesh", "Handler"]
+__all__ = ["SLICE", "Handler", "Mesh"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ Handler = Callable[[Message, MeshPeer], None]
 # dam values Gun.js sends that need no handling here: a client's start-up "hi" is sent to
 # open lazy wires and nothing on the receiving side handles it (gun-wire 5.2).
 _QUIET_DAMS = frozenset({"hi"})
+
+# messages of one batch handled per turn of the loop by network transports: small enough that
+# a 5M-element frame yields thousands of times, large enough that a normal batch is one turn
+SLICE = 256
 
 
 class Mesh:
@@ -115,30 +119,46 @@ class Mesh:
 
     # ------------------------------------------------------------------ hearing
     def hear(self, raw: str | bytes, peer: MeshPeer) -> None:
-        """Feed one frame that arrived on ``peer``'s wire. Never raises on remote input."""
+        """Feed one frame that arrived on ``peer``'s wire, all of it now. Never raises on remote
+        input. Transports facing the network use ``frame`` and ``hear_all`` in slices instead,
+        so that one huge batch cannot hold the loop (``SLICE`` messages per turn)."""
+        msgs = self.frame(raw, peer)
+        self.hear_all(msgs, peer, len(raw) if len(msgs) == 1 else 0)
+
+    def frame(self, raw: str | bytes, peer: MeshPeer) -> list[Message]:
+        """Parse one frame from ``peer``: its messages. A bad frame, or bad elements in a batch,
+        get one ``!`` error reply per frame (never one per element) and a trace error."""
         if isinstance(raw, bytes | bytearray | memoryview):
             # gun.js ignores binary frames silently (raw[0] is a number); we say so.
             self._error(peer, "binary frame ignored: DAM frames are text")
             self.say({"dam": "!", "err": "DAM frames are text; binary frame ignored."}, peer)
-            return
+            return []
         try:
             msgs, bad = codec.parse(raw, self.max_frame)
         except LimitError:
             self._error(peer, f"frame of {len(raw)} chars over max_frame={self.max_frame}")
             self.say({"dam": "!", "err": "Message too big!"}, peer)
-            return
+            return []
         except InvalidDataError as exc:
             self._error(peer, f"{exc} ({raw[:60]!r})")
             self.say({"dam": "!", "err": "DAM JSON parse error."}, peer)
-            return
-        for problem in bad:
-            self._error(peer, str(problem))
-            self.say({"dam": "!", "err": str(problem)}, peer)
+            return []
+        if bad:
+            problem = str(bad[0])
+            self._error(peer, problem)
+            self.say({"dam": "!", "err": problem}, peer)
+        return msgs
+
+    def hear_all(self, msgs: list[Message], peer: MeshPeer, size: int = 0) -> None:
+        """Handle parsed messages from ``peer`` (a frame, or one slice of a big batch), then
+        send what they made us say to ``peer`` as one batch."""
         for msg in msgs:
             try:
-                self.hear_one(msg, peer, len(raw) if len(msgs) == 1 else 0)
+                self.hear_one(msg, peer, size)
             except Exception as exc:  # a bug in a handler must not stop the peer
-                log.exception("handling %r from %r failed", msg.get("#"), peer)
+                # one line, not a traceback per message: a hostile frame must not flood the log
+                log.warning("handling %r from %s failed: %r", msg.get("#"), peer.id, exc)
+                log.debug("traceback", exc_info=True)
                 self._error(peer, f"handling message failed: {exc!r}", str(msg.get("#", "")))
         self.flush(peer)
 
@@ -171,12 +191,13 @@ class Mesh:
         entry = self.dup.track(mid)
         entry.via = peer
         if dam is not None:
-            handler = self.handlers.get(str(dam))
+            handler = self.handlers.get(dam) if isinstance(dam, str) else None
             if handler is not None:
                 handler(msg, peer)
-            elif dam not in _QUIET_DAMS:
-                self._error(peer, f"unknown dam {dam!r}", mid)
-                self.say({"dam": "!", "err": f"Unknown dam {dam!r}."}, peer)
+            elif not isinstance(dam, str) or dam not in _QUIET_DAMS:
+                shown = codec.js_slice(codec.dumps(dam), 40)
+                self._error(peer, f"unknown dam {shown}", mid)
+                self.say({"dam": "!", "err": f"Unknown dam {shown}.", "@": mid}, peer)
             return
         if "get" in msg:
             entry.it = msg

@@ -27,7 +27,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.http11 import Request, Response
 
-from gunrtc_kit.dam.mesh import Mesh
+from gunrtc_kit.dam.mesh import SLICE, Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError
 
@@ -106,10 +106,18 @@ class WsWire:
 
 
 async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer) -> None:
-    """Feed every frame of ``conn`` to the mesh until it closes."""
+    """Feed every frame of ``conn`` to the mesh until it closes. A batch is handled ``SLICE``
+    messages per turn of the loop, so one huge frame delays its sender, not everyone."""
     with contextlib.suppress(ConnectionClosed):
-        async for frame in conn:
-            mesh.hear(frame, peer)
+        async for raw in conn:
+            msgs = mesh.frame(raw, peer)
+            if len(msgs) <= SLICE:
+                mesh.hear_all(msgs, peer, len(raw) if len(msgs) == 1 else 0)
+                continue
+            for i in range(0, len(msgs), SLICE):
+                mesh.hear_all(msgs[i : i + SLICE], peer)
+                await asyncio.sleep(0)
+            del msgs
 
 
 class WebSocketClient:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from gunrtc_kit import trace
+from gunrtc_kit.core import codec
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import LimitError
@@ -196,8 +197,31 @@ def test_unknown_dam_is_reported_known_dam_handled_never_relayed() -> None:
     mesh.hear(json.dumps({"#": "d3", "dam": "hi"}), peer)
     assert handled == ["d1"] and relayed == []
     errors = [e.error for e in mesh.bus.events(trace.Error)]
-    assert any("unknown dam 'nonsense'" in e for e in errors)
-    assert not any("'hi'" in e for e in errors)
+    assert any('unknown dam "nonsense"' in e for e in errors)
+    assert not any('"hi"' in e for e in errors)
+
+
+def test_dam_that_is_not_a_string_gets_an_error_reply() -> None:
+    mesh = make_mesh()
+    peer, wire = inbound(mesh)
+    mesh.flush_all()
+    wire.frames.clear()
+    mesh.hear(json.dumps({"#": "d9", "dam": {}}), peer)
+    mesh.flush_all()
+    replies = [m for f in wire.frames for m in codec.parse(f)[0]]
+    assert [(m["dam"], m["@"], m["err"]) for m in replies] == [("!", "d9", "Unknown dam {}.")]
+    assert not [e for e in mesh.bus.events(trace.Error) if "handling message failed" in e.error]
+
+
+def test_a_batch_of_bad_elements_gets_one_error_reply() -> None:
+    mesh = make_mesh()
+    peer, wire = inbound(mesh)
+    mesh.flush_all()
+    wire.frames.clear()
+    mesh.hear("[" + ",".join(["1"] * 10_000) + ',{"#":"ok1","dam":"hi"}]', peer)
+    mesh.flush_all()
+    replies = [m for f in wire.frames for m in codec.parse(f)[0]]
+    assert len(replies) == 1 and "10000 of 10001" in replies[0]["err"]
 
 
 def test_binary_frame_is_reported() -> None:
