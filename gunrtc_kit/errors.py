@@ -11,6 +11,7 @@ __all__ = [
     "InvalidDataError",
     "LimitError",
     "NetworkError",
+    "StoreError",
     "TimeoutError",
     "WebRTCError",
 ]
@@ -30,6 +31,11 @@ class LimitError(GunError):
 
 class NetworkError(GunError):
     """A wire could not be opened, or closed under us."""
+
+
+class StoreError(GunError):
+    """The relay's store could not write, commit or read: the write was rolled back (memory and
+    disk alike) and the writer got ``err``; or the file is damaged (the text names what)."""
 
 
 class WebRTCError(GunError):

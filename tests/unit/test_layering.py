@@ -19,7 +19,7 @@ ALLOWED = {
     "trace": {"errors"},
     "dam": {"errors", "core", "trace", "dam"},
     "transport": {"errors", "core", "trace", "dam", "transport"},
-    "store": {"errors"},
+    "store": {"errors", "core"},
     "webrtc": {"errors", "core", "trace", "dam", "transport", "webrtc"},
     "root": {"errors", "core", "trace", "dam", "transport", "webrtc", "store", "chain", "root"},
     "chain": {"errors", "core", "trace", "root", "chain"},
