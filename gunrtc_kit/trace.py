@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [
     "from_jsonl",
     "load",
     "save",
+    "summarize",
     "to_jsonl",
 ]
 
@@ -211,6 +213,78 @@ EVENT_TYPES: dict[str, type[Event]] = {
 E = TypeVar("E", bound=Event)
 Subscriber = Callable[[Event], None]
 
+HISTORY_MSG_CHARS = 2048  # a message or put kept whole in the history up to about this size
+
+
+def _size_over(value: Any, budget: int) -> int:
+    """How far ``value``'s JSON-ish size goes over ``budget`` (0 if it fits); stops early."""
+    stack = [value]
+    left = budget
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            left -= len(v) + 2
+        elif isinstance(v, dict):
+            left -= 2
+            for k, x in v.items():
+                left -= len(k) + 4 if isinstance(k, str) else 8
+                stack.append(x)
+        elif isinstance(v, list | tuple):
+            left -= 2 + len(v)
+            stack.extend(v)
+        else:
+            left -= 8
+        if left < 0:
+            return -left
+    return 0
+
+
+def summarize(value: Any, budget: int = HISTORY_MSG_CHARS) -> Any:
+    """A copy of ``value`` whose strings, dicts and lists are cut to fit about ``budget``
+    characters: what a view needs to name a message (ids, souls, keys), not its payload."""
+    left = [budget]
+
+    def cut(v: Any, depth: int) -> Any:
+        if isinstance(v, str):
+            n = max(min(len(v), left[0], 64), 0)
+            left[0] -= n + 2
+            return v if n == len(v) else v[:n] + "\u2026"
+        if isinstance(v, dict):
+            out: dict[Any, Any] = {}
+            for i, (k, x) in enumerate(v.items()):
+                if left[0] <= 0 or depth > 6:
+                    out["\u2026"] = f"+{len(v) - i} more"
+                    break
+                left[0] -= len(str(k)) + 4
+                out[k] = cut(x, depth + 1)
+            return out
+        if isinstance(v, list | tuple):
+            return [cut(x, depth + 1) for x in v[:8]] + (
+                [f"+{len(v) - 8} more"] if len(v) > 8 else []
+            )
+        left[0] -= 8
+        return v
+
+    return cut(value, 0)
+
+
+def _kept(event: Event) -> Event:
+    """The form of ``event`` the history keeps: itself, or a summary if it carries a lot."""
+    if isinstance(event, Heard | Said):
+        over = (
+            event.size - HISTORY_MSG_CHARS
+            if event.size
+            else _size_over(event.msg, HISTORY_MSG_CHARS)
+        )
+        if over > 0:
+            msg = summarize(event.msg)
+            msg["~"] = event.size or HISTORY_MSG_CHARS + over
+            return dataclasses.replace(event, msg=msg)
+    elif isinstance(event, Put):
+        if _size_over(event.values, HISTORY_MSG_CHARS):
+            return dataclasses.replace(event, values=summarize(event.values))
+    return event
+
 
 class TraceBus:
     """Fan-out of events to subscribers, with a bounded in-memory history.
@@ -218,6 +292,12 @@ class TraceBus:
     A subscriber that raises does not stop the others: its error is logged and turned into a
     ``trace.Error`` event (never silently lost). ``history`` keeps the last ``keep`` events so a
     view opened late can draw what already happened.
+
+    The history is bounded in bytes as well as in count: a message or a put bigger than
+    ``HISTORY_MSG_CHARS`` is kept as a summary (its ids, kind, souls and keys, strings cut short,
+    marked with ``"~": <original size>``); live subscribers always get the whole event. Without
+    this, a remote peer sending 1 MB messages that are neither stored nor relayed would pin
+    ``keep`` MB of memory for good.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, keep: int = 10_000) -> None:
@@ -225,7 +305,7 @@ class TraceBus:
             raise ValueError(f"keep={keep!r}, expected an int >= 0")
         self.clock = clock
         self.keep = keep
-        self.history: list[Event] = []
+        self.history: deque[Event] = deque(maxlen=keep)
         self._subs: list[Subscriber] = []
         self._in_error = False
 
@@ -247,9 +327,7 @@ class TraceBus:
 
     def emit(self, event: Event) -> None:
         if self.keep:
-            self.history.append(event)
-            if len(self.history) > self.keep:
-                del self.history[: len(self.history) - self.keep]
+            self.history.append(_kept(event))
         for fn in list(self._subs):
             try:
                 fn(event)

@@ -332,3 +332,34 @@ def test_load_corrupt_gzip_is_invalid_data(tmp_path: Path) -> None:
     path.write_bytes(b"\x1f\x8b" + b"not really gzip")
     with pytest.raises(InvalidDataError, match="gzip"):
         trace.load(path)
+
+
+def test_history_keeps_big_messages_as_summaries_and_stays_small() -> None:
+    import tracemalloc
+
+    bus = trace.TraceBus(keep=10_000)
+    seen: list[trace.Event] = []
+    bus.subscribe(seen.append)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(100):
+        big = {"#": f"m{i}", "put": {f"s{i}": {"_": {"#": f"s{i}"}, "k": "x" * 1_000_000}}}
+        bus.emit(trace.Heard(float(i), "relay", "p1", msg=big, size=0))
+        del big
+    seen.clear()  # the live subscriber got the whole messages; now only the history holds them
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert grown < 5_000_000, f"history pinned {grown} bytes for 100 x 1 MB messages"
+    kept = bus.events(trace.Heard)
+    assert len(kept) == 100
+    last = kept[-1].msg
+    assert last["#"] == "m99" and "s99" in last["put"] and last["~"] > 1_000_000
+    assert len(last["put"]["s99"]["k"]) <= 65  # cut short, marked with an ellipsis
+
+
+def test_history_keeps_small_messages_whole_and_is_bounded_in_count() -> None:
+    bus = trace.TraceBus(keep=3)
+    for i in range(5):
+        bus.emit(trace.Heard(float(i), "a", "b", msg={"#": f"m{i}", "put": {"s": {"k": i}}}))
+    assert [e.msg["#"] for e in bus.events(trace.Heard)] == ["m2", "m3", "m4"]
+    assert bus.events(trace.Heard)[-1].msg == {"#": "m4", "put": {"s": {"k": 4}}}
