@@ -1,10 +1,14 @@
 """The chain API users call: ``gun.get('a').get('b').put(...)``, ``once``, ``on``, ``map``, ``set``.
 
 Chain resolution: a chain ``get(a).get(b)`` names soul ``a`` and key ``b``; when ``a.b`` holds a
-link ``{'#': s}`` reads follow it. A ``put`` of an object under ``a.b`` goes to the soul the local
-graph already links there, else to ``a/b`` (Gun's child-soul rule). Reads fetch what they
-need from peers; puts resolve links from what this peer already knows (Gun.js waits for a
-read first; we trade that round trip for putting at once, and say so).
+link ``{'#': s}`` the chain leads to ``s``, else to ``a/b`` (Gun's child-soul rule). One pure
+function, ``resolve``, applies that rule step by step against the local graph, and every
+operation starts from its ``Route``: a ``put`` of an object under ``a.b`` goes to the soul the
+local graph already links there, else to ``a/b``; reads fetch each step the graph lacks from
+peers and resolve again; ``on`` resolves again whenever a soul along the path changes, so a link
+that arrives later or is re-pointed moves the subscription. Puts resolve links from what this
+peer already knows (Gun.js waits for a read first; we trade that round trip for putting at
+once, and say so).
 """
 
 from __future__ import annotations
@@ -14,25 +18,23 @@ import copy
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from gunrtc_kit import trace
 from gunrtc_kit.core.graph import Graph, valid_value
 from gunrtc_kit.core.ids import new_soul
-from gunrtc_kit.errors import GunError, InvalidDataError
+from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
 
 if TYPE_CHECKING:
     from gunrtc_kit.root import Gun, PutResult
 
-__all__ = ["Chain", "Subscription"]
+__all__ = ["MAX_PATH", "Chain", "Route", "Subscription", "resolve"]
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-AskFn = Callable[[Message], None]
-WatchFn = Callable[[str, dict[str, Any], Message], None]
 
 
 class Subscription:
@@ -78,6 +80,17 @@ class Subscription:
         return self._items.popleft()
 
 
+MAX_PATH = 64
+"""The most steps a chain may have (``gun.get`` is the first). Resolution walks a path one key
+at a time, so this bounds the work of every read, write and live change, also when the links
+along the path form a cycle (``a.b`` leading back to ``a``): a cycle is walked, never chased."""
+
+MAX_CHANGES_PER_TURN = 10_000
+"""The most changes one ``on()`` subscription handles before it returns to its caller. Only a
+callback that writes to the path it watches queues more than one; one that keeps writing new
+values would otherwise never let the loop run again."""
+
+
 def _is_link(value: Any) -> TypeGuard[dict[str, str]]:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("#"), str)
 
@@ -86,6 +99,65 @@ def _plain(node: dict[str, Any] | None) -> dict[str, Any] | None:
     if node is None:
         return None
     return {k: v for k, v in node.items() if k != "_"}
+
+
+def _child_soul(node: dict[str, Any] | None, soul: str, key: str) -> str:
+    """Gun's child-soul rule, the one place it is written: ``soul.key`` holding a link
+    ``{'#': s}`` leads to ``s``; anything else (nothing yet, a primitive) to ``soul/key``, the
+    soul a put of an object there creates."""
+    value = (node or {}).get(key)
+    return value["#"] if _is_link(value) else f"{soul}/{key}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a path leads in the graph as it is now; ``resolve`` makes one.
+
+    ``souls[i]`` is the node ``path[:i + 1]`` names, so ``souls[-1]`` is the node the whole
+    chain names (what a put of an object, a ``set`` or a ``map`` uses). ``missing`` lists the
+    steps ``i`` whose key ``path[i]`` the graph does not hold on ``souls[i - 1]``: what a read
+    must ask peers for, the first one first, since later steps depend on it."""
+
+    path: tuple[str, ...]
+    souls: tuple[str, ...]
+    missing: tuple[int, ...]
+
+    @property
+    def soul(self) -> str:
+        """The node holding the path's last key (the node itself for a one-step path)."""
+        return self.souls[-2] if len(self.souls) > 1 else self.souls[0]
+
+    @property
+    def key(self) -> str | None:
+        """The path's last key; None for a one-step path (``gun.get(soul)``: the whole node)."""
+        return self.path[-1] if len(self.path) > 1 else None
+
+    @property
+    def node(self) -> str:
+        """The node the chain names: where its last key's link leads, else ``soul/key``."""
+        return self.souls[-1]
+
+    def step(self, i: int) -> tuple[str, str]:
+        """(soul, key) read at step ``i`` (``i >= 1``)."""
+        return self.souls[i - 1], self.path[i]
+
+
+def resolve(nodes: Mapping[str, dict[str, Any]], path: tuple[str, ...]) -> Route:
+    """Resolve ``path`` against ``nodes`` (a graph's nodes): every chain operation starts here.
+
+    Pure and cheap (one lookup per step), so a live subscription calls it again on every change
+    of a soul along the path rather than patching the old route. Raises ``GunError`` for a path
+    longer than ``MAX_PATH``."""
+    if not path or len(path) > MAX_PATH:
+        raise GunError(f"a chain has 1 to {MAX_PATH} steps, not {len(path)}")
+    souls = [path[0]]
+    missing: list[int] = []
+    for i, key in enumerate(path[1:], 1):
+        node = nodes.get(souls[-1])
+        if node is None or key not in node:
+            missing.append(i)
+        souls.append(_child_soul(node, souls[-1], key))
+    return Route(path, tuple(souls), tuple(missing))
 
 
 @dataclass(frozen=True)
@@ -101,6 +173,8 @@ class Chain:
             raise GunError("get() after map() is not supported; map the node you need")
         if not isinstance(key, str) or not key:
             raise GunError(f"get(key={key!r}): expected a non-empty string")
+        if len(self.path) >= MAX_PATH:
+            raise GunError(f"get({key!r}): a chain has at most {MAX_PATH} steps")
         return Chain(self.gun, (*self.path, key))
 
     def map(self) -> Chain:
@@ -108,16 +182,9 @@ class Chain:
         return Chain(self.gun, self.path, each=True)
 
     # -------------------------------------------------- resolution
-    def _resolve_local(self) -> tuple[str, str | None]:
-        """(soul, key) from what the local graph knows; key None means the whole node."""
-        soul = self.path[0]
-        key: str | None = None
-        for k in self.path[1:]:
-            if key is not None:
-                value = (self.gun.graph.nodes.get(soul) or {}).get(key)
-                soul = value["#"] if _is_link(value) else f"{soul}/{key}"
-            key = k
-        return soul, key
+    def _route(self) -> Route:
+        """The route from what the local graph knows now."""
+        return resolve(self.gun.graph.nodes, self.path)
 
     # A read shares one deadline (a time on the running loop's clock) across all its steps:
     # ``a.b.c`` asks for ``a.b``, then for ``a/b.c``; each step gets what is left of the
@@ -126,24 +193,22 @@ class Chain:
     def _left(deadline: float) -> float:
         return deadline - asyncio.get_running_loop().time()
 
-    async def _resolve(self, deadline: float) -> tuple[str, str | None]:
-        soul = self.path[0]
-        key: str | None = None
-        for k in self.path[1:]:
-            if key is not None:
-                value = await self._read_key(soul, key, deadline)
-                soul = value["#"] if _is_link(value) else f"{soul}/{key}"
-            key = k
-        return soul, key
-
-    async def _read_key(self, soul: str, key: str, deadline: float) -> Any:
-        node = self.gun.graph.nodes.get(soul)
-        if node is None or key not in node:
+    async def _fetch_route(self, deadline: float) -> Route:
+        """The route, asking peers for each step the local graph lacks (first missing step
+        first: what it holds decides the souls after it), then resolving again. Each (soul,
+        key) is asked once, so a step no peer has does not stop the walk, and the walk ends
+        within the path's length unless concurrent writes keep moving it (then the deadline
+        ends it)."""
+        asked: set[tuple[str, str]] = set()
+        while True:
+            route = self._route()
+            todo = [route.step(i) for i in route.missing if route.step(i) not in asked]
             left = self._left(deadline)
-            if left > 0:
-                await self.gun.fetch({"#": soul, ".": key}, left)
-            node = self.gun.graph.nodes.get(soul)
-        return (node or {}).get(key)
+            if not todo or left <= 0:
+                return route
+            asked.add(todo[0])
+            soul, key = todo[0]
+            await self.gun.fetch({"#": soul, ".": key}, left)
 
     async def _read_node(self, soul: str, deadline: float) -> dict[str, Any] | None:
         left = self._left(deadline)
@@ -154,43 +219,32 @@ class Chain:
     # -------------------------------------------------- writes
     def put(self, data: Any) -> PutResult:
         """Write ``data`` here: applied locally and sent at once; await for the first ack."""
-        soul, key = self._resolve_local()
         if self.each:
             raise GunError("put() after map() is not supported")
+        route = self._route()
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
-        if key is None:
+        if route.key is None:
             if not isinstance(data, dict) or _is_link(data):
                 raise InvalidDataError(
-                    f"put({data!r}) on root node {soul!r}: a root node takes an object"
+                    f"put({data!r}) on root node {route.soul!r}: a root node takes an object"
                 )
-            _build(graph, soul, data, state, self.gun.graph)
+            _build(graph, route.soul, data, state, self.gun.graph)
         elif isinstance(data, dict) and not _is_link(data):
-            existing = (self.gun.graph.nodes.get(soul) or {}).get(key)
-            child = existing["#"] if _is_link(existing) else f"{soul}/{key}"
-            _add(graph, soul, key, {"#": child}, state)
-            _build(graph, child, data, state, self.gun.graph)
+            _add(graph, route.soul, route.key, {"#": route.node}, state)
+            _build(graph, route.node, data, state, self.gun.graph)
         else:
-            _check_value(data, key)
-            _add(graph, soul, key, data, state)
+            _check_value(data, route.key)
+            _add(graph, route.soul, route.key, data, state)
         return self.gun.put_graph(graph)
 
     def set(self, data: Any) -> PutResult:
         """Add ``data`` as a new item of this node's set (a fresh soul, linked by itself)."""
-        soul, key = self._resolve_local()
-        node_soul = (
-            soul
-            if key is None
-            else (
-                v["#"]
-                if _is_link(v := (self.gun.graph.nodes.get(soul) or {}).get(key))
-                else f"{soul}/{key}"
-            )
-        )
+        route = self._route()
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
-        if key is not None:
-            _add(graph, soul, key, {"#": node_soul}, state)
+        if route.key is not None:
+            _add(graph, route.soul, route.key, {"#": route.node}, state)
         if _is_link(data):
             item = data["#"]
         elif isinstance(data, dict):
@@ -198,7 +252,7 @@ class Chain:
             _build(graph, item, data, state, self.gun.graph)
         else:
             raise InvalidDataError(f"set({data!r}): a set item is an object or a link")
-        _add(graph, node_soul, item, {"#": item}, state)
+        _add(graph, route.node, item, {"#": item}, state)
         result = self.gun.put_graph(graph)
         result.soul = item
         return result
@@ -214,8 +268,8 @@ class Chain:
         if timeout < 0:
             raise GunError(f"once(timeout={timeout!r}): expected seconds >= 0")
         deadline = asyncio.get_running_loop().time() + timeout
-        soul, key = await self._resolve(deadline)
-        value = await self._value_at(soul, key, deadline)
+        route = await self._fetch_route(deadline)
+        value = await self._value_at(route, deadline)
         if not self.each:
             return value
         if not isinstance(value, dict):
@@ -225,11 +279,11 @@ class Chain:
             for k, v in value.items()
         }
 
-    async def _value_at(self, soul: str, key: str | None, deadline: float) -> Any:
-        """The node (soul) or the key's value, following a link to its node."""
-        if key is None:
-            return await self._read_node(soul, deadline)
-        value = await self._read_key(soul, key, deadline)
+    async def _value_at(self, route: Route, deadline: float) -> Any:
+        """The node (one-step path) or the last key's value, following a link to its node."""
+        if route.key is None:
+            return await self._read_node(route.soul, deadline)
+        value = (self.gun.graph.nodes.get(route.soul) or {}).get(route.key)
         if _is_link(value):
             return await self._read_node(value["#"], deadline)
         return value
@@ -241,14 +295,13 @@ class Chain:
         changes under the read is reported as not known rather than raising."""
         nodes = self.gun.graph.nodes
         try:
-            soul, key = self._resolve_local()
-            if key is None:
-                node = nodes.get(soul)
+            route = self._route()
+            node = nodes.get(route.soul)
+            if route.key is None:
                 return node is not None, _plain(node)
-            node = nodes.get(soul)
-            if node is None or key not in node:
+            if node is None or route.key not in node:
                 return False, None
-            value = node[key]
+            value = node[route.key]
             if _is_link(value):
                 target = nodes.get(value["#"])
                 return True, _plain(target) if target is not None else value
@@ -286,98 +339,246 @@ class Chain:
             f"<br>here now (local graph): {held}</div>"
         )
 
+    # -------------------------------------------------- live
     def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
         """Live updates: ``callback(value, key)`` for the current value and every change
         (a value equal to the one last reported for that key is not reported again).
 
-        Returns the unsubscribe function; with no callback returns a ``Subscription`` for
-        ``async for value, key in ...``.
+        The path is followed as it changes: a link along it that arrives later or is
+        re-pointed moves the subscription to where the path leads now, and the value there is
+        reported, whatever order the writes arrive in.
+
+        Returns the unsubscribe function (it removes every watcher the subscription made);
+        with no callback returns a ``Subscription`` for ``async for value, key in ...``.
         """
-        gun = self.gun
         sub: Subscription | None = None
         if callback is None:
-            sub = Subscription(gun)
+            sub = Subscription(self.gun)
             callback = sub.push
-        cb = callback
-        soul, key = self._resolve_local()
-        unwatchers: list[Callable[[], None]] = []
-        children: dict[str, Callable[[], None]] = {}
-
-        last: dict[str, Any] = {}
-
-        def emit(value: Any, k: str) -> None:
-            # one put can carry a link and the node it points to: report the value once
-            if k in last and last[k] == value:
-                return
-            last[k] = copy.deepcopy(value)
-            res = cb(value, k)
-            if asyncio.iscoroutine(res):
-                gun.spawn(res, f"on callback {k}")
-
-        def child_changed(item_key: str) -> WatchFn:
-            def fn(s: str, _node: dict[str, Any], _msg: Message) -> None:
-                emit(_plain(gun.graph.nodes.get(s)), item_key)
-
-            return fn
-
-        def follow(k: str, value: Any) -> None:
-            if _is_link(value):
-                target = value["#"]
-                if target not in children:
-                    children[target] = gun.watch(target, child_changed(k))
-                    gun.spawn(gun.fetch({"#": target}), f"fetch {target}")
-                node = gun.graph.nodes.get(target)
-                if node is not None:
-                    emit(_plain(node), k)
-            else:
-                emit(value, k)
-
-        if self.each:
-            node_soul = soul if key is None else f"{soul}/{key}"
-            if key is not None:
-                v = (gun.graph.nodes.get(soul) or {}).get(key)
-                if _is_link(v):
-                    node_soul = v["#"]
-
-            def on_node(s: str, node: dict[str, Any], _m: Message) -> None:
-                for k, v in node.items():
-                    if k != "_":
-                        follow(k, v)
-
-            unwatchers.append(gun.watch(node_soul, on_node))
-            current = gun.graph.nodes.get(node_soul)
-            if current is not None:
-                on_node(node_soul, current, {})
-        elif key is None:
-
-            def on_whole(s: str, _node: dict[str, Any], _m: Message) -> None:
-                emit(_plain(gun.graph.nodes.get(s)), s)
-
-            unwatchers.append(gun.watch(soul, on_whole))
-            if soul in gun.graph.nodes:
-                on_whole(soul, {}, {})
-        else:
-
-            def on_key(s: str, node: dict[str, Any], _m: Message) -> None:
-                if key in node:
-                    follow(key, node[key])
-
-            unwatchers.append(gun.watch(soul, on_key))
-            current = gun.graph.nodes.get(soul)
-            if current is not None and key in current:
-                on_key(soul, current, {})
-
-        def unsubscribe() -> None:
-            for u in unwatchers:
-                u()
-            for u in children.values():
-                u()
-            children.clear()
-
+        live = _Live(self, callback)
         if sub is not None:
-            sub.unsubscribe = unsubscribe
-            return sub
-        return unsubscribe
+            sub.unsubscribe = live.close
+        try:
+            live.start()
+        except BaseException:
+            live.close()  # the caller never gets the unsubscribe: leave no watcher behind
+            raise
+        return sub if sub is not None else live.close
+
+
+class _Live:
+    """One ``on()`` subscription, kept on where its path leads now.
+
+    It watches every soul the path passes through and every node whose value it reports (one
+    watcher per soul, however many of those roles the soul plays: a link cycle visits a soul
+    more than once). A change to a soul along the path resolves the path again; souls the path
+    left are unwatched, new ones watched and fetched, and the value now at the end is reported
+    (unless equal to the last one reported for its key). Work per change is the path's length
+    plus the keys that changed, not the size of a mapped node.
+
+    Changes are handled one at a time, in arrival order, from a queue: a callback that writes
+    to the path it watches has that write handled after the change it is reporting, not from
+    inside it, so watchers are never rewired halfway through a report.
+    """
+
+    def __init__(self, chain: Chain, report: Callable[[Any, str], Any]) -> None:
+        self.gun = chain.gun
+        self.path = chain.path
+        self.each = chain.each
+        self._report = report
+        self._route = chain._route()
+        self._last: dict[str, Any] = {}  # key -> the value last reported under it
+        self._along: set[str] = set()  # souls held for the path (see _path_souls)
+        self._items: dict[str, str] = {}  # map(): item key -> the soul its link leads to
+        self._linked_by: dict[str, set[str]] = {}  # map(): that soul -> the item keys
+        self._watching: dict[str, tuple[Callable[[], None], int]] = {}  # soul -> unwatch, holds
+        self._fetches: set[asyncio.Task[Any]] = set()
+        self._queue: deque[tuple[str | None, dict[str, Any]]] = deque()  # None: report all
+        self._busy = False
+        self._closed = False
+
+    def start(self) -> None:
+        """Report what the local graph holds now, then watch (and ask peers for) the path."""
+        self._handle(None, {})
+
+    def close(self) -> None:
+        """Unsubscribe: remove every watcher and cancel every fetch this subscription made."""
+        self._closed = True
+        self._queue.clear()
+        for unwatch, _holds in self._watching.values():
+            unwatch()
+        self._watching.clear()
+        self._along.clear()
+        self._items.clear()
+        self._linked_by.clear()
+        for task in list(self._fetches):
+            task.cancel()
+        self._fetches.clear()
+
+    # ---------------------------------------------- changes, one at a time
+    def _changed(self, soul: str, diff: dict[str, Any], _msg: Message) -> None:
+        """The watcher of every soul this subscription watches (``Gun.watch``)."""
+        self._handle(soul, diff)
+
+    def _handle(self, soul: str | None, diff: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        self._queue.append((soul, diff))
+        if self._busy:
+            return  # a callback wrote while we report: handled next, by the loop below
+        self._busy = True
+        error: Exception | None = None
+        handled = 0
+        try:
+            while self._queue and not self._closed:
+                handled += 1
+                if handled > MAX_CHANGES_PER_TURN:
+                    self._queue.clear()
+                    raise LimitError(
+                        f"on() for {self.path!r}: more than {MAX_CHANGES_PER_TURN} changes in "
+                        "one turn (a callback that writes to the path it watches?); the rest "
+                        "were dropped"
+                    )
+                changed, changes = self._queue.popleft()
+                try:
+                    self._apply(changed, changes)
+                except Exception as exc:  # the user's callback: raise it after the rest
+                    error = error or exc
+        finally:
+            self._busy = False
+        if error is not None:
+            raise error
+
+    def _apply(self, soul: str | None, diff: dict[str, Any]) -> None:
+        """Re-resolve, hold the souls the route needs now, report what changed."""
+        before = self._route.node
+        self._route = resolve(self.gun.graph.nodes, self.path)
+        moved = soul is None or self._route.node != before
+        along = self._path_souls()
+        for gone in self._along - along:
+            self._release(gone)
+        for new in along - self._along:
+            self._hold(new)
+        self._along = along
+        if self.each:
+            self._report_items(soul, diff, moved)
+        else:
+            self._report_end()
+
+    def _path_souls(self) -> set[str]:
+        """Every soul whose key leads the path on, and the node whose value is reported:
+        the node itself (one-step path), the mapped node, or the node a last-key link leads to."""
+        route = self._route
+        souls = set(route.souls[:-1])
+        if self.each or route.key is None:
+            souls.add(route.node)
+        elif _is_link((self.gun.graph.nodes.get(route.soul) or {}).get(route.key)):
+            souls.add(route.node)
+        return souls
+
+    # ---------------------------------------------- reporting
+    def _emit(self, value: Any, key: str) -> None:
+        # one put can carry a link and the node it points to: report the value once
+        if self._closed or (key in self._last and self._last[key] == value):
+            return
+        self._last[key] = copy.deepcopy(value)
+        result = self._report(value, key)
+        if asyncio.iscoroutine(result):
+            self.gun.spawn(result, f"on callback {key}")
+
+    def _report_end(self) -> None:
+        """The value at the end of the path: the node (one-step path), else the last key's
+        value, a link followed to its node (reported once that node is known here)."""
+        nodes = self.gun.graph.nodes
+        route = self._route
+        node = nodes.get(route.soul)
+        if route.key is None:
+            if node is not None:
+                self._emit(_plain(node), route.soul)
+            return
+        if node is None or route.key not in node:
+            return
+        value = node[route.key]
+        if not _is_link(value):
+            self._emit(value, route.key)
+        elif (target := nodes.get(value["#"])) is not None:
+            self._emit(_plain(target), route.key)
+
+    def _report_items(self, soul: str | None, diff: dict[str, Any], moved: bool) -> None:
+        """``map().on()``: every item when the mapped node is new (first report, or the path
+        now leads elsewhere); else the items the change touched, directly or through the node
+        an item links to."""
+        node = self.gun.graph.nodes.get(self._route.node)
+        if moved:
+            for key in list(self._items):
+                self._unlink(key)
+            keys = [k for k in node or () if k != "_"]
+        else:
+            keys = [k for k in diff if k != "_"] if soul == self._route.node else []
+            keys += self._linked_by.get(soul or "", ())
+        for key in dict.fromkeys(keys):
+            if node is not None and key in node:
+                self._report_item(key, node[key])
+
+    def _report_item(self, key: str, value: Any) -> None:
+        if not _is_link(value):
+            self._unlink(key)
+            self._emit(value, key)
+            return
+        target = value["#"]
+        if self._items.get(key) != target:
+            self._unlink(key)
+            self._items[key] = target
+            keys = self._linked_by.setdefault(target, set())
+            keys.add(key)
+            if len(keys) == 1:
+                self._hold(target)
+        node = self.gun.graph.nodes.get(target)
+        if node is not None:
+            self._emit(_plain(node), key)
+
+    def _unlink(self, key: str) -> None:
+        """Item ``key`` no longer links where it did: stop following that node for it."""
+        target = self._items.pop(key, None)
+        if target is None:
+            return
+        keys = self._linked_by.get(target, set())
+        keys.discard(key)
+        if not keys:
+            self._linked_by.pop(target, None)
+            self._release(target)
+
+    # ---------------------------------------------- watching
+    def _hold(self, soul: str) -> None:
+        """One more reason to watch ``soul``; the first watches it and asks peers for it."""
+        if self._closed:
+            return  # a callback unsubscribed during this change: make nothing new
+        unwatch, holds = self._watching.get(soul, (None, 0))
+        if unwatch is None:
+            unwatch = self.gun.watch(soul, self._changed, subscribe=False)
+            self._ask(soul)
+        self._watching[soul] = (unwatch, holds + 1)
+
+    def _release(self, soul: str) -> None:
+        """One reason less to watch ``soul``; the last unwatches it."""
+        held = self._watching.get(soul)
+        if held is None:
+            return
+        unwatch, holds = held
+        if holds > 1:
+            self._watching[soul] = (unwatch, holds - 1)
+        else:
+            del self._watching[soul]
+            unwatch()
+
+    def _ask(self, soul: str) -> None:
+        """Fetch a newly watched soul from the peers there are now; a peer that connects
+        later is asked for every watched soul by the root (``Gun._on_hi``)."""
+        if not self.gun.mesh.peers:
+            return
+        task = self.gun.spawn(self.gun.fetch({"#": soul}), f"on() fetch {soul}")
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
 
 
 def _add(graph: dict[str, dict[str, Any]], soul: str, key: str, value: Any, state: float) -> None:
@@ -406,8 +607,7 @@ def _build(
         if not isinstance(key, str) or not key or key == "_":
             raise InvalidDataError(f"key {key!r} in {soul!r}: keys are non-empty strings, not '_'")
         if isinstance(value, dict) and not _is_link(value):
-            existing = (known.nodes.get(soul) or {}).get(key)
-            child = existing["#"] if _is_link(existing) else f"{soul}/{key}"
+            child = _child_soul(known.nodes.get(soul), soul, key)
             if child in graph:
                 raise InvalidDataError(f"key {key!r} in {soul!r}: cycle in the data")
             _add(graph, soul, key, {"#": child}, state)
