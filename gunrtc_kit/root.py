@@ -3,7 +3,9 @@
 What the root does with a message the mesh hands it (matched to gun.js's root ``universe``):
 a ``put`` is merged through HAM (request or reply alike); a reply (``@``) goes to whoever here
 asked for it, else is routed back toward the asker; a ``get`` is answered from the graph in
-Gun's chunks of 9 keys; requests are then relayed to the other peers. Invalid puts are not
+Gun's chunks of 9 keys; requests are then relayed: by a plain peer to every other peer (Gun
+without AXE), by a relay (``super_peer``) only to the peers subscribed to the souls in question
+and to relays it dialled (AXE, see ``_route``). Invalid puts are not
 relayed; the sender gets ``{'@': id, 'err': "Error: Invalid graph! ..."}`` (gun.js sends nothing
 back, which leaves writers waiting for a timeout; an ``err`` ack is what Gun's own callbacks
 understand, so it is compatible).
@@ -12,6 +14,12 @@ Acks: a root built with ``store`` (the relay) acks every put that wrote at least
 the write is committed; puts whose keys all lose HAM get no ack, as gun.js's storage does.
 Plain peers hold a memory graph only and, like a memory-only Gun.js peer, do not ack.
 
+Bounds (each reached limit is a trace event and, where there is a sender, an ``err`` to it):
+``MAX_DEFERRED`` keys waiting for a future state (one queue, one timer), ``max_nodes`` souls a
+plain peer takes from remote puts, ``MAX_REPLY_CHUNKS`` messages of one reply stream,
+``MAX_GET_SOULS`` souls per lex GET (answered ``GET_SLICE`` replies per loop turn),
+``MAX_SUBS_PER_PEER`` subscriptions per connection on a relay.
+
 The chain API (``gun.get(...)``) lives in ``gunrtc_kit.chain``.
 """
 
@@ -19,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable
@@ -28,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.chain import Chain
+from gunrtc_kit.core import codec
 from gunrtc_kit.core.dup import Dup
 from gunrtc_kit.core.graph import Deferred, Graph
 from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.core.state import MachineClock
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
-from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
+from gunrtc_kit.errors import GunError, InvalidDataError, LimitError, StoreError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.transport.websocket import WebSocketClient
 
@@ -54,12 +64,23 @@ WatchFn = Callable[[str, dict[str, Any], Message], None]
 ACK_TIMEOUT = 9.0  # gun.js opt.lack: 9 s without an ack is "No ACK yet."
 ASK_LIFE = 9.0  # a reply listener lives 9 s after its last reply (gun ask.js)
 MAX_DEFER_MS = 2_147_483_647  # setTimeout's cap, as gun.js defers at most this long
+MAX_DEFERRED = 10_000  # keys held for a future state at once; past it such puts get ``err``
+MAX_NODES = 50_000  # souls a plain peer takes from remote puts; past it new souls are refused
+MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops listening
+MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
+MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
+GET_SLICE = 64  # reply messages sent per loop turn while a big GET is answered
+CLOSED = "closed"
 
 
 @dataclass
 class _Ask:
     fn: AskFn
     expires: float
+    replies: int = 0
+
+
+_MISSING = object()  # an undo record's "the key was not there"
 
 
 class PutResult:
@@ -96,6 +117,7 @@ class Gun:
         clock: Callable[[], float] = time.time,
         ack_timeout: float = ACK_TIMEOUT,
         max_frame: int | None = None,
+        max_nodes: int | None = None,
     ) -> None:
         if isinstance(peers, str):
             peers = [peers]
@@ -121,6 +143,7 @@ class Gun:
             **({"max_frame": max_frame} if max_frame is not None else {}),
         )
         self.mesh.on_hi.append(self._on_hi)
+        self.mesh.on_bye.append(self._on_bye)
         self.rtc_options = rtc
         self.rtc: WebRTCManager | None = None
         self._asks: dict[str, _Ask] = {}
@@ -132,8 +155,23 @@ class Gun:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_acks: list[Message] = []
         self._deferred_acks: set[str] = set()
+        # keys waiting for their future state, soonest first, and the one timer that wakes them
+        self._deferred: list[tuple[float, int, Deferred, Message]] = []
+        self._deferred_seq = 0
+        self._deferred_timer: asyncio.TimerHandle | None = None
+        # undo records of the store writes not yet committed: (msg id, [(soul, key, old)])
+        self._uncommitted: list[tuple[str, list[tuple[str, str, Any]]]] = []
+        self._waiting: set[asyncio.Future[Any]] = set()  # failed with "closed" by close()
+        self._commit_scheduled = False
+        self._group_forwards: list[tuple[Message, MeshPeer]] = []
+        self._failed_group: set[str] = set()
+        # AXE-style subscriptions on a relay: soul -> peers that asked, peer -> its souls
+        self._subs: dict[str, dict[MeshPeer, None]] = {}
+        self._peer_subs: dict[MeshPeer, set[str]] = {}
         self._housekeeper: asyncio.Task[None] | None = None
+        self.max_nodes = max_nodes if max_nodes is not None else (None if super_peer else MAX_NODES)
         self.started = False
+        self.closed = False
         if store is not None:
             for soul, node in store.load():
                 self.graph.nodes[soul] = node
@@ -145,6 +183,8 @@ class Gun:
 
     async def start(self) -> Gun:
         """Dial the peers (reconnecting forever) and start WebRTC if asked. Returns self."""
+        if self.closed:
+            raise GunError(f"peer {self.pid} is {CLOSED}; make a new Gun")
         if self.started:
             return self
         self._loop = asyncio.get_running_loop()
@@ -179,7 +219,14 @@ class Gun:
             ) from None
 
     async def close(self) -> None:
-        """Hang up everything this peer opened; leaves no task or socket behind."""
+        """Hang up everything this peer opened; leaves no task or socket behind.
+
+        Every operation still waiting (an awaited ``put()``, a read) fails at once with
+        ``GunError("closed")`` rather than hanging; writes made this turn are committed and
+        acked first. Cancelling the caller of ``close`` cancels the close (it is not
+        swallowed); the tasks it cancels itself are awaited, and their errors traced."""
+        self.closed = True
+        self._flush_acks()
         if self.rtc is not None:
             await self.rtc.close()
         for c in self._clients:
@@ -190,18 +237,23 @@ class Gun:
         for h in self._timers:
             h.cancel()
         self._timers.clear()
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+            self._deferred_timer = None
+        self._deferred.clear()
         tasks = list(self._tasks)
         if self._housekeeper is not None:
             tasks.append(self._housekeeper)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)  # raises CancelledError only if *we* are cancelled
         self._housekeeper = None
-        for a in list(self._asks):
-            self._asks.pop(a, None)
-        self._flush_acks()
+        self._asks.clear()
+        for fut in list(self._waiting):
+            if not fut.done():
+                fut.set_exception(GunError(f"{CLOSED}: peer {self.pid} was closed while waiting"))
+        self._waiting.clear()
         self.started = False
 
     async def __aenter__(self) -> Gun:
@@ -241,11 +293,20 @@ class Gun:
         return task
 
     async def _housekeep(self) -> None:
-        """Dedup expiry and reply-listener expiry: Gun's timers, run from one owned task."""
+        """Dedup expiry and reply-listener expiry: Gun's timers, run from one owned task that
+        sleeps until the next deadline (not a poll): the dedup sweep's time, or the soonest
+        listener expiry, or, with neither, one dedup age (a new entry's sweep is never sooner).
+        """
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(0.5)
+            now_ms = self._wall_ms()
+            due = self.mesh.next_deadline()
+            wait = (due - now_ms) / 1000.0 if due is not None else self.dup.age / 1000.0
+            if self._asks:
+                wait = min(wait, min(a.expires for a in self._asks.values()) - loop.time())
+            await asyncio.sleep(max(wait, 0.05))
             self.mesh.expire()
-            now = self._loop.time() if self._loop else 0.0
+            now = loop.time()
             for key, ask in list(self._asks.items()):
                 if ask.expires <= now:
                     self._asks.pop(key, None)
@@ -271,33 +332,126 @@ class Gun:
     def _on_message(self, msg: Message, peer: MeshPeer) -> None:
         ack = msg.get("@")
         put = msg.get("put")
+        listener = self._asks.get(ack) if isinstance(ack, str) else None
         if put is not None:
+            if isinstance(ack, str) and listener is None and not self._routes(ack):
+                # an answer to nothing asked here nor passing through (unsolicited, or the
+                # tail of a reply stream we stopped following): not merged, not relayed
+                self._dropped(peer, msg, f"reply to {ack!r}, which nobody here is waiting for")
+                return
             if not self._merge_heard(msg, peer):
                 return
         if isinstance(ack, str):
-            listener = self._asks.get(ack)
             if listener is not None:
-                listener.expires = (self._loop or asyncio.get_running_loop()).time() + ASK_LIFE
-                self.bus.emit(
-                    trace.Ack(
-                        self.bus.now(),
-                        self.pid,
-                        peer.id,
-                        msg_id=str(msg.get("#", "")),
-                        reply_to=ack,
-                        ok=msg.get("ok"),
-                        err=str(msg.get("err") or ""),
-                    )
-                )
-                listener.fn(msg)
+                self._deliver(msg, peer, ack, listener)
             else:
                 self.mesh.say(msg)  # route it back toward the asker
             return
         get = msg.get("get")
         if get is not None:
+            if self.super_peer:
+                self._subscribe(peer, get)
             self._answer_get(msg, peer)
-        self.mesh.say(msg)  # relay requests, as a Gun peer does
+        if not self.super_peer:
+            self.mesh.say(msg)  # relay requests, as a Gun peer without AXE does
+        elif put is not None and self.store is not None:
+            self._group_forwards.append((msg, peer))  # relayed once it is on disk
+            self._schedule_commit()
+        else:
+            self._route(msg, peer)
 
+    def _routes(self, ack: str) -> bool:
+        """Whether a reply to ``ack`` has somewhere to go: a request we forwarded for a peer."""
+        entry = self.dup.get(ack)
+        return entry is not None and entry.via is not None
+
+    def _deliver(self, msg: Message, peer: MeshPeer, ack: str, listener: _Ask) -> None:
+        listener.expires = (self._loop or asyncio.get_running_loop()).time() + ASK_LIFE
+        listener.replies += 1
+        if listener.replies > MAX_REPLY_CHUNKS:
+            self.unask(ack, listener.fn)
+            self._error(
+                f"reply stream to {ack!r} passed {MAX_REPLY_CHUNKS} messages; stopped "
+                "following it (a relay sending an endless '%' chain?)",
+                peer.id,
+                ack,
+            )
+            return
+        self.bus.emit(
+            trace.Ack(
+                self.bus.now(),
+                self.pid,
+                peer.id,
+                msg_id=str(msg.get("#", "")),
+                reply_to=ack,
+                ok=msg.get("ok"),
+                err=str(msg.get("err") or ""),
+            )
+        )
+        listener.fn(msg)
+
+    def _dropped(self, peer: MeshPeer, msg: Message, reason: str) -> None:
+        self.bus.emit(
+            trace.Dropped(
+                self.bus.now(), self.pid, peer.id, msg_id=str(msg.get("#", "")), reason=reason
+            )
+        )
+
+    # ------------------------------------------------------------------ AXE-style routing
+    # A relay (super peer) routes as Gun.js's AXE does on npm relays: a put goes to the peers
+    # that asked for (GET) one of its souls, and to the relays we dialled; a GET goes to those
+    # same peers; nothing else is relayed. Idle sockets then cost nothing and a client sees only
+    # what it subscribed to. Unlike AXE we forward the put as it came (same ``#``, all its keys)
+    # rather than a per-subscriber rewrite with a new id and ack backtracking: acks then route
+    # back by ``@`` through the dedup table, as on a Gun relay without AXE.
+
+    def _subscribe(self, peer: MeshPeer, get: Any) -> None:
+        soul = get.get("#") if isinstance(get, dict) else None
+        if not isinstance(soul, str) or not soul:
+            return  # lex GETs are answered, not remembered
+        mine = self._peer_subs.setdefault(peer, set())
+        if soul in mine:
+            return
+        if len(mine) >= MAX_SUBS_PER_PEER:
+            self._error(
+                f"peer {peer.id} asked for more than {MAX_SUBS_PER_PEER} souls; "
+                f"{soul!r} is answered but not followed",
+                peer.id,
+            )
+            return
+        mine.add(soul)
+        self._subs.setdefault(soul, {})[peer] = None
+
+    def _unsubscribe_all(self, peer: MeshPeer) -> None:
+        for soul in self._peer_subs.pop(peer, ()):
+            subs = self._subs.get(soul)
+            if subs is not None:
+                subs.pop(peer, None)
+                if not subs:
+                    del self._subs[soul]
+
+    def _route(self, msg: Message, peer: MeshPeer) -> None:
+        put = msg.get("put")
+        get = msg.get("get")
+        if put is None and get is None:
+            self._dropped(peer, msg, "nothing to relay: no put, get or @")
+            return
+        souls: list[Any] = []
+        if isinstance(put, dict):
+            souls = list(put)
+        elif isinstance(get, dict) and isinstance(get.get("#"), str):
+            souls = [get["#"]]
+        targets: dict[MeshPeer, None] = {p: None for p in self.mesh.peers.values() if p.url}
+        for soul in souls:
+            targets.update(self._subs.get(soul, {}))
+        targets.pop(peer, None)
+        if targets:
+            self.mesh.say(msg, targets=targets)
+
+    def _on_bye(self, peer: MeshPeer) -> None:
+        self._unsubscribe_all(peer)
+
+    # ------------------------------------------------------------------ merging
     def _merge_heard(self, msg: Message, peer: MeshPeer) -> bool:
         put = msg["put"]
         mid = str(msg.get("#", ""))
@@ -306,15 +460,30 @@ class Gun:
             return False
         if "#" in put and "." in put:
             return False  # gun.js ignores the single-key internal form on the wire
+        if self.max_nodes is not None:
+            put = self._admit(put, peer, mid)
+            if not put:
+                return False
+        undo = self._undo_record(put) if self.store is not None else None
         result = self.graph.merge(put, self.machine())
         for soul in [s for s in self._heard_puts if s in put]:
             node = put[soul]
             if isinstance(node, dict):
                 for fn in list(self._heard_puts.get(soul, ())):
                     fn(soul, node, msg)
-        self._after_merge(result.diff, result.deferred, msg, mid)
+        if not self._after_merge(result.diff, result.deferred, msg, mid, undo):
+            return False
+        refused = self._defer(result.deferred, msg)
         if result.error is not None:
             self._reject(msg, peer, result.error)
+            return False
+        if refused:
+            self._reject(
+                msg,
+                peer,
+                f"Error: {refused} keys with a future state refused: {MAX_DEFERRED} are "
+                "already waiting for their time.",
+            )
             return False
         if self.acks and "@" not in msg:
             if result.accepted:
@@ -323,74 +492,210 @@ class Gun:
                 self._deferred_acks.add(mid)
         return True
 
+    def _admit(self, put: dict[str, Any], peer: MeshPeer, mid: str) -> dict[str, Any]:
+        """The part of a remote put a plain peer takes: souls it holds, and new ones while it
+        holds fewer than ``max_nodes`` (a relay that floods us with souls cannot grow us
+        without bound; Gun.js has no such limit)."""
+        assert self.max_nodes is not None
+        nodes = self.graph.nodes
+        room = self.max_nodes - len(nodes)
+        new = [s for s in put if s not in nodes]
+        if len(new) <= room:
+            return put
+        keep = set(new[: max(room, 0)])
+        admitted = {s: n for s, n in put.items() if s in nodes or s in keep}
+        self._error(
+            f"graph full (max_nodes={self.max_nodes}): {len(new) - len(keep)} new souls of a "
+            "put refused",
+            peer.id,
+            mid,
+        )
+        return admitted
+
     def _reject(self, msg: Message, peer: MeshPeer, err: str) -> None:
         mid = str(msg.get("#", ""))
         self._error(err, peer.id, mid)
         if "@" not in msg:
             self.mesh.say({"@": mid, "err": err}, peer)
 
+    def _undo_record(self, put: dict[str, Any]) -> list[tuple[str, str, Any]]:
+        """What the keys of ``put`` hold now, to put back if the store fails to keep them."""
+        undo: list[tuple[str, str, Any]] = []
+        nodes = self.graph.nodes
+        for soul, node in put.items():
+            if not isinstance(node, dict):
+                continue
+            have = nodes.get(soul)
+            for key in node:
+                if key == "_":
+                    continue
+                if have is None or key not in have:
+                    undo.append((soul, key, _MISSING))
+                else:
+                    undo.append((soul, key, (have[key], have["_"][">"].get(key))))
+        return undo
+
     def _after_merge(
-        self, diff: dict[str, dict[str, Any]], deferred: list[Deferred], msg: Message, mid: str
-    ) -> None:
-        if diff:
-            if self.store is not None:
+        self,
+        diff: dict[str, dict[str, Any]],
+        deferred: list[Deferred],
+        msg: Message,
+        mid: str,
+        undo: list[tuple[str, str, Any]] | None = None,
+    ) -> bool:
+        """Persist, trace and tell watchers what a merge changed. False when the store could
+        not take it: memory is then rolled back (with the rest of this turn's group), and the
+        writers of the group get ``err``."""
+        if not diff:
+            return True
+        if self.store is not None:
+            try:
                 self.store.write(diff)
-            self.bus.emit(
-                trace.Put(
-                    self.bus.now(),
-                    self.pid,
-                    msg_id=mid,
-                    changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
-                    deferred=len(deferred),
-                    values={s: {k: v for k, v in n.items() if k != "_"} for s, n in diff.items()},
-                    states={
-                        s: {
-                            k: st
-                            for k, st in ((n.get("_") or {}).get(">") or {}).items()
-                            if k in n and k != "_"
-                        }
-                        for s, n in diff.items()
-                    },
-                )
+            except StoreError as exc:
+                self._rollback_group(undo or [], str(exc), mid)
+                return False
+            self._uncommitted.append((mid, undo or []))
+            self._schedule_commit()
+        self.bus.emit(
+            trace.Put(
+                self.bus.now(),
+                self.pid,
+                msg_id=mid,
+                changes={s: [k for k in n if k != "_"] for s, n in diff.items()},
+                deferred=len(deferred),
+                values={s: {k: v for k, v in n.items() if k != "_"} for s, n in diff.items()},
+                states={
+                    s: {
+                        k: st
+                        for k, st in ((n.get("_") or {}).get(">") or {}).items()
+                        if k in n and k != "_"
+                    }
+                    for s, n in diff.items()
+                },
             )
-            for soul, node in diff.items():
-                for fn in list(self._watch.get(soul, ())):
-                    try:
-                        fn(soul, node, msg)
-                    except Exception as exc:
-                        log.exception("watcher of %r failed", soul)
-                        self._error(f"callback for {soul!r} failed: {exc!r}", msg_id=mid)
+        )
+        for soul, node in diff.items():
+            for fn in list(self._watch.get(soul, ())):
+                try:
+                    fn(soul, node, msg)
+                except Exception as exc:
+                    log.warning("watcher of %r failed: %r", soul, exc)
+                    self._error(f"callback for {soul!r} failed: {exc!r}", msg_id=mid)
+        return True
+
+    # ------------------------------------------------------------------ deferred states
+    def _defer(self, deferred: list[Deferred], msg: Message) -> int:
+        """Hold keys whose state is in the future until their time (gun.js defers them with a
+        timer each; we keep one queue and one timer). Returns how many were refused because
+        ``MAX_DEFERRED`` keys already wait."""
+        refused = 0
         for d in deferred:
-            delay = min(max(d.state - self.machine(), 0.0), MAX_DEFER_MS) / 1000.0
-            self._later(delay + 0.001, functools.partial(self._apply_deferred, d, msg))
+            if len(self._deferred) >= MAX_DEFERRED:
+                refused += 1
+                continue
+            self._deferred_seq += 1
+            heapq.heappush(self._deferred, (d.due, self._deferred_seq, d, msg))
+        if refused:
+            self._error(f"{refused} deferred keys refused (max {MAX_DEFERRED} waiting)")
+        if deferred:
+            self._arm_deferred()
+        return refused
+
+    def _arm_deferred(self) -> None:
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+            self._deferred_timer = None
+        if not self._deferred or self.closed:
+            return
+        due = self._deferred[0][0]
+        delay = min(max(due - self.machine(), 0.0), MAX_DEFER_MS) / 1000.0
+        loop = self._loop or asyncio.get_running_loop()
+        self._deferred_timer = loop.call_later(delay + 0.001, self._run_deferred)
+
+    def _run_deferred(self) -> None:
+        self._deferred_timer = None
+        now = self.machine()
+        while self._deferred and self._deferred[0][0] <= now:
+            _, _, d, msg = heapq.heappop(self._deferred)
+            self._apply_deferred(d, msg)
+        self._arm_deferred()
 
     def _apply_deferred(self, d: Deferred, msg: Message) -> None:
         node = {"_": {"#": d.soul, ">": {d.key: d.state}}, d.key: d.value}
+        undo = self._undo_record({d.soul: node}) if self.store is not None else None
         result = self.graph.merge({d.soul: node}, self.machine())
         mid = str(msg.get("#", ""))
-        self._after_merge(result.diff, result.deferred, msg, mid)
+        if not self._after_merge(result.diff, result.deferred, msg, mid, undo):
+            return
+        self._defer(result.deferred, msg)
         if result.accepted and mid in self._deferred_acks:
             self._deferred_acks.discard(mid)
             self._queue_ack(mid)
 
+    # ------------------------------------------------------------------ group commit
     def _queue_ack(self, mid: str) -> None:
-        if not self._pending_acks:
-            self._call_soon(self._flush_acks)
         self._pending_acks.append({"@": mid, "ok": True})
+        self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            self._call_soon(self._flush_acks)
 
     def _flush_acks(self) -> None:
-        """Group commit: one disk commit for the puts of this turn, then their acks."""
-        if self.store is not None:
+        """Group commit: one disk commit for the writes of this turn, then their acks and (on a
+        relay) the forwarding of their puts. If the commit fails, every write of the group is
+        taken back out of memory and its writer gets ``err``; the next turn starts afresh."""
+        self._commit_scheduled = False
+        if self.store is not None and self._uncommitted:
             try:
                 self.store.commit()
-            except Exception as exc:
-                for a in self._pending_acks:
-                    a.pop("ok", None)
-                    a["err"] = f"store failed: {exc}"
+            except StoreError as exc:
+                self._rollback_group([], str(exc), "")
+        self._uncommitted.clear()
         acks, self._pending_acks = self._pending_acks, []
+        forwards, self._group_forwards = self._group_forwards, []
         for a in acks:
             self.mesh.say(a)
+        for msg, peer in forwards:
+            if str(msg.get("#", "")) not in self._failed_group:
+                self._route(msg, peer)
+        self._failed_group.clear()
 
+    def _rollback_group(self, undo: list[tuple[str, str, Any]], why: str, mid: str) -> None:
+        """The store lost this turn's writes: restore memory to before them, and turn every
+        pending ack of the group into an ``err`` (the store rolled its transaction back)."""
+        groups = [*self._uncommitted, (mid, undo)]
+        self._uncommitted.clear()
+        with contextlib.suppress(StoreError):
+            assert self.store is not None
+            self.store.rollback()
+        nodes = self.graph.nodes
+        failed = {m for m, _ in groups if m}
+        for _, records in reversed(groups):
+            for soul, key, old in reversed(records):
+                node = nodes.get(soul)
+                if node is None:
+                    continue
+                if old is _MISSING:
+                    node.pop(key, None)
+                    node["_"][">"].pop(key, None)
+                    if len(node) == 1:
+                        del nodes[soul]
+                else:
+                    node[key], node["_"][">"][key] = old
+        self._failed_group.update(failed)
+        err = f"store failed: {why}"
+        self._error(f"{err}; {len(failed)} writes rolled back", msg_id=mid)
+        for a in self._pending_acks:
+            if a.get("@") in failed:
+                a.pop("ok", None)
+                a["err"] = err
+        for m in failed - {a.get("@") for a in self._pending_acks}:
+            self._pending_acks.append({"@": m, "err": err})
+        self._schedule_commit()
+
+    # ------------------------------------------------------------------ answering GETs
     def _answer_get(self, msg: Message, peer: MeshPeer) -> None:
         get = msg["get"]
         mid = str(msg.get("#", ""))
@@ -406,13 +711,59 @@ class Gun:
             if self.acks:
                 self.mesh.say({"@": mid}, peer)  # "not found" from a store (gun store.js)
             return
+        if len(found) > MAX_GET_SOULS:
+            self._error(
+                f"lex get matched {len(found)} souls; answered with the first {MAX_GET_SOULS}",
+                peer.id,
+                mid,
+            )
+            found = dict(itertools.islice(found.items(), MAX_GET_SOULS))
+        replies = self._reply_graphs(found)
+        if len(replies) <= GET_SLICE:
+            self._send_replies(mid, replies, peer)
+        else:
+            self.spawn(self._send_replies_slowly(mid, replies, peer), f"answer {mid}")
+
+    def _reply_graphs(self, found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """One soul: gun's 9-key chunks. Many souls (a lex GET): chunks packed together into
+        replies of about ``codec.PACK`` characters each, so 100k souls are not 100k replies."""
         chunks = self.graph.chunks(found)
-        ids = [random_id(9) for _ in chunks]
-        for i, chunk in enumerate(chunks):
-            reply: Message = {"#": ids[i], "@": mid, "put": chunk}
-            if i + 1 < len(chunks):
+        if len(found) == 1:
+            return chunks
+        packed: list[dict[str, Any]] = []
+        size = 0
+        for chunk in chunks:
+            n = len(codec.dumps(chunk))
+            if packed and size + n <= codec.PACK and not (set(chunk) & set(packed[-1])):
+                packed[-1].update(chunk)
+                size += n
+            else:
+                packed.append(dict(chunk))
+                size = n
+        return packed
+
+    def _send_replies(self, mid: str, replies: list[dict[str, Any]], peer: MeshPeer) -> None:
+        ids = [random_id(9) for _ in replies]
+        for i, graph in enumerate(replies):
+            reply: Message = {"#": ids[i], "@": mid, "put": graph}
+            if i + 1 < len(replies):
                 reply["%"] = ids[i + 1]
             self.mesh.say(reply, peer)
+
+    async def _send_replies_slowly(
+        self, mid: str, replies: list[dict[str, Any]], peer: MeshPeer
+    ) -> None:
+        """A big answer, ``GET_SLICE`` replies per turn, so other clients are not held up."""
+        ids = [random_id(9) for _ in replies]
+        for i, graph in enumerate(replies):
+            if peer.met is None:
+                return  # the asker left
+            reply: Message = {"#": ids[i], "@": mid, "put": graph}
+            if i + 1 < len(replies):
+                reply["%"] = ids[i + 1]
+            self.mesh.say(reply, peer)
+            if i % GET_SLICE == GET_SLICE - 1:
+                await asyncio.sleep(0)
 
     def _on_hi(self, peer: MeshPeer) -> None:
         """A new peer: re-ask for what we watch, so an AXE relay sends us updates (gun.js)."""
@@ -446,12 +797,21 @@ class Gun:
         msg: Message = {"#": mid, "put": graph}
         if budget is not None:
             msg["ok"] = {"@": budget + 1}
+        if self.closed:
+            future.set_exception(GunError(f"{CLOSED}: peer {self.pid} was closed; put refused"))
+            return PutResult(future, mid, next(iter(graph), ""))
+        undo = self._undo_record(graph) if self.store is not None else None
         result = self.graph.merge(graph, self.machine())
         if result.error is not None:
             future.set_exception(InvalidDataError(result.error))
             return PutResult(future, mid, next(iter(graph), ""))
         self.dup.track(mid)
-        self._after_merge(result.diff, result.deferred, msg, mid)
+        if not self._after_merge(result.diff, result.deferred, msg, mid, undo):
+            future.set_exception(StoreError(f"put {mid}: the store could not keep it"))
+            return PutResult(future, mid, next(iter(graph), ""))
+        self._defer(result.deferred, msg)
+        self._waiting.add(future)
+        future.add_done_callback(self._waiting.discard)
 
         def on_ack(reply: Message) -> None:
             if future.done():
@@ -482,10 +842,14 @@ class Gun:
 
     async def fetch(self, get: dict[str, Any], timeout: float = 5.0) -> bool:
         """Ask the peers for ``get`` and merge what comes back. True if any data came."""
+        if self.closed:
+            raise GunError(f"{CLOSED}: peer {self.pid} was closed; nothing to read from")
         if not self.mesh.peers:
             return False
         loop = self._loop or asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
+        self._waiting.add(done)
+        done.add_done_callback(self._waiting.discard)
         state = {"data": False}
 
         def on_reply(reply: Message) -> None:
@@ -497,7 +861,7 @@ class Gun:
                     done.set_result(True)
             elif not done.done():
                 # "not found" from one source; give others a moment (gun's once waits ~99 ms)
-                loop.call_later(0.1, settle)
+                self._later(0.1, settle)
 
         def settle() -> None:
             if not done.done():

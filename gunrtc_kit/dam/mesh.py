@@ -29,7 +29,7 @@ deadline (``next_deadline``/``expire``) that the owner schedules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gunrtc_kit import trace
@@ -53,6 +53,8 @@ _QUIET_DAMS = frozenset({"hi"})
 # messages of one batch handled per turn of the loop by network transports: small enough that
 # a 5M-element frame yields thousands of times, large enough that a normal batch is one turn
 SLICE = 256
+# recipients remembered per message by id; a wider broadcast remembers its time instead
+_MAX_TO = 32
 
 
 class Mesh:
@@ -83,7 +85,7 @@ class Mesh:
         self.pid = pid or random_id(9)
         self.clock_ms = clock_ms
         self.bus = bus or trace.TraceBus()
-        self.dup = dup or Dup(clock_ms)
+        self.dup = dup if dup is not None else Dup(clock_ms)  # an empty Dup is falsy
         self.on_message: Handler | None = on_message
         self.call_soon = call_soon
         self.max_frame = max_frame
@@ -181,13 +183,18 @@ class Mesh:
                     self._dropped(peer, mid, "duplicate reply (same ##)")
                     return
                 self.dup.track(key)
+        dam = msg.get("dam")
+        if dam is None and isinstance(ack, str) and ack in self.dup and not self.sent_to(ack, peer):
+            # a reply is taken only from a peer its request went to: anyone else naming the id
+            # (a forged ``ok`` for someone's put, say) is refused here, before any layer sees it
+            self._dropped(peer, mid, f"reply to {ack!r} from a peer it was not sent to")
+            return
         peer.heard += 1
         self._emit(
             trace.Heard(
                 self._now(), self.pid, peer.id, msg=msg, transport=peer.transport, size=size
             )
         )
-        dam = msg.get("dam")
         entry = self.dup.track(mid)
         entry.via = peer
         if dam is not None:
@@ -235,8 +242,18 @@ class Mesh:
         self._error(peer, f"peer says: {msg.get('err')!r}", str(msg.get("#", "")))
 
     # ------------------------------------------------------------------ saying
-    def say(self, msg: Message, peer: MeshPeer | None = None) -> bool:
-        """Send ``msg`` to ``peer``, or route/broadcast it. Returns whether anything was sent."""
+    def say(
+        self,
+        msg: Message,
+        peer: MeshPeer | None = None,
+        *,
+        targets: Iterable[MeshPeer] | None = None,
+    ) -> bool:
+        """Send ``msg`` to ``peer``, or route/broadcast it. Returns whether anything was sent.
+
+        ``targets`` narrows a broadcast to those peers (a relay's AXE-style routing: a put goes
+        to the peers subscribed to its souls, not to every socket). Whoever a message is sent
+        to is noted in its dedup entry, so that a reply is accepted only from them."""
         mid = msg.get("#")
         if not isinstance(mid, str) or not mid:
             mid = msg["#"] = random_id(9)
@@ -276,17 +293,47 @@ class Mesh:
         if len(raw) > self.max_frame:
             raise LimitError(f"message of {len(raw)} chars over max_frame={self.max_frame}")
         if peer is not None:
-            return self._say_to(msg, raw, peer, via)
-        sent = False
-        for p in list(self.peers.values()):
+            if self._say_to(msg, raw, peer, via):
+                self._note_sent(mid, (peer.id,))
+                return True
+            return False
+        sent: list[str] = []
+        for p in list(self.peers.values()) if targets is None else list(targets):
             if p is via:
                 continue
             if yo and (p.url in yo or p.pid in yo or p.id in yo):
                 continue
-            sent = self._say_to(msg, raw, p, via) or sent
+            if self._say_to(msg, raw, p, via):
+                sent.append(p.id)
         if isinstance(ack, str):
             self.dup.track(ack)  # keep a streamed reply's route alive
-        return sent
+        if sent:
+            self._note_sent(mid, sent)
+        return bool(sent)
+
+    def _note_sent(self, mid: str, ids: Sequence[str]) -> None:
+        """Remember who was sent ``mid`` (a few ids, or, for a wide broadcast, the time: every
+        peer connected then got it), so ``hear_one`` can refuse replies from anyone else."""
+        entry = self.dup.get(mid) or self.dup.track(mid)
+        to = entry.extra.get("to")
+        if len(ids) > _MAX_TO or isinstance(to, float):
+            entry.extra["to"] = self.clock_ms()
+        elif to is None:
+            entry.extra["to"] = set(ids)
+        else:
+            to.update(ids)
+            if len(to) > _MAX_TO:
+                entry.extra["to"] = self.clock_ms()
+
+    def sent_to(self, mid: str, peer: MeshPeer) -> bool:
+        """Whether ``mid`` was said to ``peer`` (as far as the dedup entry remembers)."""
+        entry = self.dup.get(mid)
+        to = entry.extra.get("to") if entry is not None else None
+        if to is None:
+            return False
+        if isinstance(to, float):
+            return peer.met is not None and peer.met <= to
+        return peer.id in to
 
     def _raw(self, msg: Message, via: MeshPeer | None) -> tuple[Message, str] | None:
         """Serialize once per ``say`` call, applying gun.js's send-time rewrites to a copy

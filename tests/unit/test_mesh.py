@@ -273,3 +273,34 @@ def test_bye_removes_peer_and_emits_event() -> None:
     assert mesh.near == 1
     mesh.bye(peer)
     assert mesh.near == 0 and left == [peer.id] and peer.id not in mesh.peers
+
+
+def test_the_dedup_table_given_is_the_one_used_even_when_empty() -> None:
+    from gunrtc_kit.core.dup import Dup
+
+    dup = Dup(FakeClock())
+    assert make_mesh(dup=dup).dup is dup  # an empty Dup is falsy: `dup or Dup()` lost it
+
+
+def test_a_reply_is_taken_only_from_a_peer_its_request_went_to() -> None:
+    heard: list[str] = []
+    mesh = make_mesh(on_message=lambda m, p: heard.append(m["#"]))
+    asked, _ = inbound(mesh)
+    other, _ = inbound(mesh)
+    mesh.say({"#": "req1", "get": {"#": "s"}}, asked)
+    mesh.hear(json.dumps({"#": "forged", "@": "req1", "ok": 1}), other)
+    mesh.hear(json.dumps({"#": "real", "@": "req1", "ok": 1}), asked)
+    assert heard == ["real"]
+    dropped = [e for e in mesh.bus.events(trace.Dropped) if e.msg_id == "forged"]
+    assert dropped and "not sent to" in dropped[0].reason
+
+
+def test_a_wide_broadcast_accepts_replies_from_peers_connected_when_it_was_sent() -> None:
+    heard: list[str] = []
+    mesh = make_mesh(on_message=lambda m, p: heard.append(m["#"]))
+    peers = [inbound(mesh)[0] for _ in range(40)]
+    mesh.say({"#": "req2", "put": {}})
+    assert mesh.sent_to("req2", peers[-1])
+    mesh.clock_ms.advance(5)  # type: ignore[attr-defined]
+    late, _ = inbound(mesh)
+    assert not mesh.sent_to("req2", late)
