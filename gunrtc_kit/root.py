@@ -366,7 +366,8 @@ class Gun:
         return entry is not None and entry.via is not None
 
     def _deliver(self, msg: Message, peer: MeshPeer, ack: str, listener: _Ask) -> None:
-        listener.expires = (self._loop or asyncio.get_running_loop()).time() + ASK_LIFE
+        now = (self._loop or asyncio.get_running_loop()).time()
+        listener.expires = max(listener.expires, now + ASK_LIFE)
         listener.replies += 1
         if listener.replies > MAX_REPLY_CHUNKS:
             self.unask(ack, listener.fn)
@@ -788,9 +789,20 @@ class Gun:
         return _register(self._heard_puts, soul, fn)
 
     def put_graph(
-        self, graph: dict[str, dict[str, Any]], *, budget: int | None = 9, msg_id: str | None = None
+        self,
+        graph: dict[str, dict[str, Any]],
+        *,
+        budget: int | None = 9,
+        msg_id: str | None = None,
+        on_reply: AskFn | None = None,
+        reply_life: float | None = None,
     ) -> PutResult:
-        """Apply a graph locally, send it to every peer, and return the awaitable first ack."""
+        """Apply a graph locally, send it to every peer, and return the awaitable first ack.
+
+        ``on_reply`` is called for every reply to the put (the first one, which settles the
+        result, and all later ones) while replies keep coming within ``reply_life`` seconds of
+        each other: the WebRTC announcement takes its offers this way, with no gap between the
+        put's own listener and its own."""
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[Message] = loop.create_future()
         mid = msg_id or random_id(9)
@@ -814,19 +826,23 @@ class Gun:
         future.add_done_callback(self._waiting.discard)
 
         def on_ack(reply: Message) -> None:
+            if on_reply is not None:
+                on_reply(reply)
             if future.done():
                 return
-            self.unask(mid, on_ack)
+            if on_reply is None:
+                self.unask(mid, on_ack)
             if reply.get("err"):
                 future.set_exception(GunError(str(reply["err"])))
             else:
                 future.set_result(reply)
 
-        self.ask(on_ack, mid, life=self.ack_timeout)
+        self.ask(on_ack, mid, life=max(self.ack_timeout, reply_life or 0.0))
 
         def timeout() -> None:
             if not future.done():
-                self.unask(mid, on_ack)
+                if on_reply is None:
+                    self.unask(mid, on_ack)
                 future.set_exception(
                     GunTimeoutError(f"no ack for put {mid} within {self.ack_timeout} s")
                 )

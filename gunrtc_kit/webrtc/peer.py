@@ -12,6 +12,14 @@ Candidates the other side trickles (browsers and Node's wrtc do) are added with
 ``add_ice_candidate``; those arriving before the remote description are held and applied after.
 Errors raised deep inside aiortc on bad remote input come out as ``WebRTCError``.
 
+Sending respects the data channel's ``bufferedAmount``. aiortc's ``send`` never refuses: it
+appends to an unbounded queue that only drains as fast as the far end acknowledges, so a far
+end that stops reading would grow us without bound. Past the high-water mark ``send`` raises
+``NetworkError`` (the wire is not writable now) instead of queueing a second time here: the
+mesh already keeps a bounded queue per peer for exactly that case, with ``trace.Dropped`` when
+it is full, so one queue and one set of limits and events cover every wire. When the buffer
+falls to the low-water mark, ``on_writable`` fires and the manager lets the mesh drain.
+
 Every state aiortc reports is put on the trace bus as ``trace.RtcState`` with its ``layer``, so
 a view can tell where a link is stuck: ``pc`` (connectionState), ``ice`` (iceConnectionState:
 aiortc has new/checking/completed/failed/closed, no connected/disconnected), ``ice-gathering``,
@@ -32,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gunrtc_kit import trace
-from gunrtc_kit.errors import NetworkError, WebRTCError
+from gunrtc_kit.errors import LimitError, NetworkError, WebRTCError
 from gunrtc_kit.webrtc.loopback import only_hosts
 from gunrtc_kit.webrtc.options import WebRTCOptions
 from gunrtc_kit.webrtc.signaling import candidate_from_json, description_from_json
@@ -42,9 +50,14 @@ __all__ = ["WebRTCPeer"]
 log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
+SEND_HIGH_WATER = 1024 * 1024  # bufferedAmount past which send refuses (NetworkError)
+SEND_LOW_WATER = 256 * 1024  # bufferedAmount at which the channel is writable again
+HELD_MAX = 64  # remote candidates kept until the remote description arrives
 
 
 class WebRTCPeer:
+    """One RTCPeerConnection with Gun's data channel; see the module docstring."""
+
     def __init__(
         self,
         remote_pid: str,
@@ -55,8 +68,16 @@ class WebRTCPeer:
         on_close: Callable[[], None],
         bus: trace.TraceBus | None = None,
         node: str = "",
+        on_writable: Callable[[], None] | None = None,
+        high_water: int = SEND_HIGH_WATER,
+        low_water: int = SEND_LOW_WATER,
     ) -> None:
         from aiortc import RTCPeerConnection
+
+        if not 0 <= low_water < high_water:
+            raise WebRTCError(
+                f"low_water={low_water!r}, high_water={high_water!r}: expected 0 <= low < high"
+            )
 
         self.remote_pid = remote_pid
         self.options = options
@@ -65,6 +86,10 @@ class WebRTCPeer:
         self._on_message = on_message
         self._on_open = on_open
         self._on_close = on_close
+        self._on_writable = on_writable
+        self.high_water = high_water
+        self.low_water = low_water
+        self.refused_sends = 0  # frames refused because the channel's buffer was full
         self._opened = False
         self._closed = False
         self._held: list[Any] = []
@@ -178,6 +203,10 @@ class WebRTCPeer:
         channel.on("open", opened)
         channel.on("close", closed)
         channel.on("message", self._message)
+        # the two channels share the budget (see send): when their sum is over low_water, at
+        # least one is over half of it, so its crossing below half is the wake-up we need
+        channel.bufferedAmountLowThreshold = self.low_water // 2
+        channel.on("bufferedamountlow", self._buffer_low)
         self._state_event(str(channel.readyState), "dc", whose)
 
     def _on_datachannel(self, channel: Any) -> None:
@@ -186,6 +215,21 @@ class WebRTCPeer:
         if channel.readyState == "open":
             self._report_sctp()
             self._fire_open()
+
+    def _buffer_low(self) -> None:
+        """aiortc says a channel's buffer fell to the low-water mark: writable again."""
+        if self._on_writable is None or self._closed:
+            return
+        try:
+            self._on_writable()
+        except Exception as exc:  # an event-emitter callback: report, never raise into aiortc
+            log.debug("on_writable failed", exc_info=True)
+            if self.bus is not None:
+                self.bus.emit(
+                    trace.Error(
+                        self.bus.now(), self.node, self.remote_pid, error=f"on_writable: {exc!r}"
+                    )
+                )
 
     def _fire_open(self) -> None:
         if self._opened or self._closed:
@@ -279,6 +323,11 @@ class WebRTCPeer:
         if ice is None:
             return
         if self.pc.remoteDescription is None:
+            if len(self._held) >= HELD_MAX:
+                raise LimitError(
+                    f"{HELD_MAX} candidates from {self.remote_pid} already wait for its "
+                    "description (HELD_MAX); this one is dropped"
+                )
             self._held.append(ice)
             return
         await self._add(ice)
@@ -291,14 +340,35 @@ class WebRTCPeer:
 
     # ------------------------------------------------------------------ data
     def send(self, text: str) -> None:
+        """Send one frame on the first open channel, or raise ``NetworkError``: no channel is
+        open, or our channels (both ride one SCTP association, and which one is open first
+        varies) already buffer more than ``low_water`` together and this frame would take them
+        past ``high_water``. So at most ``high_water`` plus one frame is ever buffered; below
+        ``low_water`` a frame always goes, so a frame larger than the mark is not stuck; and a
+        refusal always has a later ``bufferedamountlow`` that ends it (see ``_watch``)."""
         for ch in (self.channel, self.remote_channel):
             if ch is not None and ch.readyState == "open":
+                buffered = self.buffered
+                if buffered > self.low_water and buffered + len(text) > self.high_water:
+                    self.refused_sends += 1
+                    raise NetworkError(
+                        f"data channel to {self.remote_pid} is not writable: bufferedAmount="
+                        f"{buffered} over high_water={self.high_water}"
+                    )
                 ch.send(text)
                 self.sent += 1
                 return
         raise NetworkError(f"no open data channel to {self.remote_pid}")
 
+    @property
+    def buffered(self) -> int:
+        """Bytes our channels hold that the far end has not taken yet (``bufferedAmount``)."""
+        return sum(
+            int(ch.bufferedAmount) for ch in (self.channel, self.remote_channel) if ch is not None
+        )
+
     async def close(self) -> None:
+        """Close the connection (bounded to 5 s) and fire ``on_close`` once."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pc.close(), 5)
         self._fire_close()
