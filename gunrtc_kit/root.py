@@ -701,12 +701,12 @@ class Gun:
         get = msg["get"]
         mid = str(msg.get("#", ""))
         if not isinstance(get, dict) or "#" not in get:
-            self._error("get without a soul ('#')", peer.id, mid)
+            self._bad_get(msg, peer, "get without a soul ('#')")
             return
         try:
             found = self.graph.read(get)
         except (InvalidDataError, TypeError, ValueError) as exc:
-            self._error(f"bad get: {exc}", peer.id, mid)
+            self._bad_get(msg, peer, f"bad get: {exc}")
             return
         if not found:
             if self.acks:
@@ -724,6 +724,12 @@ class Gun:
             self._send_replies(mid, replies, peer)
         else:
             self.spawn(self._send_replies_slowly(mid, replies, peer), f"answer {mid}")
+
+    def _bad_get(self, msg: Message, peer: MeshPeer, err: str) -> None:
+        """A GET we cannot read: traced, and the asker told (Gun.js ignores it in silence)."""
+        mid = str(msg.get("#", ""))
+        self._error(err, peer.id, mid)
+        self.mesh.say({"@": mid, "err": err}, peer)
 
     def _reply_graphs(self, found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """One soul: gun's 9-key chunks. Many souls (a lex GET): chunks packed together into

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -32,11 +33,15 @@ class RelayProcess:
         cmd = [sys.executable, "-m", "gunrtc_kit.cli", "relay", "--port", "0", *args]
         if store is not None:
             cmd += ["--store", str(store)]
+        # the log goes to a file, not a pipe nobody drains: a relay that logs a lot must not
+        # block on a full pipe (and a test can read how much it logged)
+        self._log = tempfile.NamedTemporaryFile(prefix="relay-log-", suffix=".txt", delete=False)
+        self.log_path = Path(self._log.name)
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             text=True,
             env={**os.environ, **(env or {})},
         )
@@ -44,8 +49,9 @@ class RelayProcess:
         line = self.proc.stdout.readline()
         m = re.search(r"ws://\S+/gun", line)
         if m is None:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
             self.proc.kill()
+            self.proc.wait(5)
+            err = self.log_text()
             raise RuntimeError(f"relay did not start: {line!r} {err[-2000:]}")
         self.url = m.group(0)
         self.first_line = line
@@ -60,6 +66,10 @@ class RelayProcess:
     def peak_mb(self) -> float:
         return _status_kb(self.proc.pid, "VmHWM") / 1024
 
+    def log_text(self) -> str:
+        """Everything the relay wrote to stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
         if self.proc.poll() is None:
@@ -69,17 +79,18 @@ class RelayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f is not None:
-                f.close()
+        self._close_files()
         return self.proc.returncode
+
+    def _close_files(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f is not None:
-                f.close()
+        self._close_files()
 
 
 def _status_kb(pid: int, field: str) -> int:
