@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -21,26 +22,53 @@ from gunrtc_kit.webrtc.options import WebRTCOptions
 
 __all__ = ["main"]
 
+log = logging.getLogger(__name__)
+
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
+STOP_TIMEOUT = 3.0  # seconds SIGTERM/SIGINT waits for a clean stop before exiting anyway
+
+
 async def _relay(args: argparse.Namespace) -> int:
-    relay = Relay(args.host, args.port, store=args.store, peers=args.peer)
-    await relay.start()
-    _out(
-        f"gunrtc-kit relay {relay.pid} listening on {relay.url}"
-        + (f" (store {args.store})" if args.store else " (memory)")
+    relay = Relay(
+        args.host,
+        args.port,
+        store=args.store,
+        peers=args.peer,
+        salvage=args.salvage,
+        allowed_origins=args.allow_origin,
     )
+    # handlers first: a supervisor may send SIGTERM as soon as it reads "listening"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await relay.start()
+    _out(
+        f"gunrtc-kit relay {relay.pid} listening on {relay.url}"
+        + (f" (store {args.store})" if args.store else " (memory)")
+    )
+    # after the "listening" line: scripts (and the tests' harness) read the URL from line one
+    report = relay.gun.store.salvage_report if relay.gun.store is not None else None
+    if report:
+        _out(report)
     await stop.wait()
-    await relay.stop()
+    # Bounded: a peer that never finishes its close handshake must not keep a relay that was
+    # told to stop alive. Every acknowledged write is already committed, so leaving without
+    # the rest of the clean-up loses nothing acknowledged.
+    stopping = asyncio.ensure_future(relay.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=STOP_TIMEOUT)
+    if not done:
+        log.warning("relay.stop() took more than %.0f s; exiting without it", STOP_TIMEOUT)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # asyncio.run would wait for the stuck task again
+    stopping.result()
     return 0
 
 
@@ -141,14 +169,32 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--port", type=int, default=8765)
     r.add_argument("--store", default=None, help="SQLite file (default: memory)")
     r.add_argument("--peer", action="append", default=[], help="another relay to dial")
+    r.add_argument(
+        "--salvage",
+        action="store_true",
+        help="if the store file is damaged, move it aside and start with every row that can "
+        "still be read (prints what was kept and lost)",
+    )
+    r.add_argument(
+        "--allow-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="accept browser WebSockets only from this Origin (repeatable; default: any "
+        "origin, as Gun's relay does)",
+    )
     d = sub.add_parser("demo", help="a relay and peers on 127.0.0.1, syncing")
     d.add_argument("--peers", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.cmd == "relay" and args.salvage and args.store is None:
+        parser.error("--salvage needs --store FILE")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return asyncio.run(_relay(args) if args.cmd == "relay" else _demo(args))
     except GunError as exc:
-        _out(f"error: {exc}")
+        # a damaged store, a bad option: the message says what to do, a traceback would not
+        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         return 130

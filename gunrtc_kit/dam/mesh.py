@@ -37,7 +37,7 @@ from gunrtc_kit.core import codec
 from gunrtc_kit.core.dup import Dup
 from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.dam.peer import MeshPeer
-from gunrtc_kit.errors import InvalidDataError, LimitError, NetworkError
+from gunrtc_kit.errors import GunError, InvalidDataError, LimitError, NetworkError
 
 __all__ = ["SLICE", "Handler", "Mesh"]
 
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 Handler = Callable[[Message, MeshPeer], None]
+Parsed = tuple[list[Message], list[InvalidDataError]]
 
 # dam values Gun.js sends that need no handling here: a client's start-up "hi" is sent to
 # open lazy wires and nothing on the receiving side handles it (gun-wire 5.2).
@@ -127,16 +128,23 @@ class Mesh:
         msgs = self.frame(raw, peer)
         self.hear_all(msgs, peer, len(raw) if len(msgs) == 1 else 0)
 
-    def frame(self, raw: str | bytes, peer: MeshPeer) -> list[Message]:
+    def frame(
+        self, raw: str | bytes, peer: MeshPeer, parsed: Parsed | GunError | None = None
+    ) -> list[Message]:
         """Parse one frame from ``peer``: its messages. A bad frame, or bad elements in a batch,
-        get one ``!`` error reply per frame (never one per element) and a trace error."""
+        get one ``!`` error reply per frame (never one per element) and a trace error.
+
+        ``parsed`` is ``codec.parse(raw, self.max_frame)``'s result (or the error it raised)
+        when the owner already parsed the frame elsewhere, e.g. a big one in a worker thread."""
         if isinstance(raw, bytes | bytearray | memoryview):
             # gun.js ignores binary frames silently (raw[0] is a number); we say so.
             self._error(peer, "binary frame ignored: DAM frames are text")
             self.say({"dam": "!", "err": "DAM frames are text; binary frame ignored."}, peer)
             return []
         try:
-            msgs, bad = codec.parse(raw, self.max_frame)
+            if isinstance(parsed, GunError):
+                raise parsed
+            msgs, bad = parsed if parsed is not None else codec.parse(raw, self.max_frame)
         except LimitError:
             self._error(peer, f"frame of {len(raw)} chars over max_frame={self.max_frame}")
             self.say({"dam": "!", "err": "Message too big!"}, peer)
@@ -316,14 +324,12 @@ class Mesh:
         peer connected then got it), so ``hear_one`` can refuse replies from anyone else."""
         entry = self.dup.get(mid) or self.dup.track(mid)
         to = entry.extra.get("to")
-        if len(ids) > _MAX_TO or isinstance(to, float):
-            entry.extra["to"] = self.clock_ms()
-        elif to is None:
-            entry.extra["to"] = set(ids)
-        else:
-            to.update(ids)
-            if len(to) > _MAX_TO:
-                entry.extra["to"] = self.clock_ms()
+        # a tuple of str, not a set: the garbage collector stops tracking it, and a relay keeps
+        # one per message it said for 9-18 s
+        if isinstance(to, float):
+            return
+        ids = tuple(ids) if to is None else (*to, *ids)
+        entry.extra["to"] = self.clock_ms() if len(ids) > _MAX_TO else ids
 
     def sent_to(self, mid: str, peer: MeshPeer) -> bool:
         """Whether ``mid`` was said to ``peer`` (as far as the dedup entry remembers)."""

@@ -2,13 +2,32 @@
 
 Facts matched from Gun.js (gun-wire section 1): text frames only, path ``/gun`` (a query string
 is ignored, any other path gets HTTP 400), the server sends ``[]`` every 20 s, a client that
-loses its socket says ``bye`` and dials again. Gun.js waits a flat 1998 ms between attempts; we
-back off from 0.1 s doubling up to that same 1998 ms, so a relay restart is noticed quickly
-without hammering a dead one.
+loses its socket says ``bye`` and dials again, and the server offers no permessage-deflate (ws 7,
+which Gun.js runs, has it off on the server side).
 
 The incoming frame limit is raised from websockets' 1 MiB default to ``MAX_WS_FRAME`` (100 MiB,
-the ws 7 default Gun.js runs with) and stays bounded. ``send`` is synchronous for the mesh; a
-bounded outbox and one writer task per connection do the awaiting.
+the ws 7 default Gun.js runs with) and stays bounded.
+
+Theory of operation, and why:
+
+- ``send`` is synchronous for the mesh and writes straight into the socket's buffer (websockets'
+  ``broadcast``, which skips flow control). No outbox, no writer task: a wire costs no task, and
+  what a wire holds unsent is exactly the transport's write buffer, counted in bytes.
+- A wire whose unsent bytes would pass ``wire_budget`` (default 16 MiB) is a reader that does
+  not keep up: it is cut at once (the socket aborted, the peer out of the mesh) with a
+  ``trace.Error`` and a ``trace.Dropped`` naming the budget, so nobody else waits and the relay
+  cannot grow without bound. One frame is always let through onto an empty buffer, so a big but
+  allowed put is never refused for its size alone.
+- The server's ``[]`` heartbeat is one task over all connections, not one per connection.
+- The client backs off while a relay keeps dropping it: 0.1 s doubling up to Gun.js's flat
+  1998 ms, reset only after a connection stayed up ``HEALTHY`` seconds (an accept-then-close
+  relay is dialled about once per 2 s, as Gun.js does; a relay restart is still noticed
+  quickly). The client pings (``keepalive``) so a relay that went silent is noticed.
+- Closing is bounded: a close handshake waits ``close_timeout`` (1 s), then the socket is cut;
+  ``WebSocketServer.close`` cuts whatever still hangs after that, so ``Relay.stop`` is quick
+  even with a client that ignores the handshake or never reads.
+- Every task started here is kept and awaited on close; a cancellation of the caller is never
+  swallowed (only that of a task we cancelled ourselves, awaited with ``asyncio.wait``).
 """
 
 from __future__ import annotations
@@ -17,31 +36,47 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
-from gunrtc_kit.dam.mesh import SLICE, Mesh
+from gunrtc_kit import trace
+from gunrtc_kit.core import codec
+from gunrtc_kit.dam.mesh import SLICE, Mesh, Parsed
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError
 
-__all__ = ["MAX_WS_FRAME", "WebSocketClient", "WebSocketServer", "WsWire", "normalize_url"]
+__all__ = [
+    "MAX_WS_FRAME",
+    "WIRE_BUDGET",
+    "WebSocketClient",
+    "WebSocketServer",
+    "WsWire",
+    "normalize_url",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_WS_FRAME = 100 * 1024 * 1024
 HEARTBEAT = 20.0
-OUTBOX_LIMIT = 100_000
+WIRE_BUDGET = 16 * 1024 * 1024  # bytes a wire may hold unsent before it is cut
+CLOSE_TIMEOUT = 1.0  # seconds a close handshake may take before the socket is cut
+KEEPALIVE = 20.0  # client ping interval, and how long a pong may take
 RETRY_FIRST = 0.1
 RETRY_MAX = 1.998  # gun.js: wait = 2 * 999 ms
+HEALTHY = 5.0  # seconds a connection must stay up before the back-off starts over
+BACKLOG = 2048  # pending TCP connections (asyncio's default 100 drops SYNs under a burst)
+THREAD_PARSE = 1 << 20  # frames longer than this (chars) are parsed in a worker thread
 
 Connection = ClientConnection | ServerConnection
+OverBudget = Callable[["WsWire", int], None]
 
 
 def normalize_url(url: str) -> str:
@@ -56,63 +91,132 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _check_budget(wire_budget: int) -> int:
+    if not isinstance(wire_budget, int) or isinstance(wire_budget, bool) or wire_budget <= 0:
+        raise GunError(f"wire_budget={wire_budget!r}, expected a number of bytes > 0")
+    return wire_budget
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    """Wait for ``task`` to finish without taking on its cancellation (it is ours to end);
+    a cancellation of the caller still propagates, and a failure is logged, not lost."""
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s failed: %r", task.get_name(), task.exception())
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel a task we own and wait for it to end (see ``_settle``)."""
+    if task is not None:
+        task.cancel()
+        await _settle(task)
+
+
 class WsWire:
-    """A mesh wire over one open websockets connection."""
+    """A mesh wire over one open websockets connection.
+
+    ``send`` writes now or raises ``NetworkError``; past ``budget`` unsent bytes the wire cuts
+    its socket and calls ``on_over(wire, bytes)`` (its owner takes the peer out of the mesh and
+    says why on the trace). ``close`` starts a bounded close handshake in a task the wire keeps;
+    ``aclose`` finishes it (the owner of the connection awaits that).
+    """
 
     transport = "ws"
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        budget: int = WIRE_BUDGET,
+        close_timeout: float = CLOSE_TIMEOUT,
+        on_over: OverBudget | None = None,
+    ) -> None:
         self.conn = conn
-        self._outbox: deque[str] = deque()
-        self._ready = asyncio.Event()
+        self.budget = _check_budget(budget)
+        self.close_timeout = close_timeout
+        self.on_over = on_over
         self.closed = False
-        self.writer: asyncio.Task[None] | None = None
+        self.over_budget = False
+        self._closer: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self.writer = asyncio.get_running_loop().create_task(self._write(), name="ws-writer")
+    def buffered(self) -> int:
+        """Bytes written to this wire that the socket has not taken yet."""
+        return self.conn.transport.get_write_buffer_size()
 
     def send(self, text: str) -> None:
-        if self.closed:
+        """Write one frame now (no await): raises ``NetworkError`` when closed or cut."""
+        if (
+            self.closed
+            or self.conn.protocol.state is not State.OPEN
+            or self.conn.transport.is_closing()
+        ):
             raise NetworkError("websocket is closed")
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            raise NetworkError(f"websocket outbox full (limit {OUTBOX_LIMIT})")
-        self._outbox.append(text)
-        self._ready.set()
-
-    async def _write(self) -> None:
-        try:
-            while True:
-                await self._ready.wait()
-                self._ready.clear()
-                while self._outbox:
-                    await self.conn.send(self._outbox.popleft())
-        except ConnectionClosed:
+        data = text.encode()
+        waiting = self.buffered()
+        if waiting and waiting + len(data) > self.budget:
             self.closed = True
-        except asyncio.CancelledError:
-            raise
+            self.over_budget = True
+            self.conn.transport.abort()
+            if self.on_over is not None:
+                self.on_over(self, waiting + len(data))
+            raise NetworkError(
+                f"websocket cut: {waiting + len(data)} bytes unsent, over wire_budget={self.budget}"
+            )
+        try:
+            broadcast([self.conn], data, raise_exceptions=True, text=True)
+        except ExceptionGroup as group:
+            raise NetworkError(f"websocket write failed: {group.exceptions[0]!r}") from None
 
     def close(self) -> None:
+        """Hang up (the mesh calls this synchronously); the handshake runs in a kept task."""
         self.closed = True
-        with contextlib.suppress(RuntimeError):
-            asyncio.get_running_loop().create_task(self.conn.close())
+        if self._closer is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to close on
+                self._closer = asyncio.get_running_loop().create_task(
+                    self._close_conn(), name="ws-close"
+                )
 
     async def aclose(self) -> None:
+        """Close (bounded by ``close_timeout``, then the socket is cut) and wait for it."""
         self.closed = True
-        if self.writer is not None:
-            self.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await self.writer
-        await self.conn.close()
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(
+                self._close_conn(), name="ws-close"
+            )
+        await _settle(self._closer)
+
+    async def _close_conn(self) -> None:
+        if self.over_budget:
+            self.conn.transport.abort()
+        try:
+            # websockets bounds the wait for the peer's close frame, but not the drain of a
+            # full write buffer before it: bound both
+            async with asyncio.timeout(self.close_timeout + 0.5):
+                await self.conn.close()
+        except TimeoutError:
+            self.conn.transport.abort()
+        await self.conn.wait_closed()
 
 
 async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer) -> None:
     """Feed every frame of ``conn`` to the mesh until it closes. A batch is handled ``SLICE``
-    messages per turn of the loop, so one huge frame delays its sender, not everyone."""
+    messages per turn of the loop, so one huge frame delays its sender, not everyone; and the
+    loop gets a turn after every frame, so an endless stream of frames holds no one else."""
     with contextlib.suppress(ConnectionClosed):
         async for raw in conn:
-            msgs = mesh.frame(raw, peer)
+            parsed: Parsed | GunError | None = None
+            if isinstance(raw, str) and len(raw) > THREAD_PARSE:
+                # a big frame is parsed in a worker thread: JSON decoding holds the GIL, but the
+                # loop thread still gets its turns (every 5 ms), so a 90 MB frame stalls its
+                # sender, not everyone (5M numbers: 0.5 s in one piece on the loop otherwise)
+                try:
+                    parsed = await asyncio.to_thread(codec.parse, raw, mesh.max_frame)
+                except GunError as exc:
+                    parsed = exc
+            msgs = mesh.frame(raw, peer, parsed)
             if len(msgs) <= SLICE:
                 mesh.hear_all(msgs, peer, len(raw) if len(msgs) == 1 else 0)
+                await asyncio.sleep(0)
                 continue
             for i in range(0, len(msgs), SLICE):
                 mesh.hear_all(msgs[i : i + SLICE], peer)
@@ -120,40 +224,89 @@ async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer) -> None:
             del msgs
 
 
-class WebSocketClient:
-    """Dials ``url``, joins the mesh on open, says ``bye`` on close and dials again."""
+def _over_budget(mesh: Mesh, peer: MeshPeer) -> OverBudget:
+    """What a wire does when it is cut for its budget: say so on the trace, leave the mesh."""
 
-    def __init__(self, mesh: Mesh, url: str, *, max_size: int = MAX_WS_FRAME) -> None:
+    def over(wire: WsWire, waiting: int) -> None:
+        text = (
+            f"{peer.id} cut: {waiting} bytes unsent, over wire_budget={wire.budget} "
+            f"(a reader that does not keep up)"
+        )
+        log.warning("websocket %s", text)
+        now = mesh.bus.now()
+        mesh.bus.emit(trace.Error(now, mesh.pid, peer.id, error=text))
+        mesh.bus.emit(
+            trace.Dropped(now, mesh.pid, peer.id, reason=f"wire_budget={wire.budget} exceeded")
+        )
+        mesh.bye(peer)
+        peer.queue.clear()
+
+    return over
+
+
+class WebSocketClient:
+    """Dials ``url``, joins the mesh on open, says ``bye`` on close and dials again.
+
+    ``attempts`` counts dials; ``delay`` is the wait before the next one (it grows while the
+    relay keeps dropping us). ``keepalive`` is the ping interval and pong timeout in seconds
+    (None: no pings).
+    """
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        url: str,
+        *,
+        max_size: int = MAX_WS_FRAME,
+        wire_budget: int = WIRE_BUDGET,
+        keepalive: float | None = KEEPALIVE,
+        healthy: float = HEALTHY,
+    ) -> None:
         self.mesh = mesh
         self.url = normalize_url(url)
         self.max_size = max_size
+        self.wire_budget = _check_budget(wire_budget)
+        self.keepalive = keepalive
+        self.healthy = healthy
         self.peer = MeshPeer(id=self.url, url=self.url)
         self.connected = asyncio.Event()
         self.attempts = 0
+        self.delay = RETRY_FIRST
         self._task: asyncio.Task[None] | None = None
         self._wire: WsWire | None = None
         self._closing = False
 
     def start(self) -> None:
+        """Join the mesh (frames queue until open) and start dialling."""
         self.mesh.add(self.peer)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ws {self.url}")
 
+    async def _wait(self) -> None:
+        """Sleep the current back-off (with jitter), then double it up to the cap."""
+        await asyncio.sleep(self.delay * (0.8 + 0.4 * random.random()))
+        self.delay = min(self.delay * 2, RETRY_MAX)
+
     async def _run(self) -> None:
-        delay = RETRY_FIRST
+        loop = asyncio.get_running_loop()
         while not self._closing:
             self.attempts += 1
             try:
                 conn = await connect(
-                    self.url, max_size=self.max_size, open_timeout=5, ping_interval=None
+                    self.url,
+                    max_size=self.max_size,
+                    open_timeout=5,
+                    ping_interval=self.keepalive,
+                    ping_timeout=self.keepalive,
+                    close_timeout=CLOSE_TIMEOUT,
                 )
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-                log.debug("dial %s failed: %s", self.url, exc)
-                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-                delay = min(delay * 2, RETRY_MAX)
+            except (OSError, WebSocketException, TimeoutError, EOFError) as exc:
+                log.debug("dial %s failed: %r", self.url, exc)
+                await self._wait()
                 continue
-            delay = RETRY_FIRST
-            wire = self._wire = WsWire(conn)
-            wire.start()
+            opened = loop.time()
+            wire = self._wire = WsWire(
+                conn, budget=self.wire_budget, on_over=_over_budget(self.mesh, self.peer)
+            )
             self.peer.wire = wire
             self.mesh.hi(self.peer)
             self.connected.set()
@@ -166,23 +319,31 @@ class WebSocketClient:
                 self.peer.wire = None
                 await wire.aclose()
                 self._wire = None
+            if loop.time() - opened >= self.healthy:
+                self.delay = RETRY_FIRST  # it was up a while: this is a restart, not a refusal
             if not self._closing:
                 self.mesh.add(self.peer)  # frames said while we redial wait in its queue
-                await asyncio.sleep(RETRY_FIRST)
+                await self._wait()
 
     async def close(self) -> None:
+        """Stop dialling and hang up; returns once the socket is closed."""
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _stop(self._task)
+        self._task = None
         if self._wire is not None:
             await self._wire.aclose()
+            self._wire = None
         self.mesh.peers.pop(self.peer.id, None)
 
 
 class WebSocketServer:
-    """Accepts Gun peers on ``ws://host:port/gun``; each socket becomes an inbound mesh peer."""
+    """Accepts Gun peers on ``ws://host:port/gun``; each socket becomes an inbound mesh peer.
+
+    ``wire_budget``: bytes a connection may hold unsent before it is cut (see the module
+    docstring). ``allowed_origins``: None accepts any ``Origin`` (Gun.js does); an iterable
+    accepts requests without an ``Origin`` header (not from a browser) or with one listed, and
+    answers others HTTP 403, so a web page open in the user's browser cannot use a local relay.
+    """
 
     def __init__(
         self,
@@ -193,67 +354,110 @@ class WebSocketServer:
         path: str = "/gun",
         max_size: int = MAX_WS_FRAME,
         heartbeat: float = HEARTBEAT,
+        wire_budget: int = WIRE_BUDGET,
+        allowed_origins: Iterable[str] | None = None,
+        close_timeout: float = CLOSE_TIMEOUT,
         on_connect: Callable[[MeshPeer], Awaitable[None] | None] | None = None,
     ) -> None:
+        if isinstance(allowed_origins, str):
+            raise GunError(
+                f"allowed_origins={allowed_origins!r}: expected a list of origins such as "
+                "['https://example.org'], or None for any"
+            )
         self.mesh = mesh
         self.host = host
         self.port = port
         self.path = path
         self.max_size = max_size
         self.heartbeat = heartbeat
+        self.wire_budget = _check_budget(wire_budget)
+        self.allowed_origins = frozenset(allowed_origins) if allowed_origins is not None else None
+        self.close_timeout = close_timeout
         self.server: Server | None = None
         self.connections: dict[ServerConnection, MeshPeer] = {}
         self._on_connect = on_connect
+        self._beat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Listen; ``port`` is the real one afterwards (when 0 was asked)."""
         self.server = await serve(
             self._handle,
             self.host,
             self.port,
             max_size=self.max_size,
-            process_request=self._check_path,
+            process_request=self._check_request,
             ping_interval=None,
+            close_timeout=self.close_timeout,
+            compression=None,
+            backlog=BACKLOG,
         )
         sock = next(iter(self.server.sockets))
         self.port = sock.getsockname()[1]
+        self._beat = asyncio.get_running_loop().create_task(self._beat_all(), name="ws-heartbeat")
 
     @property
     def url(self) -> str:
+        """``ws://host:port/gun``."""
         return f"ws://{self.host}:{self.port}{self.path}"
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
         # ws 7 (Gun.js npm) matches the path and ignores the query string; others get 400
         if urlsplit(request.path).path != self.path:
             return conn.respond(HTTPStatus.BAD_REQUEST, "Gun relay: connect to /gun\n")
+        origin = request.headers.get("Origin")
+        if self.allowed_origins is not None and origin is not None:
+            if origin not in self.allowed_origins:
+                return conn.respond(
+                    HTTPStatus.FORBIDDEN,
+                    f"Gun relay: Origin {origin!r} is not allowed (allowed_origins)\n",
+                )
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        wire = WsWire(conn)
-        wire.start()
-        peer = MeshPeer(id="", wire=wire)
+        peer = MeshPeer(id="")
+        wire = WsWire(
+            conn,
+            budget=self.wire_budget,
+            close_timeout=self.close_timeout,
+            on_over=_over_budget(self.mesh, peer),
+        )
+        peer.wire = wire
         self.connections[conn] = peer
-        beat = asyncio.get_running_loop().create_task(self._beat(wire), name="ws-heartbeat")
         try:
             self.mesh.hi(peer)
             await _pump(conn, self.mesh, peer)
         finally:
-            beat.cancel()
             wire.closed = True
             self.connections.pop(conn, None)
             self.mesh.bye(peer)
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            peer.queue.clear()
             await wire.aclose()
 
-    async def _beat(self, wire: WsWire) -> None:
-        while not wire.closed:
+    async def _beat_all(self) -> None:
+        """Gun's ``[]`` every ``heartbeat`` seconds to every connection, from one task."""
+        while True:
             await asyncio.sleep(self.heartbeat)
-            with contextlib.suppress(NetworkError):
-                wire.send("[]")
+            for peer in list(self.connections.values()):
+                if peer.wire is not None:
+                    with contextlib.suppress(NetworkError):
+                        peer.wire.send("[]")
 
     async def close(self) -> None:
+        """Stop listening and close every connection, in about ``close_timeout`` at most."""
         if self.server is None:
             return
-        self.server.close()
-        await self.server.wait_closed()
-        self.server = None
+        server, self.server = self.server, None
+        await _stop(self._beat)
+        self._beat = None
+        server.close()
+        closed = asyncio.ensure_future(server.wait_closed())
+        try:
+            done, _ = await asyncio.wait([closed], timeout=self.close_timeout + 1.0)
+            if not done:
+                # a client that never reads can hold a close handshake forever: cut it
+                for conn in list(self.connections):
+                    conn.transport.abort()
+            await closed
+        finally:
+            if not closed.done():
+                closed.cancel()
