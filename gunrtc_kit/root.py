@@ -77,7 +77,6 @@ CLOSED = "closed"
 class _Ask:
     fn: AskFn
     expires: float
-    replies: int = 0
 
 
 _MISSING = object()  # an undo record's "the key was not there"
@@ -334,10 +333,7 @@ class Gun:
         put = msg.get("put")
         listener = self._asks.get(ack) if isinstance(ack, str) else None
         if put is not None:
-            if isinstance(ack, str) and listener is None and not self._routes(ack):
-                # an answer to nothing asked here nor passing through (unsolicited, or the
-                # tail of a reply stream we stopped following): not merged, not relayed
-                self._dropped(peer, msg, f"reply to {ack!r}, which nobody here is waiting for")
+            if isinstance(ack, str) and not self._solicited(ack, listener, peer, msg):
                 return
             if not self._merge_heard(msg, peer):
                 return
@@ -360,24 +356,36 @@ class Gun:
         else:
             self._route(msg, peer)
 
-    def _routes(self, ack: str) -> bool:
-        """Whether a reply to ``ack`` has somewhere to go: a request we forwarded for a peer."""
+    def _solicited(self, ack: str, listener: _Ask | None, peer: MeshPeer, msg: Message) -> bool:
+        """Whether a reply carrying data is merged: it answers a request this peer sent or
+        forwarded, whose dedup entry still lives (9-18 s, as Gun keeps a route), and that
+        request has had fewer than ``MAX_REPLY_CHUNKS`` replies. A late answer to a read that
+        already settled still counts (its data may be newer); an answer to nothing asked (an
+        unsolicited put) or the tail of an endless ``%`` chain does not."""
         entry = self.dup.get(ack)
-        return entry is not None and entry.via is not None
-
-    def _deliver(self, msg: Message, peer: MeshPeer, ack: str, listener: _Ask) -> None:
-        now = (self._loop or asyncio.get_running_loop()).time()
-        listener.expires = max(listener.expires, now + ASK_LIFE)
-        listener.replies += 1
-        if listener.replies > MAX_REPLY_CHUNKS:
-            self.unask(ack, listener.fn)
+        if entry is None:
+            if listener is None:
+                self._dropped(peer, msg, f"reply to {ack!r}, which nobody here asked for")
+                return False
+            return True
+        n = entry.extra["replies"] = entry.extra.get("replies", 0) + 1
+        if n <= MAX_REPLY_CHUNKS:
+            return True
+        if n == MAX_REPLY_CHUNKS + 1:
+            if listener is not None:
+                self.unask(ack, listener.fn)
             self._error(
                 f"reply stream to {ack!r} passed {MAX_REPLY_CHUNKS} messages; stopped "
                 "following it (a relay sending an endless '%' chain?)",
                 peer.id,
                 ack,
             )
-            return
+        self._dropped(peer, msg, f"reply to {ack!r} past MAX_REPLY_CHUNKS={MAX_REPLY_CHUNKS}")
+        return False
+
+    def _deliver(self, msg: Message, peer: MeshPeer, ack: str, listener: _Ask) -> None:
+        now = (self._loop or asyncio.get_running_loop()).time()
+        listener.expires = max(listener.expires, now + ASK_LIFE)
         self.bus.emit(
             trace.Ack(
                 self.bus.now(),
