@@ -307,6 +307,8 @@ _LONG_DIGITS = re.compile(r"\d{16}")
 
 def _decode(body: str) -> Any:
     return (_decode_js_ints if _LONG_DIGITS.search(body) else _decode_plain)(body)
+
+
 _JSON_SPACE = " \t\n\r"
 
 

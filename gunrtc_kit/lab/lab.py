@@ -21,18 +21,28 @@ every Lab there is.
 
 Errors raised by the work on the runtime reach the caller with the frames of the runtime's
 plumbing left out (see ``runtime.py``), and a blocking wait that runs out names the call.
+
+Threads: one owner per object. Peers, meshes, wires and the relay belong to the runtime's
+thread; every change to them from a cell (``put``, ``MemoryLink.set``/``cut``, making or
+linking peers, ``close``) is handed to that thread and waited for, bounded. The views' models
+belong to the view pump; the Lab changes them (naming a peer in the directory, a view's
+filters, ``refresh``, ``pause``) only under the hub's lock, which the pump holds for each of
+its rounds. The runtime holds Labs weakly: a Lab dropped without ``close()`` is collected,
+and its finalizer hands the closing of its relay and peers to the runtime thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
+import logging
 import os
 import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -42,7 +52,7 @@ from gunrtc_kit.chain import Chain
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.lab.runtime import Runtime, get_runtime
+from gunrtc_kit.lab.runtime import Runtime, call_in_loop, get_runtime
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.root import Gun
@@ -50,6 +60,7 @@ from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 from gunrtc_kit.webrtc.options import WebRTCOptions
 
 if TYPE_CHECKING:
+    from gunrtc_kit.diagnose.doctor import Report
     from gunrtc_kit.lab.views.dashboard import Dashboard
     from gunrtc_kit.lab.views.flow_view import FlowView
     from gunrtc_kit.lab.views.mesh_view import MeshView
@@ -60,6 +71,8 @@ if TYPE_CHECKING:
 __all__ = ["Lab", "LabPeer", "MemoryLink", "SignalingSteps"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 KeyPath = str | list[str] | tuple[str, ...]
 """A path in the graph: ``"soul.key.key"`` (split on dots) or a list/tuple of keys (as is)."""
@@ -179,8 +192,72 @@ def _cell_identity(shell: Any = None, frame: FrameType | None = None) -> tuple[s
     return f"file:{outermost}", count
 
 
+def _check_skew(clock_skew: float) -> None:
+    """A clock skew is a finite number of seconds (a peer's clock ahead or behind)."""
+    if isinstance(clock_skew, bool) or not isinstance(clock_skew, int | float):
+        raise GunError(f"clock_skew={clock_skew!r}: expected seconds, e.g. +5.0 or -5.0")
+    if clock_skew != clock_skew or abs(clock_skew) == float("inf"):
+        raise GunError(f"clock_skew={clock_skew!r}: expected a finite number of seconds")
+
+
 _labs_lock = threading.Lock()
 _open_labs: weakref.WeakSet[Lab] = weakref.WeakSet()
+
+
+class _Owned:
+    """What a Lab runs on the runtime: its peers' roots and its relay.
+
+    Kept apart from the Lab (which updates it) so that a finalizer can close them without
+    holding the Lab: whatever a ``weakref.finalize`` keeps for its callback stays alive, and a
+    ``LabPeer`` holds its Lab."""
+
+    def __init__(self) -> None:
+        self.guns: list[Gun] = []
+        self.relay: Relay | None = None
+        self.closed = False
+
+    async def aclose(self) -> None:
+        """Close every peer, then the relay (on the runtime thread); once."""
+        if self.closed:
+            return
+        self.closed = True
+        for gun in list(self.guns):
+            await gun.close()
+        if self.relay is not None:
+            await self.relay.stop()
+
+
+# tasks closing collected Labs: asyncio keeps only weak references to tasks
+_releasing: set[asyncio.Task[None]] = set()
+
+
+async def _finish_release(owned: _Owned, hub: ViewHub) -> None:
+    try:
+        await owned.aclose()
+    except Exception:  # nobody is left to hear it but the log
+        log.exception("closing a Lab that was collected without close() failed")
+    finally:
+        hub.close()
+
+
+def _release_on_runtime(owned: _Owned, hub: ViewHub, forget: Callable[[], None]) -> None:
+    forget()
+    task = asyncio.get_running_loop().create_task(_finish_release(owned, hub))
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
+
+
+def _release(rt: Runtime, owned: _Owned, hub: ViewHub, forget: Callable[[], None]) -> None:
+    """Finalizer of a Lab collected without ``close()``: hand the closing of its relay and
+    peers to the runtime thread, their owner. It may run on any thread, whenever the garbage
+    collector does, even inside code holding a lock; so it only schedules the work (no lock,
+    no wait), and the runtime thread does the rest."""
+    if rt.closed or owned.closed:
+        return
+    try:
+        rt.loop.call_soon_threadsafe(_release_on_runtime, owned, hub, forget)
+    except RuntimeError:  # the runtime's loop is closed: its close() closed everything
+        pass
 
 
 class LabPeer:
@@ -189,6 +266,8 @@ class LabPeer:
     ``gun`` is the peer's ``Gun`` root: it belongs to the runtime's thread, so reach it through
     these methods (they run there) rather than touching it from a cell. Paths are
     ``"soul.key"`` strings or lists of keys (see the module docstring)."""
+
+    clock_skew: float = 0.0  # seconds its machine clock runs ahead (+) or behind (-)
 
     def __init__(self, lab: Lab, name: str, gun: Gun) -> None:
         self.lab = lab
@@ -218,7 +297,8 @@ class LabPeer:
             return f"<LabPeer {self.name!r} pid={self.pid} (Lab closed)>"
         links = _read(self._links, [])
         shown = ", ".join(f"{t} {n}" for t, n in links)
-        return f"<LabPeer {self.name!r} pid={self.pid} links={len(links)} [{shown}]>"
+        skew = f" clock_skew={self.clock_skew:+g}s" if self.clock_skew else ""
+        return f"<LabPeer {self.name!r} pid={self.pid}{skew} links={len(links)} [{shown}]>"
 
     def _repr_html_(self) -> str:
         e = html.escape
@@ -365,12 +445,22 @@ class MemoryLink:
         self.lab = lab
         self.ends = ends
 
-    def _on_runtime(self, action: str, fn: Any) -> None:
-        if self.lab is None:
+    def _on_owner(self, action: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the thread that owns the wires, and wait for it: the Lab's runtime,
+        or for a link made by hand around ``connect_memory`` wires, the loop they were joined
+        on. A wire change reaches both meshes (``bye``, a ``Link`` event), and a mesh is only
+        ever changed by its loop's thread. A link whose loop no longer runs has no other
+        owner left, so it is changed where it is called."""
+        what = f"MemoryLink {self._title}: {action}"
+        if self.lab is not None:
+            self.lab._check_open(what)
+            self.lab.rt.call(fn, what=what)
+            return
+        loop = self.wires[0]._loop
+        if loop is None or not loop.is_running():
             fn()
             return
-        self.lab._check_open(f"MemoryLink {self._title}: {action}")
-        self.lab.rt.call(fn, what=f"MemoryLink {self._title}: {action}")
+        call_in_loop(loop, fn, what=what)
 
     @property
     def _title(self) -> str:
@@ -385,11 +475,12 @@ class MemoryLink:
         partitioned: bool | None = None,
     ) -> None:
         """Change faults on both ends now (None leaves one as it is): ``latency`` and ``jitter``
-        in seconds, ``loss`` a share 0..1, ``partitioned`` drops everything until set False."""
-        if self.closed:
-            raise GunError(f"MemoryLink {self._title} is cut; make a new one with link_memory")
+        in seconds, ``loss`` a share 0..1, ``partitioned`` drops everything until set False.
+        Checked and changed on the wires' own thread, so a cut made meanwhile is seen."""
 
         def go() -> None:
+            if self.closed:
+                raise GunError(f"MemoryLink {self._title} is cut; make a new one with link_memory")
             for w in self.wires:
                 if latency is not None:
                     w.latency = latency
@@ -400,7 +491,7 @@ class MemoryLink:
                 if partitioned is not None:
                     w.partitioned = partitioned
 
-        self._on_runtime("set()", go)
+        self._on_owner("set()", go)
 
     @property
     def latency(self) -> float:
@@ -434,10 +525,16 @@ class MemoryLink:
 
     def cut(self) -> None:
         """Fault: hang up the link for good (both meshes see ``bye``); a cut link cannot be
-        healed, make a new one with ``lab.link_memory``. Cutting it twice is a ``GunError``."""
-        if self.closed:
-            raise GunError(f"MemoryLink {self._title} is cut already")
-        self._on_runtime("cut()", self.wires[0].close)
+        healed, make a new one with ``lab.link_memory``. Cutting it twice is a ``GunError``,
+        also when two threads cut it at once: the check is made where the cut is, on the
+        wires' own thread."""
+
+        def go() -> None:
+            if self.closed:
+                raise GunError(f"MemoryLink {self._title} is cut already")
+            self.wires[0].close()
+
+        self._on_owner("cut()", go)
 
     def _state(self) -> str:
         if self.closed:
@@ -618,6 +715,14 @@ class Lab:
     with the very same source count as one); the execution count tells runs apart, so two Labs
     made by one run are both kept, and Labs from other cells are never touched. Outside
     IPython nothing is closed for you. ``Lab.close_all()`` closes every open Lab.
+
+    A Lab nobody holds any more is collected like any object (the runtime holds it weakly);
+    then its relay and peers are closed on the runtime thread, as ``close()`` would.
+
+    The relay takes clients that are not browsers only (``allowed_origins=()``): every web
+    page open in the user's browser can reach 127.0.0.1, and a browser sends its page's
+    ``Origin``, so this keeps them from reading or writing the notebook's relay. Pass the
+    origins to let in (``["http://localhost:8888"]``), or None for any, as Gun.js does.
     """
 
     def __init__(
@@ -628,7 +733,14 @@ class Lab:
         runtime: Runtime | None = None,
         store: str | None = None,
         keep: int = 50_000,
+        allowed_origins: Iterable[str] | None = (),
     ) -> None:
+        if isinstance(allowed_origins, str):
+            raise GunError(
+                f"allowed_origins={allowed_origins!r}: expected a list of origins such as "
+                "['http://localhost:8888'], () for no browser at all, or None for any"
+            )
+        self.allowed_origins = None if allowed_origins is None else tuple(allowed_origins)
         self.rt = runtime or get_runtime()
         self.bus = trace.TraceBus(keep=keep)
         self.room = room
@@ -637,11 +749,16 @@ class Lab:
         self.directory = Directory()
         self._hub = ViewHub(self.directory, self.bus)
         self.views: dict[str, Any] = {}
-        self.relay: Relay | None = None
+        self._owned = _Owned()
         self._store = store
         self._closed = False
         self._cell: tuple[str, int] | None = None
-        self.rt.on_close(self._aclose)
+        self._forget_closer = self.rt.on_close(self._aclose)
+        self._finalizer = weakref.finalize(
+            self, _release, self.rt, self._owned, self._hub, self._forget_closer
+        )
+        # at exit the runtime's own close() closes what is still open
+        self._finalizer.atexit = False
         with _labs_lock:
             _open_labs.add(self)
         try:
@@ -749,17 +866,32 @@ class Lab:
     ) -> T:
         return self.rt.run(coro, timeout, what=what)
 
+    @property
+    def relay(self) -> Relay | None:
+        """The Lab's relay while it runs; None once stopped, or with ``Lab(relay=False)``."""
+        return self._owned.relay
+
+    @relay.setter
+    def relay(self, relay: Relay | None) -> None:
+        """Set by the Lab itself when its relay starts or stops (kept in ``_owned`` so a
+        collected Lab's finalizer can still stop it)."""
+        self._owned.relay = relay
+
     def name_of(self, pid: str) -> str:
         """The Lab's name for ``pid`` (``'alice'``, ``'relay'``), or the pid if it has none."""
         return self.names.get(pid, pid)
 
     def _name(self, pid: str, name: str, role: str = "peer") -> None:
         self.names[pid] = name
-        self.directory.name(pid, name, role)
+        # the directory is one of the views' models, which the pump reads and changes
+        # under the hub's lock
+        with self._hub.lock:
+            self.directory.name(pid, name, role)
 
     def _name_relay(self, relay: Relay) -> None:
         self._name(relay.pid, "relay", "relay")
-        self.directory.alias(relay.url, relay.pid)  # peers dial its URL: it is this pid
+        with self._hub.lock:
+            self.directory.alias(relay.url, relay.pid)  # peers dial its URL: it is this pid
 
     def rtc_options(self, room: str | None) -> WebRTCOptions:
         """The WebRTC options a Lab peer gets: no STUN/TURN server and host candidates on
@@ -769,7 +901,7 @@ class Lab:
 
     # ------------------------------------------------------------------ relay
     async def _start_relay(self) -> Relay:
-        relay = Relay(bus=self.bus, store=self._store)
+        relay = Relay(bus=self.bus, store=self._store, allowed_origins=self.allowed_origins)
         await relay.start()
         return relay
 
@@ -822,8 +954,13 @@ class Lab:
         if name in self.peers:
             raise GunError(f"a peer named {name!r} exists already")
 
-    async def _make(self, name: str, peers: list[str], rtc: WebRTCOptions | None) -> Gun:
-        gun = Gun(peers, rtc=rtc, bus=self.bus)
+    async def _make(
+        self, name: str, peers: list[str], rtc: WebRTCOptions | None, clock_skew: float = 0.0
+    ) -> Gun:
+        import time
+
+        clock = (lambda: time.time() + clock_skew) if clock_skew else time.time
+        gun = Gun(peers, rtc=rtc, bus=self.bus, clock=clock)
         await gun.start()
         if peers:
             await gun.wait_connected(10)
@@ -836,27 +973,41 @@ class Lab:
         rtc: bool = True,
         room: str | None | bool = True,
         relay_url: str | None = None,
+        clock_skew: float = 0.0,
     ) -> LabPeer:
         """A peer on the Lab's relay (or on ``relay_url``); with ``rtc`` it joins ``room``
         (the Lab's room by default; ``room=None``: link it by hand).
 
+        ``clock_skew`` (seconds, + ahead, - behind) makes the peer's machine clock wrong, to
+        show HAM for real: a peer running ahead writes states others hold back until their
+        clock catches up (deferred); one running behind loses to older writes.
+
         Blocking, with no awaitable twin: it returns once the peer is connected to its relay,
         which on loopback takes milliseconds."""
         self._new_name("peer", name)
+        _check_skew(clock_skew)
         url = relay_url or (self.relay.url if self.relay is not None else None)
         use_room = self.room if room is True else (None if room is False else room)
         options = self.rtc_options(use_room) if rtc else None
-        gun = self._run(self._make(name, [url] if url else [], options), what=f"peer({name!r})")
+        gun = self._run(
+            self._make(name, [url] if url else [], options, clock_skew), what=f"peer({name!r})"
+        )
+        self._owned.guns.append(gun)
         p = self.peers[name] = LabPeer(self, name, gun)
+        p.clock_skew = float(clock_skew)
         self._name(gun.pid, name)
         self._new_peer_view(p)
         return p
 
-    def memory_peer(self, name: str) -> LabPeer:
-        """A peer with no relay and no WebRTC: join it to others with ``link_memory``."""
+    def memory_peer(self, name: str, *, clock_skew: float = 0.0) -> LabPeer:
+        """A peer with no relay and no WebRTC: join it to others with ``link_memory``
+        (``clock_skew`` as for ``peer``)."""
         self._new_name("memory_peer", name)
-        gun = self._run(self._make(name, [], None), what=f"memory_peer({name!r})")
+        _check_skew(clock_skew)
+        gun = self._run(self._make(name, [], None, clock_skew), what=f"memory_peer({name!r})")
+        self._owned.guns.append(gun)
         p = self.peers[name] = LabPeer(self, name, gun)
+        p.clock_skew = float(clock_skew)
         self._name(gun.pid, name)
         self._new_peer_view(p)
         return p
@@ -896,7 +1047,8 @@ class Lab:
         from urllib.parse import urlsplit
 
         where = urlsplit(url).netloc or url
-        self.directory.name(url, relay_name or f"relay {where}", "external")
+        with self._hub.lock:
+            self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
 
     # ------------------------------------------------------------------ WebRTC
@@ -994,7 +1146,8 @@ class Lab:
 
         view: FlowView = self._view("flow", lambda: FlowView(self._hub))
         if filters:
-            view.set_filters(**filters)
+            with self._hub.lock:
+                view.set_filters(**filters)
         return view
 
     def signaling_view(self, a: LabPeer | None = None, b: LabPeer | None = None) -> SignalingView:
@@ -1004,7 +1157,8 @@ class Lab:
         view: SignalingView = self._view("signaling", lambda: SignalingView(self._hub))
         if a is not None and b is not None:
             self._own("signaling_view", a, b)
-            view.show_link(a.pid, b.pid)
+            with self._hub.lock:
+                view.show_link(a.pid, b.pid)
         return view
 
     def peer_view(self, p: LabPeer) -> PeerView:
@@ -1013,7 +1167,13 @@ class Lab:
 
         self._own("peer_view", p)
         return self._view(  # type: ignore[no-any-return]
-            f"peer:{p.name}", lambda: PeerView(self._hub, p.pid, name=p.name)
+            f"peer:{p.name}",
+            lambda: PeerView(
+                self._hub,
+                p.pid,
+                name=p.name,
+                explainer=lambda soul, key: self.explain(p, soul, key),
+            ),
         )
 
     def compact(self) -> MeshView:
@@ -1036,17 +1196,22 @@ class Lab:
             lambda: Dashboard(self.mesh_view(), self.flow_view(), self.signaling_view()),
         )
         for p in list(self.peers.values()):
-            board.add_peer(p.pid, self.peer_view(p))
+            view = self.peer_view(p)
+            with self._hub.lock:
+                board.add_peer(p.pid, view)
         return board
 
     def _new_peer_view(self, p: LabPeer) -> None:
         board = self.views.get("dashboard")
         if board is not None:
-            board.add_peer(p.pid, self.peer_view(p))
+            view = self.peer_view(p)
+            with self._hub.lock:
+                board.add_peer(p.pid, view)
 
     def refresh(self) -> None:
         """Apply every event so far to the views' models and send the changes now (tests and
-        headless runs; live views update by themselves every 40 ms)."""
+        headless runs; live views update by themselves every 40 ms). Waits for a round of
+        the view pump in progress rather than running beside it (one lock, see ``hub.py``)."""
         self._hub.refresh()
 
     def pause(self) -> None:
@@ -1072,12 +1237,62 @@ class Lab:
         except KeyError:
             raise GunError(f"fate({mid!r}): no such message in this Lab's trace") from None
 
+    # ``explain`` returns this (imported here: names the annotation without a module import)
+    from gunrtc_kit.diagnose.explain import Explanation as _Explanation
+
+    def explain(self, peer: LabPeer | str, path: str, key: str | None = None) -> _Explanation:
+        """Why ``peer`` holds what it holds at ``soul.key``: every write of that field it saw
+        (value, HAM state, the peer and wire it came from, when it arrived) and HAM's verdict
+        on each (newer state, Gun's lexical rule at equal states, a future state deferred
+        until its time, an older state ignored), read from the Lab's trace and its graph.
+
+        ``path`` is ``"soul.key"`` split at the *last* dot (``"a/b.c"``: soul ``a/b``, key
+        ``c``), or the soul alone with ``key`` given apart (for a key with a dot in it). It
+        names a field of the graph, not a chain path. ``peer`` is a ``LabPeer`` or its name;
+        an unknown name is a ``GunError`` listing the known ones. A field never written gets
+        an answer saying so; a trace that dropped its oldest events (over ``keep``) says so.
+        """
+        from gunrtc_kit.diagnose.explain import explain, split_field
+
+        self._check_open(f"explain({peer!r}, {path!r})")
+        if isinstance(peer, LabPeer):
+            self._own("explain", peer)
+            p = peer
+        else:
+            found = self.peers.get(peer) if isinstance(peer, str) else None
+            if found is None:
+                known = ", ".join(sorted(self.peers)) or "none yet"
+                raise GunError(f"explain({peer!r}, ...): no peer named {peer!r}; known: {known}")
+            p = found
+        if key is None:
+            try:
+                soul, key = split_field(path)
+            except ValueError as exc:
+                raise GunError(f"explain({p.name!r}, ...): {exc}") from None
+        elif not isinstance(path, str) or not path or not isinstance(key, str) or not key:
+            raise GunError(f"explain({p.name!r}, {path!r}, {key!r}): give a soul and a key")
+        else:
+            soul = path
+
+        def read() -> tuple[list[trace.Event], dict[str, Any], bool]:
+            node = p.gun.graph.nodes.get(soul)
+            events = list(self.bus.history)
+            return events, json.loads(json.dumps(node or {})), len(events) >= self.bus.keep
+
+        # one read on the runtime thread: the history and the graph agree with each other
+        events, node, dropped = self.rt.call(read, what=f"explain({p.name!r}, {path!r})")
+        with self._hub.lock:
+            directory = Directory.from_meta(self.directory.meta())
+        return explain(events, p.pid, soul, key, node, directory, name=p.name, truncated=dropped)
+
     def messages(self, *, kind: str = "", soul: str = "", by: LabPeer | str = "") -> list[str]:
         """Ids of the messages seen so far, oldest first: of a ``kind`` (``"get"``,
         ``"put"``, ``"reply"``...; a prefix), naming a ``soul`` (a prefix), said first by
         peer ``by``. For ``fate()`` of a message a call did not hand you (a ``get_sync``)."""
-        pid = by.pid if isinstance(by, LabPeer) else next(
-            (p for p, n in self.names.items() if n == by), by
+        pid = (
+            by.pid
+            if isinstance(by, LabPeer)
+            else next((p for p, n in self.names.items() if n == by), by)
         )
         self._hub.refresh()
         with self._hub.lock:
@@ -1094,7 +1309,8 @@ class Lab:
         """Save what the Lab's bus kept (``keep`` events) with the peers' names, as JSONL
         (gzip when the path ends in ``.gz``, or when it is over 1 MiB: then ``.gz`` is added).
         Returns the path written; ``Lab.open_trace`` shows it again."""
-        meta = {**self.directory.meta(), "saved_by": "gunrtc_kit.lab.Lab"}
+        with self._hub.lock:
+            meta = {**self.directory.meta(), "saved_by": "gunrtc_kit.lab.Lab"}
         return trace.save(path, list(self.bus.history), meta=meta, compress=compress)
 
     @staticmethod
@@ -1109,28 +1325,60 @@ class Lab:
 
         return Replay.open(path)
 
+    # ------------------------------------------------------------------ doctor
+    def doctor(
+        self, heal: bool = False, *, souls: Iterable[str] | None = None, max_wait: float = 10.0
+    ) -> Report:
+        """Where the peers (the relay too) disagree about the graph, each soul/key with the
+        reason the trace gives (a partition or cut link, a lost frame, a deferred future state,
+        a peer that never asked or did not ask again after reconnecting, an ``err`` ack, a put
+        never acked) and the action that would heal it. ``heal=True`` does the safe ones
+        (re-get, heal a memory link, wait up to ``max_wait`` s for a deferred state) and
+        shows before and after. ``bool(report)`` is True when all agree."""
+        self._check_open("doctor()")
+        from gunrtc_kit.lab.doctor import lab_doctor
+
+        return lab_doctor(self, heal, souls=souls, max_wait=max_wait)
+
+    def converged(self, *, souls: Iterable[str] | None = None) -> bool | Report:
+        """True when every peer holds the same graph (for ``souls``, default all), else the
+        doctor's report saying where and why: a one-line convergence check for a cell or a
+        test (``assert lab.converged()`` shows the report when it fails)."""
+        report = self.doctor(souls=souls)
+        return True if report else report
+
     # ------------------------------------------------------------------ end
     async def _aclose(self) -> None:
-        if self._closed:
-            return
+        """Close the peers and the relay (on the runtime thread: ``close()`` hands it there,
+        and the runtime calls it when it closes)."""
         self._closed = True
-        for p in list(self.peers.values()):
-            await p.gun.close()
-        if self.relay is not None:
-            await self.relay.stop()
+        await self._owned.aclose()
 
     def close(self) -> None:
         """Stop every peer and the relay (the runtime thread stays for the next Lab); also
-        done for you when the runtime closes at exit. Closing twice is harmless."""
+        done for you when the runtime closes at exit, or when the Lab is collected. Closing
+        twice is harmless. The closing runs on the runtime thread; an error it raised (or a
+        wait that ran out) is raised here once the views have been closed all the same, and
+        what is left open is closed with the runtime (or when the Lab is collected)."""
+        if self.rt.in_runtime:
+            raise GunError(
+                "Lab.close(): a blocking call was made on the runtime thread; call it from "
+                "another thread (a cell), it hands the closing to the runtime"
+            )
         with _labs_lock:
             _open_labs.discard(self)
-        if not self.rt.closed:
-            self._run(self._aclose(), what="Lab.close()")
-        self._closed = True
-        self.peers.clear()
-        self.relay = None
-        self._hub.refresh()
-        self._hub.close()
+        try:
+            if not self.rt.closed and not self._owned.closed:
+                self._run(self._aclose(), what="Lab.close()")
+            # closed: neither the runtime nor a finalizer has anything left to close
+            self._forget_closer()
+            self._finalizer.detach()
+        finally:
+            self._closed = True
+            self.peers.clear()
+            self.relay = None
+            self._hub.refresh()
+            self._hub.close()
 
     def __enter__(self) -> Lab:
         return self

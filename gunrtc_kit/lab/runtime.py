@@ -22,6 +22,11 @@ the caller's frames and the work's frames only: the frames of this module, of
 ``concurrent.futures`` and of asyncio's machinery between them are left out, so what a notebook
 shows is the user's cell, the Lab method it called and the code that failed. A blocking wait
 that runs out raises ``gunrtc_kit.errors.TimeoutError`` naming what did not finish.
+
+The runtime lives as long as the process, so it holds the Labs on it weakly: ``on_close`` keeps
+a bound method through a ``weakref.WeakMethod`` and hands back the function that forgets it. A
+Lab nobody holds any more is collected (its finalizer hands the closing of its relay and peers
+to this thread, see ``lab.py``) instead of living on in the runtime's list until exit.
 """
 
 from __future__ import annotations
@@ -29,18 +34,23 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import inspect
+import itertools
 import os
 import threading
 import types
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 
-__all__ = ["Runtime", "get_runtime"]
+__all__ = ["Runtime", "get_runtime", "run_in_loop"]
 
 T = TypeVar("T")
+
+Closer = Callable[[], Coroutine[Any, Any, None]]
 
 # Frames from these places are plumbing between the caller and the work; a traceback the user
 # sees is rebuilt without them (see ``_clean_traceback``).
@@ -102,6 +112,70 @@ def _describe(coro: Coroutine[Any, Any, Any]) -> str:
     return str(getattr(coro, "__qualname__", None) or repr(coro))
 
 
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    """Is ``loop`` running on the calling thread (where waiting for it would deadlock it)?"""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def run_in_loop(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, T],
+    timeout: float | None = 60.0,
+    *,
+    what: str | None = None,
+) -> T:
+    """Run ``coro`` on ``loop`` (running in another thread) and wait for its result, bounded.
+
+    Why: an object that lives on a loop is changed only by that loop's thread; a caller on
+    another thread hands the change over and waits. After ``timeout`` seconds the work is
+    cancelled and ``gunrtc_kit.errors.TimeoutError`` names ``what``; an interrupt cancels it
+    too; an error the work raised comes back as it is, without this plumbing's frames. Called
+    on ``loop``'s own thread it would deadlock, so it raises ``GunError`` instead."""
+    with _CleanErrors():
+        label = what or _describe(coro)
+        if _on_loop_thread(loop):
+            coro.close()
+            raise GunError(
+                f"{label}: a blocking call was made on the runtime thread; use await instead"
+            )
+        try:
+            fut = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop is closed: nothing will ever run it
+            coro.close()
+            raise GunError(f"{label}: the loop that owns it is closed") from None
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise GunTimeoutError(f"{label} did not finish within {timeout:g} s") from None
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+
+
+def call_in_loop(
+    loop: asyncio.AbstractEventLoop,
+    fn: Callable[..., T],
+    *args: Any,
+    timeout: float | None = 60.0,
+    what: str | None = None,
+) -> T:
+    """Run a plain function on ``loop``'s thread and return its result: at once when called
+    there, else handed over and waited for as ``run_in_loop`` does."""
+    with _CleanErrors():
+        if _on_loop_thread(loop):
+            return fn(*args)
+
+        async def wrapper() -> T:
+            return fn(*args)
+
+        label = what or str(getattr(fn, "__qualname__", None) or repr(fn))
+        return run_in_loop(loop, wrapper(), timeout, what=label)
+
+
 class Runtime:
     """One asyncio loop in a daemon thread, owning every peer, relay and link of the Labs on it.
 
@@ -111,18 +185,50 @@ class Runtime:
     """
 
     def __init__(self, name: str = "gunrtc-kit-runtime") -> None:
+        self.closed = False
+        # key -> a function giving the closer, or None once its object was collected
+        self._closers: dict[int, Callable[[], Closer | None]] = {}
+        self._closers_lock = threading.Lock()
+        self._keys = itertools.count()
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
         self._ready.wait(5)
-        self.closed = False
-        self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
-    def on_close(self, closer: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def on_close(self, closer: Closer) -> Callable[[], None]:
         """Run ``closer()`` on the loop when the runtime closes (before tasks are cancelled),
-        so peers and relays hang up cleanly instead of being cut mid-task."""
-        self._closers.append(closer)
+        so peers and relays hang up cleanly instead of being cut mid-task.
+
+        A bound method is held weakly (``weakref.WeakMethod``): the runtime outlives every Lab,
+        and a strong hold here would keep each Lab, its peers and its views alive until the
+        process ends. Returns the function that forgets ``closer`` (a Lab calls it when it
+        closes, or when it is collected)."""
+        if inspect.ismethod(closer):
+            ref: Callable[[], Closer | None] = weakref.WeakMethod(closer)
+        else:
+
+            def ref() -> Closer | None:
+                return closer
+
+        with self._closers_lock:
+            # forget the entries of objects collected without forgetting theirs
+            for k in [k for k, r in self._closers.items() if r() is None]:
+                del self._closers[k]
+            key = next(self._keys)
+            self._closers[key] = ref
+
+        def forget() -> None:
+            with self._closers_lock:
+                self._closers.pop(key, None)
+
+        return forget
+
+    @property
+    def closers(self) -> int:
+        """How many closers are registered and still alive (Labs open on this runtime)."""
+        with self._closers_lock:
+            return sum(1 for r in self._closers.values() if r() is not None)
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -156,21 +262,10 @@ class Runtime:
         did not finish; an interrupt (Ctrl-C, the notebook's stop button) cancels it too.
         """
         with _CleanErrors():
-            label = what or _describe(coro)
-            if self.in_runtime:
+            if self.closed:
                 coro.close()
-                raise GunError(
-                    f"{label}: a blocking call was made on the runtime thread; use await instead"
-                )
-            fut = self.submit(coro)
-            try:
-                return fut.result(timeout)
-            except concurrent.futures.TimeoutError:
-                fut.cancel()
-                raise GunTimeoutError(f"{label} did not finish within {timeout:g} s") from None
-            except KeyboardInterrupt:
-                fut.cancel()
-                raise
+                raise GunError("the runtime is closed")
+            return run_in_loop(self.loop, coro, timeout, what=what)
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Awaitable from any other loop (a notebook cell): the caller's loop stays free while
@@ -193,12 +288,9 @@ class Runtime:
         with _CleanErrors():
             if self.in_runtime:
                 return fn(*args)
-
-            async def wrapper() -> T:
-                return fn(*args)
-
-            label = what or str(getattr(fn, "__qualname__", None) or repr(fn))
-            return self.run(wrapper(), timeout, what=label)
+            if self.closed:
+                raise GunError("the runtime is closed")
+            return call_in_loop(self.loop, fn, *args, timeout=timeout, what=what)
 
     def close(self) -> None:
         """Close every Lab on this runtime (their ``on_close`` closers), cancel what is left
@@ -207,8 +299,13 @@ class Runtime:
             return
         self.closed = True
 
+        with self._closers_lock:
+            refs = list(self._closers.values())
+            self._closers.clear()
+        closers = [c for c in (r() for r in reversed(refs)) if c is not None]
+
         async def stop_tasks() -> None:
-            for closer in reversed(self._closers):
+            for closer in closers:
                 try:
                     await asyncio.wait_for(closer(), 10)
                 except Exception:  # noqa: S110 - shutting down: keep closing the rest

@@ -51,9 +51,14 @@ async def endless_chunks(ws: ServerConnection) -> None:
                     i += 1
                     nxt = random_id(9)
                     await ws.send(
-                        json.dumps({"#": random_id(9), "@": m["#"], "%": nxt, "put": node(
-                            f"chain/{i}", v="x" * 200
-                        )})
+                        json.dumps(
+                            {
+                                "#": random_id(9),
+                                "@": m["#"],
+                                "%": nxt,
+                                "put": node(f"chain/{i}", v="x" * 200),
+                            }
+                        )
                     )
                     if i % 50 == 0:
                         await asyncio.sleep(0)
@@ -79,7 +84,8 @@ async def test_an_endless_chunk_chain_is_stopped_and_close_is_prompt(
             await gun.wait_connected()
             read = asyncio.ensure_future(gun.get("anything").once(timeout=8.0))
             stopped = await gun.bus.until(
-                lambda e: isinstance(e, trace.Error) and "stopped following" in e.error, 10,
+                lambda e: isinstance(e, trace.Error) and "stopped following" in e.error,
+                10,
                 past=True,
             )
             assert stopped.msg_id

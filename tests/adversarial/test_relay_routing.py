@@ -116,10 +116,7 @@ async def test_a_lex_get_over_many_souls_is_packed_capped_and_does_not_stall_oth
     async with Relay() as relay:
         state = time.time() * 1000
         relay.gun.graph.merge(
-            {
-                f"s{i:05}": {"_": {"#": f"s{i:05}", ">": {"v": state}}, "v": i}
-                for i in range(5000)
-            },
+            {f"s{i:05}": {"_": {"#": f"s{i:05}", ">": {"v": state}}, "v": i} for i in range(5000)},
             relay.gun.machine(),
         )
         async with raw_client(relay.url) as asker, raw_client(relay.url) as writer:

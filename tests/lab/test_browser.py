@@ -162,9 +162,9 @@ def test_views_in_jupyterlab(tmp_path: Path) -> None:
             assert f"#{mid}" in body and f'"#": "{mid}"' in body and '"put"' in body, body[:400]
             assert "put" in body and "heard" in body
             selected = flow.locator(".gk-row.gk-selected")
-            assert all(
-                r.get_attribute("data-mid") == mid for r in selected.all()
-            ), "another message got selected"
+            assert all(r.get_attribute("data-mid") == mid for r in selected.all()), (
+                "another message got selected"
+            )
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-flow-selected.png"))
             # the replay: the slider moves its views in time
             replay_flow = page.locator("[data-view=flow]").nth(1)

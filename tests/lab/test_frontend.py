@@ -572,9 +572,7 @@ def test_flow_holds_still_while_pointing_under_traffic(page: Any) -> None:
     y0 = target.bounding_box()["y"]
     page.hover('.gk-row[data-pos="995"] .gk-text')  # the pointer rests on a row
     for n in (1050, 1100, 1200):  # traffic goes on, auto-scroll is on
-        py_send(
-            page, h, {"type": "tick", "count": n, "base": 0, "total": n, "kept": n, "rows": []}
-        )
+        py_send(page, h, {"type": "tick", "count": n, "base": 0, "total": n, "kept": n, "rows": []})
     # the row under the pointer did not move, so the click lands on it
     assert abs(page.locator('.gk-row[data-pos="995"]').bounding_box()["y"] - y0) < 1
     assert "held while pointing" in (page.text_content(".gk-count") or "")
@@ -805,8 +803,11 @@ def test_peer_view(page: Any) -> None:
     page.wait_for_function(
         "h => gk.views[h].model.sent.some(m => m.type === 'visible' && m.on === true)", arg=h
     )
-    page.evaluate("h => { document.querySelector('[data-view=peer]').parentElement"
-                  ".parentElement.style.display = 'none'; }", h)
+    page.evaluate(
+        "h => { document.querySelector('[data-view=peer]').parentElement"
+        ".parentElement.style.display = 'none'; }",
+        h,
+    )
     page.wait_for_function(
         "h => gk.views[h].model.sent.filter(m => m.type === 'visible').at(-1).on === false",
         arg=h,

@@ -533,7 +533,10 @@ def execute(
             out.append("ERROR " + "\n".join(m["content"]["traceback"]))
         elif kind == "status" and m["content"]["execution_state"] == "idle":
             break
-    reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+    while True:  # skip replies to other requests (wait_for_ready re-sends kernel_info)
+        reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == mid:
+            break
     text = "".join(out)
     assert (reply["content"]["status"] == "ok") is ok, text
     return text

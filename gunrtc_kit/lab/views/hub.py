@@ -9,6 +9,14 @@ under the hub's lock, drains what changed, and gives each view one ``tick`` in w
 at most one message to the browser. Front-end requests (rows of the flow, an SDP, a message's
 fate) arrive on the kernel's thread and read the models under the same lock.
 
+One lock, one owner at a time: every change to the models or to the views' set and state
+(``step``, ``refresh``, ``pause``/``resume``, adding a view, ``close``) is made under
+``hub.lock``, the lock the pump holds for its whole round. So ``refresh()`` from a cell waits
+for a round in progress instead of ticking the views beside it, and a Lab that names a peer
+in the directory does so under the same lock (see ``lab.py``). The pump's own set of hubs has
+its own small lock, so a hub made or closed on another thread never changes that set while
+the pump walks it.
+
 A full queue never blocks the mesh: extra events are counted in ``overflow`` and the views
 say so. ``pause()`` stops applying events (the picture freezes at one instant, for every
 view of the hub); ``resume()`` catches up. A replayed trace has a hub too, fed by ``seek``.
@@ -153,21 +161,27 @@ class ViewHub:
 
     # ------------------------------------------------------------------ views
     def add(self, view: Tickable) -> None:
-        """A view to tick (held weakly: a view nobody holds goes away by itself)."""
-        self.views.add(view)
+        """A view to tick (held weakly: a view nobody holds goes away by itself). Under the
+        lock: the pump lists the views under it, and a set changed while listed fails."""
+        with self.lock:
+            self.views.add(view)
         _pump().add(self)
 
     def pause(self) -> None:
-        """Freeze every view of this hub at this instant (events queue up, bounded)."""
-        self.paused = True
-        for v in list(self.views):
-            getattr(v, "on_pause", lambda _p: None)(True)
+        """Freeze every view of this hub at this instant (events queue up, bounded). Waits
+        for a pump round in progress: the views are told under the lock their ticks run in."""
+        with self.lock:
+            self.paused = True
+            for v in list(self.views):
+                getattr(v, "on_pause", lambda _p: None)(True)
 
     def resume(self) -> None:
-        """Catch up with what happened while paused, and move again."""
-        self.paused = False
-        for v in list(self.views):
-            getattr(v, "on_pause", lambda _p: None)(False)
+        """Catch up with what happened while paused, and move again (under the lock, as
+        ``pause``)."""
+        with self.lock:
+            self.paused = False
+            for v in list(self.views):
+                getattr(v, "on_pause", lambda _p: None)(False)
 
     # ------------------------------------------------------------------ work
     def apply_pending(self, limit: int | None = None) -> int:
@@ -220,10 +234,11 @@ class ViewHub:
 
     def step(self, flush: bool = False) -> None:
         """One pump round: apply, then tick every view once (``flush``: throttled parts
-        too, as ``refresh`` wants)."""
-        t0 = time.thread_time()
-        try:
-            with self.lock:
+        too, as ``refresh`` wants). The whole round, its accounting included, is under the
+        lock: a ``refresh`` from another thread waits for the pump's round, never joins it."""
+        with self.lock:
+            t0 = time.thread_time()
+            try:
                 n = 0 if self.paused else self.apply_pending()
                 views = list(self.views)
                 if n == 0 and not views:
@@ -237,8 +252,8 @@ class ViewHub:
                     except Exception:  # a view's bug is shown by the view, not fatal here
                         log.exception("%s failed to tick", type(v).__name__)
                 self.ticks += 1
-        finally:
-            self.cpu += time.thread_time() - t0
+            finally:
+                self.cpu += time.thread_time() - t0
 
     def refresh(self) -> None:
         """Apply everything queued and tick the views now (tests and headless runs)."""
@@ -256,11 +271,13 @@ class ViewHub:
                 v.reset()
 
     def close(self) -> None:
-        """Stop listening; views keep what they show."""
-        self.closed = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        """Stop listening; views keep what they show. Waits for a pump round in progress, so
+        no round runs on a hub after its ``close`` returned."""
+        with self.lock:
+            self.closed = True
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
         _pump().discard(self)
 
 
@@ -269,30 +286,42 @@ class _Pump:
 
     def __init__(self) -> None:
         self.hubs: weakref.WeakSet[ViewHub] = weakref.WeakSet()
+        # hubs are added and discarded on other threads; a WeakSet changed while it is listed
+        # raises, and that would end this thread (every view of the process would freeze)
+        self._hubs_lock = threading.Lock()
         self._wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="gunrtc-kit-views", daemon=True)
         self.thread.start()
 
     def add(self, hub: ViewHub) -> None:
         """Step ``hub`` from now on."""
-        self.hubs.add(hub)
+        with self._hubs_lock:
+            self.hubs.add(hub)
 
     def discard(self, hub: ViewHub) -> None:
         """Stop stepping ``hub``."""
-        self.hubs.discard(hub)
+        with self._hubs_lock:
+            self.hubs.discard(hub)
+
+    def _round(self) -> None:
+        with self._hubs_lock:
+            hubs = list(self.hubs)
+        for hub in hubs:
+            try:
+                if not hub.closed:
+                    hub.step()
+            except Exception:
+                log.exception("view hub step failed")
 
     def _run(self) -> None:
         # steps on a fixed beat (not "sleep after work"), so work and the wake-up's wait for
         # the GIL do not stretch the period: 25 rounds a second while a round fits in 40 ms
         due = time.monotonic()
         while True:
-            for hub in list(self.hubs):
-                if hub.closed:
-                    continue
-                try:
-                    hub.step()
-                except Exception:
-                    log.exception("view hub step failed")
+            try:
+                self._round()
+            except Exception:  # this thread is every view's clock: it must not end
+                log.exception("view pump round failed")
             now = time.monotonic()
             due = max(due + INTERVAL, now + 0.005)
             self._wake.wait(due - now)

@@ -1,5 +1,8 @@
 // PeerView: one peer's counters, links and data, all from the `peer` trait (docs/views.md,
 // "PeerView"). Each section is redrawn only when its part of the trait changed.
+// A click (or Enter) on a field asks Python why it holds its value: {type: "explain", req,
+// soul, key}; the answer {type: "explain", req, summary, notes, rows, error} fills the
+// "why" pane under the data (an answer to an older click is ignored).
 
 import { html, errorBanner } from "./common.js";
 
@@ -44,7 +47,21 @@ function render({ model, el }) {
   const dataSec = html("section", "", bodyEl);
   html("h5", "", dataSec, "data");
   const dataBox = html("div", "", dataSec);
+  const whySec = html("section", "gk-explain", bodyEl);
+  whySec.hidden = true;
+  const whyHead = html("h5", "", whySec);
+  html("span", "", whyHead, "why ");
+  const whyTitle = html("code", "gk-explain-field", whyHead); // souls are case-sensitive:
+  whyTitle.style.textTransform = "none"; // not in the heading's capitals
+  const whyClose = html("button", "gk-explain-close", whyHead, "×");
+  whyClose.title = "close";
+  whyClose.style.marginLeft = "8px";
+  const whyStatus = html("div", "gk-note gk-explain-status", whySec);
+  const whySummary = html("div", "gk-explain-summary", whySec);
+  const whyNotes = html("ul", "gk-explain-notes gk-note", whySec);
+  const whyBox = html("div", "", whySec);
   const sig = { links: null, data: null };
+  const ask = { req: 0, soul: "", key: "" };
 
   const bump = () => {
     root.dataset.updates = String((+root.dataset.updates || 0) + 1);
@@ -84,7 +101,13 @@ function render({ model, el }) {
           more++;
           continue;
         }
-        const tr = html("tr", "", tb);
+        const tr = html("tr", "gk-field", tb);
+        tr.dataset.soul = soul;
+        tr.dataset.key = k;
+        tr.tabIndex = 0;
+        tr.title = "why does it hold this value?";
+        tr.style.cursor = "pointer";
+        markField(tr);
         html("td", "gk-soul", tr, soul);
         html("td", "", tr, k);
         html("td", "gk-value", tr, fmtValue(node[k]));
@@ -94,6 +117,87 @@ function render({ model, el }) {
     if (more) html("div", "gk-note", dataBox, `… ${fmtInt(more)} more values not shown`);
     if (truncated) html("div", "gk-note", dataBox, "the peer holds more data than was sent (truncated)");
   }
+  function markField(tr) {
+    const on = !whySec.hidden && tr.dataset.soul === ask.soul && tr.dataset.key === ask.key;
+    tr.classList.toggle("gk-selected", on);
+    tr.style.background = on ? "var(--gk-sel-bg)" : "";
+  }
+  function explain(soul, key) {
+    ask.req += 1;
+    ask.soul = soul;
+    ask.key = key;
+    whySec.hidden = false;
+    whyTitle.textContent = `${soul}.${key}`;
+    whyStatus.textContent = "asking… (answered when the kernel is free)";
+    whySummary.textContent = "";
+    whyNotes.textContent = "";
+    whyBox.textContent = "";
+    for (const tr of dataBox.querySelectorAll("tr.gk-field")) markField(tr);
+    model.send({ type: "explain", req: ask.req, soul, key });
+  }
+  const VERDICT_CLASS = {
+    accepted: "gk-state-good",
+    "kept-current": "gk-state-wait",
+    same: "gk-muted",
+    ignored: "gk-state-bad",
+    deferred: "gk-state-wait",
+    refused: "gk-state-bad",
+    unexplained: "gk-state-bad",
+  };
+  function drawExplain(msg) {
+    whyStatus.textContent = msg.error ? String(msg.error) : "";
+    whyStatus.classList.toggle("gk-state-bad", !!msg.error);
+    whySummary.textContent = msg.error ? "" : String(msg.summary || "");
+    whyNotes.textContent = "";
+    for (const n of Array.isArray(msg.notes) ? msg.notes : []) html("li", "", whyNotes, String(n));
+    whyBox.textContent = "";
+    const rows = Array.isArray(msg.rows) ? msg.rows : [];
+    if (!rows.length) return;
+    if (msg.hidden) html("div", "gk-note", whyBox, `… ${fmtInt(msg.hidden)} older writes not shown`);
+    const t = html("table", "gk-table gk-explain-rows", whyBox);
+    const h = html("tr", "", html("thead", "", t));
+    for (const x of ["#", "arrived", "value", "state", "from", "wire", "verdict", "why"]) html("th", "", h, x);
+    const tb = html("tbody", "", t);
+    for (const r of rows) {
+      const tr = html("tr", "gk-explain-row", tb);
+      tr.dataset.n = String(r.n);
+      tr.dataset.verdict = String(r.verdict || "");
+      tr.dataset.winner = String(!!r.winner);
+      if (r.winner) tr.style.background = "var(--gk-sel-bg)";
+      html("td", "", tr, `${r.winner ? "★ " : ""}#${r.n}`);
+      html("td", "gk-mono", tr, `+${(+r.at || 0).toFixed(3)} s`).style.whiteSpace = "nowrap";
+      html("td", "gk-value", tr, `${r.value ?? ""}${r.preview ? " (preview)" : ""}`);
+      html("td", "gk-mono", tr, String(r.state_text ?? r.state ?? "?"));
+      html("td", "gk-explain-from", tr, String(r.from ?? ""));
+      const tt = TRANSPORTS.includes(r.via) ? r.via : "unknown";
+      html("span", `gk-chip gk-t-${tt}-text`, html("td", "gk-explain-via", tr), String(r.via || (r.source === "local" ? "local" : "?")));
+      html("td", `gk-explain-verdict ${VERDICT_CLASS[r.verdict] || ""}`, tr, String(r.verdict || ""));
+      const why = html("td", "gk-explain-why", tr, String(r.reason || ""));
+      if (r.then) html("div", "gk-muted", why, `then: ${r.then}`);
+    }
+  }
+  const onData = (ev) => {
+    if (ev.type === "keydown" && ev.key !== "Enter" && ev.key !== " ") return;
+    const tr = ev.target && ev.target.closest ? ev.target.closest("tr.gk-field") : null;
+    if (!tr) return;
+    if (ev.type === "keydown") ev.preventDefault();
+    explain(tr.dataset.soul, tr.dataset.key);
+  };
+  dataBox.addEventListener("click", onData);
+  dataBox.addEventListener("keydown", onData);
+  const onClose = () => {
+    whySec.hidden = true;
+    ask.req += 1; // a late answer to the closed question is ignored
+    for (const tr of dataBox.querySelectorAll("tr.gk-field")) markField(tr);
+  };
+  whyClose.addEventListener("click", onClose);
+  const onMsg = (msg) => {
+    if (!msg || msg.type !== "explain" || msg.req !== ask.req) return;
+    drawExplain(msg);
+    bump();
+  };
+  model.on("msg:custom", onMsg);
+
   function draw() {
     const p = model.get("peer") || {};
     name.textContent = String(p.name || p.pid || "peer");
@@ -151,6 +255,10 @@ function render({ model, el }) {
     if (shown) model.send({ type: "visible", on: false });
     model.off("change:peer", onPeer);
     model.off("change:height", onHeightTrait);
+    model.off("msg:custom", onMsg);
+    dataBox.removeEventListener("click", onData);
+    dataBox.removeEventListener("keydown", onData);
+    whyClose.removeEventListener("click", onClose);
     offError();
     root.remove();
   };

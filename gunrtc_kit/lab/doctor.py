@@ -1,0 +1,371 @@
+"""The doctor's hands: snapshot live peers, diagnose, and with ``heal=True`` do the safe cures.
+
+Why here and not in ``diagnose``: the diagnosis is pure (``gunrtc_kit.diagnose.doctor``), but
+taking a peer's snapshot and healing it touch live objects that belong to the loop they run
+on, often in another thread (a Lab's runtime). So every read of a peer (its graph, the souls
+it watches, its deferred keys, its trace history) and every cure (a re-``get``, clearing a
+partition) runs on that peer's own loop, handed over and waited for, bounded.
+
+``doctor(peers)`` takes ``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s; ``await adoctor(peers)``
+is its awaitable twin (the one to use on the peers' own loop). With ``heal=True`` the safe
+actions of the report are done, a round at a time, until the peers agree or nothing safe is
+left (at most ``rounds`` rounds): each lacking peer asks for the soul again (``fetch``), a
+deferred state is waited for when its time is within ``max_wait`` seconds, and inside a Lab
+(``lab=``) a partitioned or fully lossy memory link is healed and a cut memory link is made
+again. The report then holds ``before`` and ``done``: before, the cure, after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gunrtc_kit import trace
+from gunrtc_kit.diagnose.doctor import (
+    HEAL,
+    REGET,
+    RELINK,
+    WAIT_UNTIL,
+    Action,
+    PeerSnapshot,
+    Pending,
+    Report,
+    diagnose,
+)
+from gunrtc_kit.errors import GunError
+from gunrtc_kit.errors import TimeoutError as GunTimeoutError
+from gunrtc_kit.lab.runtime import call_in_loop, run_in_loop
+from gunrtc_kit.relay import Relay
+from gunrtc_kit.root import Gun
+from gunrtc_kit.transport.memory import MemoryWire, connect_memory
+
+if TYPE_CHECKING:
+    from gunrtc_kit.lab.lab import Lab
+
+__all__ = ["adoctor", "doctor", "lab_doctor", "snapshot"]
+
+T = TypeVar("T")
+
+FETCH_TIMEOUT = 2.0  # seconds one re-get waits for data
+LINK_TIMEOUT = 5.0  # seconds a re-made link may take to open
+
+
+def _target(x: Any) -> tuple[Gun, str]:
+    """The ``Gun`` root and name of a peer given as a Gun, a Relay or a LabPeer."""
+    if isinstance(x, Gun):
+        return x, ""
+    if isinstance(x, Relay):
+        return x.gun, "relay"
+    gun = getattr(x, "gun", None)
+    if isinstance(gun, Gun):
+        return gun, str(getattr(x, "name", "") or "")
+    raise GunError(f"doctor(): expected Gun, Relay or LabPeer objects, got {x!r}")
+
+
+def snapshot(gun: Gun, name: str = "") -> PeerSnapshot:
+    """What ``gun`` holds now, as plain data for ``diagnose``. Call it on the thread of the
+    loop ``gun`` runs on (``doctor`` does): its graph changes there, between any two reads."""
+    nodes = json.loads(json.dumps(gun.graph.nodes, default=repr))
+    pending = tuple(
+        Pending(d.soul, d.key, float(d.state), d.value, float(d.due))
+        for _, _, d, _ in gun._deferred
+    )
+    return PeerSnapshot(
+        pid=gun.pid,
+        name=name or ("relay" if gun.super_peer else ""),
+        nodes=nodes,
+        watching=frozenset(gun._watch),
+        deferred=pending,
+        now=gun._wall_ms(),
+        relay=gun.super_peer,
+    )
+
+
+def _running(gun: Gun) -> asyncio.AbstractEventLoop | None:
+    loop = gun._loop
+    return loop if loop is not None and loop.is_running() and not gun.closed else None
+
+
+async def _on(gun: Gun, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on ``gun``'s loop and await its result from the calling loop."""
+    loop = _running(gun)
+    if loop is None or loop is asyncio.get_running_loop():
+        return fn()
+
+    async def go() -> T:
+        return fn()
+
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(go(), loop))
+
+
+async def _await_on(gun: Gun, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine ``make()`` on ``gun``'s loop and await it from the calling loop."""
+    loop = _running(gun)
+    if loop is None or loop is asyncio.get_running_loop():
+        return await make()
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
+
+
+class _Doctor:
+    """One doctor's visit: the peers, how to look at them, and how to cure them."""
+
+    def __init__(
+        self,
+        peers: Iterable[Any],
+        *,
+        names: Mapping[str, str] | None,
+        souls: Iterable[str] | None,
+        lab: Lab | None,
+        max_wait: float,
+        fetch_timeout: float,
+    ) -> None:
+        self.targets = [_target(p) for p in peers]
+        if not self.targets:
+            raise GunError("doctor(): give at least one peer")
+        self.names = dict(names or {})
+        for gun, name in self.targets:
+            if name:
+                self.names.setdefault(gun.pid, name)
+        self.by_pid = {g.pid: g for g, _ in self.targets}
+        self.souls = None if souls is None else tuple(souls)
+        self.lab = lab
+        self.max_wait = max_wait
+        self.fetch_timeout = fetch_timeout
+
+    def name(self, pid: str) -> str:
+        """The name the report uses for ``pid`` (the pid itself when it has none)."""
+        return self.names.get(pid, pid)
+
+    # -------------------------------------------------------------- looking
+    def _diagnose(self, snaps: Sequence[PeerSnapshot], events: list[trace.Event]) -> Report:
+        # judged at the bus clock now, not at the last event: a put is "never acked" once
+        # the ack timeout has passed, whether or not anything happened since
+        now = max((bus.now() for _, bus in self._buses()), default=None)
+        return diagnose(snaps, events, souls=self.souls, names=self.names, now=now)
+
+    def _buses(self) -> list[tuple[Gun, trace.TraceBus]]:
+        seen: dict[int, tuple[Gun, trace.TraceBus]] = {}
+        for gun, _ in self.targets:
+            seen.setdefault(id(gun.bus), (gun, gun.bus))
+        return list(seen.values())
+
+    async def alook(self) -> Report:
+        """Snapshots and trace, each read on its peer's loop; then the diagnosis."""
+        snaps = [
+            await _on(g, partial(snapshot, g, self.names.get(g.pid, n))) for g, n in self.targets
+        ]
+        events: list[trace.Event] = []
+        for gun, bus in self._buses():
+            events.extend(await _on(gun, partial(list, bus.history)))
+        return self._diagnose(snaps, events)
+
+    def look(self) -> Report:
+        """``alook`` for a caller that is not on the peers' loop (or is, with nothing to
+        await): every read is handed to its peer's loop and waited for."""
+
+        def on(gun: Gun, fn: Callable[[], T]) -> T:
+            loop = _running(gun)
+            return fn() if loop is None else call_in_loop(loop, fn, what="doctor() snapshot")
+
+        snaps = [on(g, partial(snapshot, g, self.names.get(g.pid, n))) for g, n in self.targets]
+        events: list[trace.Event] = []
+        for gun, bus in self._buses():
+            events.extend(on(gun, partial(list, bus.history)))
+        return self._diagnose(snaps, events)
+
+    # -------------------------------------------------------------- healing
+    async def aheal(self, rounds: int) -> Report:
+        """Diagnose; then, while peers disagree and safe actions are left, do them and look
+        again (at most ``rounds`` times). The result carries ``before`` and ``done``."""
+        first = report = await self.alook()
+        done: list[str] = []
+        for _ in range(rounds):
+            if report:
+                break
+            actions = report.actions(safe_only=True)
+            if not actions:
+                break
+            done.extend(await self._do(actions, report))
+            report = await self.alook()
+        return dataclasses.replace(report, before=first, done=tuple(done))
+
+    async def _do(self, actions: list[Action], report: Report) -> list[str]:
+        out: list[str] = []
+        for a in actions:
+            if a.kind in (HEAL, RELINK):
+                out.append(await self._link(a))
+        waits = [a for a in actions if a.kind == WAIT_UNTIL]
+        if waits:
+            out.extend(await asyncio.gather(*(self._wait(a, report.t) for a in waits)))
+        regets = {(a.peer, a.soul): a for a in actions if a.kind == REGET}
+        if regets:
+            out.extend(await asyncio.gather(*(self._reget(a) for a in regets.values())))
+        return out
+
+    async def _reget(self, a: Action) -> str:
+        gun = self.by_pid.get(a.peer)
+        who = self.name(a.peer)
+        if gun is None or gun.closed:
+            return f"{who} asks for {a.soul!r} again: skipped, {who} is not a live peer here"
+        timeout = self.fetch_timeout
+        try:
+            got = await _await_on(gun, lambda: gun.fetch({"#": a.soul}, timeout=timeout))
+        except GunError as exc:
+            return f"{who} asked for {a.soul!r} again: failed ({exc})"
+        return f"{who} asked for {a.soul!r} again: " + ("data came" if got else "no data came")
+
+    async def _wait(self, a: Action, since: float) -> str:
+        gun = self.by_pid.get(a.peer)
+        who = self.name(a.peer)
+        if gun is None or gun.closed:
+            return f"wait for {who}'s deferred {a.soul!r}: skipped, not a live peer here"
+        if a.wait > self.max_wait:
+            return (
+                f"wait for {who}'s deferred {a.soul!r}: not done, {a.wait:.1f} s is more "
+                f"than max_wait={self.max_wait:g} s"
+            )
+
+        def applied(e: trace.Event) -> bool:
+            return (
+                isinstance(e, trace.Put)
+                and e.node == gun.pid
+                and e.t >= since
+                and a.soul in e.changes
+            )
+
+        try:
+            await gun.bus.until(applied, a.wait + 2.0, past=True)
+        except GunTimeoutError:
+            return f"waited {a.wait + 2.0:.1f} s for {who}'s deferred {a.soul!r}: not applied"
+        return f"waited {a.wait:.1f} s: {who} applied its deferred {a.soul!r}"
+
+    async def _link(self, a: Action) -> str:
+        x, y = a.link
+        lt = "\u2194".join(sorted((self.name(x), self.name(y))))
+        if self.lab is None:
+            return f"{a.text}: not done (links are healed only inside a Lab)"
+        gx, gy = self.by_pid.get(x), self.by_pid.get(y)
+        if gx is None or gy is None or gx.closed or gy.closed:
+            return f"{a.text}: not done ({lt} has an end that is not a live Lab peer)"
+        if a.kind == HEAL:
+            return await _on(gx, lambda: _clear_faults(gx, gy, lt))
+        t0 = gx.bus.now()
+
+        def opened(e: trace.Event) -> bool:
+            return isinstance(e, trace.Link | trace.Hi) and e.node == x and e.pid == y and e.t >= t0
+
+        def make() -> None:
+            connect_memory(gx.mesh, gy.mesh)
+
+        waiter = asyncio.ensure_future(gx.bus.until(opened, LINK_TIMEOUT, past=True))
+        try:
+            await _on(gx, make)
+            await waiter
+        except GunTimeoutError:
+            return f"linked {lt} again in memory, but it did not open within {LINK_TIMEOUT:g} s"
+        finally:
+            waiter.cancel()
+        return f"linked {lt} again in memory"
+
+
+def _clear_faults(a: Gun, b: Gun, lt: str) -> str:
+    """Clear the partition (and a loss of 100 %) of every memory wire between ``a`` and
+    ``b``; on their loop's thread, where the wires live."""
+    wires = [
+        p.wire
+        for p in list(a.mesh.peers.values())
+        if isinstance(p.wire, MemoryWire) and p.wire.far_pid == b.pid and not p.wire.closed
+    ]
+    if not wires:
+        return f"heal {lt}: not done (no open memory link between them)"
+    for w in wires:
+        for end in (w, w.other):
+            if end is None:
+                continue
+            end.partitioned = False
+            if end.loss >= 1.0:
+                end.loss = 0.0
+    return f"healed {lt} (partition cleared, loss 100 % set back to 0)"
+
+
+async def adoctor(
+    peers: Iterable[Any],
+    heal: bool = False,
+    *,
+    names: Mapping[str, str] | None = None,
+    souls: Iterable[str] | None = None,
+    lab: Lab | None = None,
+    max_wait: float = 10.0,
+    rounds: int = 4,
+    fetch_timeout: float = FETCH_TIMEOUT,
+) -> Report:
+    """Awaitable ``doctor``: usable on the peers' own loop (where a blocking wait would stop
+    them) and from any other. Arguments as ``doctor``."""
+    visit = _Doctor(
+        peers, names=names, souls=souls, lab=lab, max_wait=max_wait, fetch_timeout=fetch_timeout
+    )
+    return await (visit.aheal(rounds) if heal else visit.alook())
+
+
+def doctor(
+    peers: Iterable[Any],
+    heal: bool = False,
+    *,
+    names: Mapping[str, str] | None = None,
+    souls: Iterable[str] | None = None,
+    max_wait: float = 10.0,
+    rounds: int = 4,
+    fetch_timeout: float = FETCH_TIMEOUT,
+    timeout: float | None = None,
+) -> Report:
+    """Where ``peers`` (``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s) disagree, why, and
+    with ``heal=True`` the safe cures done and the result: a ``Report``.
+
+    Why: the same question as ``Lab.doctor`` for peers made by hand. ``names`` names pids
+    (default: the pids, ``relay`` for a relay); ``souls`` limits the comparison. Healing
+    re-gets and waits for deferred states only (links are healed inside a Lab). Blocking: it
+    hands the work to the peers' loop and waits (``timeout``, by default long enough for
+    ``rounds`` rounds); on that loop's own thread, ``await adoctor(...)`` instead."""
+    visit = _Doctor(
+        peers, names=names, souls=souls, lab=None, max_wait=max_wait, fetch_timeout=fetch_timeout
+    )
+    if not heal:
+        return visit.look()
+    loop = next((lp for lp in (_running(g) for g, _ in visit.targets) if lp is not None), None)
+    wait = timeout if timeout is not None else rounds * (fetch_timeout + max_wait + 10.0)
+    if loop is None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(visit.aheal(rounds))
+        raise GunError("doctor(heal=True): no peer's loop is running; await adoctor() instead")
+    return run_in_loop(loop, visit.aheal(rounds), wait, what="doctor(heal=True)")
+
+
+def lab_doctor(
+    lab: Lab,
+    heal: bool = False,
+    *,
+    souls: Iterable[str] | None = None,
+    max_wait: float = 10.0,
+    rounds: int = 4,
+    fetch_timeout: float = FETCH_TIMEOUT,
+) -> Report:
+    """``Lab.doctor``: the Lab's relay (while it runs) and peers, diagnosed in one turn of the
+    runtime (so the snapshots are consistent with each other), healed there too."""
+    targets: list[Any] = []
+    if lab.relay is not None:
+        targets.append(lab.relay)
+    targets.extend(p for p in list(lab.peers.values()) if not p.gun.closed)
+    names = dict(lab.names)
+    visit = _Doctor(
+        targets, names=names, souls=souls, lab=lab, max_wait=max_wait, fetch_timeout=fetch_timeout
+    )
+    wait = rounds * (fetch_timeout + max_wait + 10.0) + 10.0
+    coro = visit.aheal(rounds) if heal else visit.alook()
+    what = f"Lab.doctor(heal={heal})"
+    return lab.rt.run(coro, wait, what=what)
