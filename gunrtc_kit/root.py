@@ -470,7 +470,7 @@ class Gun:
         if "#" in put and "." in put:
             return False  # gun.js ignores the single-key internal form on the wire
         if self.max_nodes is not None:
-            put = self._admit(put, peer, mid)
+            put = self._admit(put, peer, mid, msg)
             if not put:
                 return False
         undo = self._undo_record(put) if self.store is not None else None
@@ -501,7 +501,9 @@ class Gun:
                 self._deferred_acks.add(mid)
         return True
 
-    def _admit(self, put: dict[str, Any], peer: MeshPeer, mid: str) -> dict[str, Any]:
+    def _admit(
+        self, put: dict[str, Any], peer: MeshPeer, mid: str, put_msg: Message
+    ) -> dict[str, Any]:
         """The part of a remote put a plain peer takes: souls it holds, and new ones while it
         holds fewer than ``max_nodes`` (a relay that floods us with souls cannot grow us
         without bound; Gun.js has no such limit)."""
@@ -513,12 +515,13 @@ class Gun:
             return put
         keep = set(new[: max(room, 0)])
         admitted = {s: n for s, n in put.items() if s in nodes or s in keep}
-        self._error(
+        err = (
             f"graph full (max_nodes={self.max_nodes}): {len(new) - len(keep)} new souls of a "
-            "put refused",
-            peer.id,
-            mid,
+            "put refused"
         )
+        self._error(err, peer.id, mid)
+        if "@" not in put_msg:
+            self.mesh.say({"@": mid, "err": f"Error: {err}."}, peer)  # tell the sender
         return admitted
 
     def _reject(self, msg: Message, peer: MeshPeer, err: str) -> None:

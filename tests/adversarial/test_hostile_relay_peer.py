@@ -64,14 +64,28 @@ async def endless_chunks(ws: ServerConnection) -> None:
                         await asyncio.sleep(0)
 
 
+FLOOD_ERRS: list[str] = []  # what our peer answered the flood with
+
+
 async def soul_flood(ws: ServerConnection) -> None:
-    """Push puts of new souls, unasked, as fast as the socket takes them."""
+    """Push puts of new souls, unasked, as fast as the socket takes them (and note the errors
+    our peer sends back)."""
+
+    async def read() -> None:
+        async for frame in ws:
+            FLOOD_ERRS.extend(str(m.get("err")) for m in messages(frame) if m.get("err"))
+
+    reader = asyncio.ensure_future(read())
     i = 0
-    while True:
-        batch = [{"#": random_id(9), "put": node(f"flood/{i + j}", v=i + j)} for j in range(50)]
-        i += 50
-        await ws.send(json.dumps(batch))
-        await asyncio.sleep(0)
+    try:
+        while True:
+            batch = [{"#": random_id(9), "put": node(f"flood/{i + j}", v=i + j)} for j in range(50)]
+            i += 50
+            await ws.send(json.dumps(batch))
+            await asyncio.sleep(0)
+    finally:
+        reader.cancel()
+        await asyncio.wait([reader])
 
 
 async def test_an_endless_chunk_chain_is_stopped_and_close_is_prompt(
@@ -114,6 +128,7 @@ async def test_a_flood_of_unsolicited_souls_stops_at_max_nodes() -> None:
             )
             await asyncio.sleep(0.3)  # the flood goes on
             assert len(gun.graph.nodes) == 1000
+            assert any("graph full (max_nodes=1000)" in e for e in FLOOD_ERRS)  # told the sender
             # and the peer still works: a local write is taken
             gun.get("mine").put({"ok": True})
             assert gun.graph.nodes["mine"]["ok"] is True
