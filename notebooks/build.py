@@ -281,22 +281,49 @@ Every key carries a **state**: the writer's machine clock in ms. When two writes
 meet, HAM keeps the one with the greater state. A state in the future waits until our clock
 gets there. At **equal** states, Gun compares the values' JSON *text*: the greater text wins,
 so `"9"` beats `10` and any number beats any string. Every peer applies the same rule, so all
-converge whatever the order.""",
+converge whatever the order.
+
+`ham(now, state, value, current_state, current_value)` is that rule as one function. It
+answers with a `Decision`: `ACCEPT` (the incoming write wins), `HISTORICAL` (an older state:
+ignored), `DEFER` (a state ahead of our clock: held back until its time) or `EQUAL`, which
+despite its name means *the current value is kept* (an equal state whose JSON text is not
+greater). Below, each decision in words.""",
     ),
     (
         "code",
-        """from gunrtc_kit.core.ham import ham, Decision
+        """import json
+from gunrtc_kit.core.ham import ham, Decision
+
+
+def verdict(now, incoming, current):
+    \"\"\"HAM's decision on an incoming (state, value) against the current one, in words.\"\"\"
+    decision = ham(now, *incoming, *current)
+    if decision is Decision.DEFER:
+        return "deferred until its state's time"
+    if decision is Decision.HISTORICAL:
+        return "ignored (older state)"
+    if decision is Decision.EQUAL:
+        return "current kept (equal state: Gun keeps the greater JSON text)"
+    if incoming[0] > current[0]:
+        return "incoming wins (newer state)"
+    return "incoming wins (equal state, greater JSON text)"
+
 
 now = 1_000_000.0
-for incoming, current in [((10, "b"), (5, "a")), ((5, "b"), (10, "a")), ((7, 9), (7, 10)),
-                          ((7, 10), (7, 9)), ((7, 1), (7, "zzz")), ((now + 5000, "x"), (5, "a"))]:
-    print(incoming, "vs", current, "->", ham(now, incoming[0], incoming[1], *current).name)""",
+cases = [((10, "b"), (5, "a")), ((5, "b"), (10, "a")), ((7, 9), (7, 10)),
+         ((7, 10), (7, 9)), ((7, 1), (7, "zzz")), ((now + 5000, "x"), (5, "a"))]
+words = {}
+for incoming, current in cases:
+    words[incoming, current] = verdict(now, incoming, current)
+    texts = f"{json.dumps(incoming[1])} vs {json.dumps(current[1])}"
+    print(f"{str(incoming):20} vs {str(current):10} {texts:14} -> {words[incoming, current]}")""",
     ),
     (
         "md",
         """Now two peers, cut off from each other, write the same key. The flow shows each put
 **lost** on the partitioned wire (a red cross): nothing crossed. When the link heals and
-they ask each other, both end with the write whose state is greater.""",
+they ask each other, both end with right's write: its state is greater (or, when both writes
+fall in the same millisecond, its JSON text is; `lab.explain` below says which).""",
     ),
     (
         "code",
@@ -314,12 +341,37 @@ print(left.get_sync("doc", timeout=0.5), right.get_sync("doc", timeout=0.5))
 lab.flow_view(kind="put")""",
     ),
     (
+        "md",
+        """The link heals; right asks first (and meets left's older write), then left asks (and
+meets right's newer one).""",
+    ),
+    (
         "code",
         """link.set(partitioned=False)
-left.lab.rt.run(left.gun.fetch({"#": "doc"}))
 right.lab.rt.run(right.gun.fetch({"#": "doc"}))
+left.lab.rt.run(left.gun.fetch({"#": "doc"}))
 print(left.get_sync("doc"), right.get_sync("doc"))
 lab.flow_view(kind="")""",
+    ),
+    (
+        "md",
+        """**Why does each peer hold what it holds?** The graph keeps one value per key, and the
+writes that lost leave no mark in it. The trace keeps them: `lab.explain(peer, "soul.key")`
+lists every write of the field that peer saw, in arrival order, and runs HAM over them
+again, with its verdict in words (`accepted`, `kept-current`, `same`, `ignored`, `deferred`).
+The starred row is the write the peer holds. (Here the two states are a millisecond or so
+apart; if both writes fell in the same millisecond, right would still win, on the greater
+JSON text, and its verdict would say so.)""",
+    ),
+    (
+        "code",
+        """why_left = lab.explain(left, "doc.title")
+why_left""",
+    ),
+    (
+        "code",
+        """why_right = lab.explain(right, "doc.title")
+print(why_right)""",
     ),
     (
         "code",
@@ -328,7 +380,22 @@ assert link.dropped >= 2
 lab.refresh()
 assert lab.fate(first).lost >= 1 and lab.fate(second).lost >= 1  # drawn as lost, not delivered
 assert not lab.fate(first).heard_by and not lab.fate(second).heard_by
-assert any(r.kind == "reply" and r.mark == "heard" for r in lab.flow_view().rows)""",
+assert any(r.kind == "reply" and r.mark == "heard" for r in lab.flow_view().rows)
+# the words, not the enum's names ("EQUAL" means the current value is kept)
+assert words[(7, 10), (7, 9)].startswith("current kept") and words[(7, 9), (7, 10)].startswith("incoming wins")
+assert words[(5, "b"), (10, "a")] == "ignored (older state)" and "EQUAL" not in str(words)
+# explain: each peer's winning row holds the graph's value, and says why it won
+for peer, why in ((left, why_left), (right, why_right)):
+    win = why.rows[why.winner - 1]
+    assert win.winner and win.value == peer.graph()["doc"]["title"] == why.value, why
+    assert win.verdict == "accepted" and "holds \\"right's title (later)\\"" in why.summary, why
+    assert any(r.value == "left's title" and r.verdict in ("accepted", "ignored", "kept-current")
+               for r in why.rows), why  # each saw left's write too, and lost it to right's
+assert "newer" in why_left.rows[why_left.winner - 1].reason or "JSON text" in why_left.summary
+lost = [r for r in why_right.rows if r.value == "left's title"]
+assert lost and lost[0].verdict in ("ignored", "kept-current") and lost[0].reason, why_right
+print(why_left.summary)
+print(why_right.summary)""",
     ),
 ]
 
@@ -454,6 +521,281 @@ heard_only = [r for r in lab.flow_view().rows if r.mark == "heard-only"]
 assert any(r.src == "gun.js relay" and r.kind == "ack" for r in heard_only)
 assert any(r.src == "gun.js relay" and r.kind == "reply" for r in heard_only)
 lab.close()
+gunjs.stop()""",
+    ),
+]
+
+NOTEBOOKS["07-why-didnt-it-sync.ipynb"] = [
+    (
+        "md",
+        """# Why didn't it sync?
+
+Gun never tells you that a write failed to arrive. There is no error: one peer simply holds
+a value and another does not (or holds an older one). This notebook breaks five meshes on
+purpose, each in a different way, and for each one:
+
+1. **breaks it**, and shows the symptom: `lab.converged()` is not `True` but the doctor's
+   report, saying where the peers disagree;
+2. asks **`lab.doctor()`** why: every soul/key where the peers differ, who holds what, and
+   the *reason* the trace gives, in Gun's terms, with the cure;
+3. lets **`lab.doctor(heal=True)`** do the safe cures (heal a link, ask again, wait for a
+   deferred state) and shows the before, the cure and the after.
+
+The reason kinds (`report.kinds()`, `report.reasons(kind)`):
+
+| kind | in Gun's terms | cure |
+|---|---|---|
+| `partition` | a link is up but drops every frame | heal the link, then ask again |
+| `cut` | no open link leads to a peer holding the data | link again, then ask |
+| `lost` | a frame carrying the data was dropped on a lossy wire or data channel | ask again (`get`) |
+| `deferred` | the state is ahead of this peer's clock; HAM holds it back | wait until its time |
+| `never_subscribed` | the peer never sent a GET for the soul, so a relay pushes it nothing | `get` / `on` the soul |
+| `not_reasked` | it asked, reconnected, and did not ask again | ask again (`on` does it for you) |
+| `error_ack` | a put was refused with `err` | fix the put and write it again |
+| `never_acked` | a put no relay acked within Gun's 9 s | ask again; find where the put went |
+
+Each mesh has its own `Lab`, so each `converged()` speaks of one mesh only.""",
+    ),
+    (
+        "code",
+        """from gunrtc_kit import trace
+from gunrtc_kit.errors import TimeoutError as GunTimeoutError
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.lab.gunjs import GunJsRelay
+
+
+def linked(lab, a, b, **faults):
+    \"\"\"Link a and b in memory and wait (bounded) until their '?' handshake is done.\"\"\"
+    link = lab.link_memory(a, b, **faults)
+    for x, y in ((a, b), (b, a)):
+        lab.bus.wait_for(lambda e: isinstance(e, trace.Link) and e.node == x.pid and e.pid == y.pid,
+                         timeout=10, past=True)
+    return link""",
+    ),
+    (
+        "md",
+        """## (a) A partition
+
+alice — bob — carol in a line, in memory. The bob–carol link is **partitioned**: it stays
+open, but every frame over it is dropped, as in a network split. alice writes; bob gets it,
+carol does not. Gun does not queue a put for later or send it again: when the network comes
+back, nothing flows by itself until someone *asks* (a GET). The mesh view labels the broken
+link.""",
+    ),
+    (
+        "code",
+        """lab_a = Lab(relay=False)
+alice, bob, carol = (lab_a.memory_peer(n) for n in ("alice", "bob", "carol"))
+linked(lab_a, alice, bob)
+bc = linked(lab_a, bob, carol)
+bc.set(partitioned=True)
+mid_a = alice.put("chat.m1", "hello")
+lab_a.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == mid_a, timeout=10, past=True)
+lab_a.mesh_view()""",
+    ),
+    (
+        "code",
+        """symptom_a = lab_a.converged()   # not True: the report of where they differ
+print(symptom_a is True, "|", bob.graph()["chat"]["m1"], "|", "chat" in carol.graph())
+report_a = lab_a.doctor()
+report_a""",
+    ),
+    (
+        "md",
+        """The doctor names the partitioned link (it is down *now*) and the copy of alice's put
+it ate. The cure has two steps: heal the link, and have carol ask for `chat` again.""",
+    ),
+    (
+        "code",
+        """healed_a = lab_a.doctor(heal=True)
+healed_a""",
+    ),
+    (
+        "md",
+        """## (b) A lossy channel
+
+A link that loses frames: a WebRTC data channel is unordered with a retransmit limit, so it
+may give up on a frame; here a memory link drops *every* frame while alice writes, then
+becomes perfect again. The network is fine now, yet bob still lacks the write: Gun sends a
+put once. A lost put stays lost until the peer that lacks it asks for the soul again.""",
+    ),
+    (
+        "code",
+        """lab_b = Lab(relay=False)
+alice_b, bob_b = lab_b.memory_peer("alice"), lab_b.memory_peer("bob")
+ab = linked(lab_b, alice_b, bob_b)
+ab.set(loss=1.0)
+mid_b = alice_b.put("chat.m1", "lost on the way")
+lab_b.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == mid_b, timeout=10, past=True)
+ab.set(loss=0.0)      # the channel is fine again...
+symptom_b = lab_b.converged()
+print(ab, "| bob has it:", "chat" in bob_b.graph())   # ...but nothing was sent again
+report_b = lab_b.doctor()
+report_b""",
+    ),
+    (
+        "code",
+        """healed_b = lab_b.doctor(heal=True)
+healed_b""",
+    ),
+    (
+        "md",
+        """## (c) A skewed clock
+
+A HAM state is the writer's machine clock in ms. eve's clock runs **2 s ahead**
+(`clock_skew=+2`), so her write carries a state from the future. bob *heard* it, but HAM
+holds a state ahead of bob's clock back until his clock gets there (gun.js sets a timer): a
+write from the future does not show up early. Until then bob holds nothing: the doctor says
+**deferred**, and the cure is to wait. Waiting is not the whole cure, though: once applied,
+eve's write still beats every write others make meanwhile with a right clock, so fix eve's
+clock. `lab.explain(bob, "notes.n")` shows the write and its verdict.""",
+    ),
+    (
+        "code",
+        """lab_c = Lab(relay=False)
+eve, bob_c = lab_c.memory_peer("eve", clock_skew=+2.0), lab_c.memory_peer("bob")
+linked(lab_c, eve, bob_c)
+mid_c = eve.put("notes.n", "from the future")
+lab_c.bus.wait_for(lambda e: isinstance(e, trace.Heard) and e.node == bob_c.pid and e.msg.get("#") == mid_c,
+                   timeout=10, past=True)
+symptom_c = lab_c.converged()
+why_c = lab_c.explain(bob_c, "notes.n")
+print(eve, "|", why_c.verdicts())
+report_c = lab_c.doctor()
+report_c""",
+    ),
+    (
+        "md",
+        """With `heal=True` the doctor waits (at most `max_wait`, 10 s by default) until bob's
+clock reaches the state, then checks that bob applied it.""",
+    ),
+    (
+        "code",
+        """healed_c = lab_c.doctor(heal=True)
+print(healed_c)
+lab_c.explain(bob_c, "notes.n")""",
+    ),
+    (
+        "md",
+        """## (d) A peer that never subscribed
+
+Our relay routes like Gun.js's **AXE**: a relay does not flood a put to every connection,
+only to those that sent a GET for its soul (a `get`, `on` or `once`). alice and bob both
+talk to the Lab's relay; alice writes `chat`; bob never asked for `chat`, so the relay
+pushes him nothing. This is Gun working as designed: a peer receives what it asked for.
+The cure is to ask (`on` keeps asking after a reconnect; a peer that asked once and
+reconnected without asking again is `not_reasked`).""",
+    ),
+    (
+        "code",
+        """lab_d = Lab()
+alice_d, bob_d = lab_d.peer("alice", rtc=False), lab_d.peer("bob", rtc=False)
+mid_d = alice_d.put("chat.m1", "hi")
+lab_d.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.node == lab_d.relay.pid and e.msg_id == mid_d,
+                   timeout=10, past=True)
+symptom_d = lab_d.converged()
+report_d = lab_d.doctor()
+report_d""",
+    ),
+    (
+        "code",
+        """healed_d = lab_d.doctor(heal=True)
+healed_d""",
+    ),
+    (
+        "md",
+        """## (e) A relay that never acks
+
+In Gun an **ack** (a reply whose `@` names the put) comes from storage: a relay acks a put
+once its store took it. A real npm Gun.js relay started **without radisk**
+(`GunJsRelay(radisk=False)`) keeps data in memory only, and never acks: alice's
+`put_acked_sync` waits Gun's ack timeout (9 s) and raises `TimeoutError`. The relay did take
+the put (it routes it, and answers GETs from memory), but alice cannot know that, and the
+data dies with the relay process. bob never asked for `notes`, so he lacks it too.
+
+The doctor names both causes: bob never asked (`never_subscribed`), and alice's put was
+sent to a relay and never acked (`never_acked`): nothing says it is stored anywhere.
+`lab.fate(id)` is the witness for the missing ack.""",
+    ),
+    (
+        "code",
+        """gunjs = GunJsRelay(radisk=False).start()
+lab_e = Lab(relay=False)
+alice_e = lab_e.attach("alice", gunjs.url, relay_name="gun.js relay")
+bob_e = lab_e.attach("bob", gunjs.url, relay_name="gun.js relay")
+try:
+    ack_e = alice_e.put_acked_sync("notes.todo", "buy milk")   # waits Gun's 9 s ack timeout
+except GunTimeoutError as exc:
+    ack_e = None
+    print("alice:", exc)
+symptom_e = lab_e.converged()
+report_e = lab_e.doctor()
+report_e""",
+    ),
+    (
+        "code",
+        """healed_e = lab_e.doctor(heal=True)
+(mid_e,) = lab_e.messages(kind="put", soul="notes", by=alice_e)
+(get_e,) = lab_e.messages(kind="get", soul="notes", by=bob_e)   # the doctor's re-get
+print(healed_e)
+print(lab_e.fate(get_e).summary)   # the relay answered from its memory: it had the put
+fate_e = lab_e.fate(mid_e)
+fate_e""",
+    ),
+    (
+        "md",
+        """The cure for the missing ack is a relay with storage: the same Gun.js relay with radisk
+acks at once.""",
+    ),
+    (
+        "code",
+        """with GunJsRelay() as stored:   # radisk in a temp folder
+    lab_e2 = Lab(relay=False)
+    dave = lab_e2.attach("dave", stored.url, relay_name="gun.js relay (radisk)")
+    ack_e2 = dave.put_acked_sync("notes.todo", "buy milk")
+    lab_e2.close()
+print(stored, ack_e2)""",
+    ),
+    (
+        "code",
+        """# what the doctor reported (the notebook tests check these)
+for symptom in (symptom_a, symptom_b, symptom_c, symptom_d, symptom_e):
+    assert symptom is not True and not symptom and symptom.findings, symptom
+# (a) the partition: named, with the link, healed by clearing it and asking again
+assert "partition" in report_a.kinds() and report_a.finding("chat", "m1").behind == ("carol",)
+assert any(r.link == tuple(sorted((bob.pid, carol.pid))) for r in report_a.reasons("partition"))
+assert any("healed bob\\u2194carol" in d for d in healed_a.done), healed_a
+assert not bc.partitioned and carol.graph()["chat"]["m1"] == "hello"
+# (b) the lost frame: the copy of alice's put, lost on the lossy link, though the link is fine now
+assert report_b.kinds() == {"lost"}, report_b
+assert [r.msg_id for r in report_b.reasons("lost")] == [mid_b] and "lossy link" in str(report_b)
+assert any("bob asked for 'chat' again: data came" in d for d in healed_b.done), healed_b
+# (c) the future state: deferred at bob, and the cure was a wait
+assert report_c.kinds() == {"deferred"} and why_c.verdicts() == ["deferred"], (report_c, why_c)
+assert [a.kind for a in report_c.actions()] == ["wait_until"] and 0 < report_c.actions()[0].wait <= 2.5
+assert any("applied its deferred" in d for d in healed_c.done), healed_c
+assert lab_c.explain(bob_c, "notes.n").value == bob_c.graph()["notes"]["n"] == "from the future"
+# (d) never subscribed: the relay never pushed to bob, who never asked
+assert report_d.kinds() == {"never_subscribed"}, report_d
+assert "never asked relay " in report_d.reasons("never_subscribed")[0].text
+# (e) the Gun.js relay without storage never acked; the doctor names that and bob's lack (he
+# never asked)
+assert ack_e is None and "never acked" in fate_e.summary, fate_e.summary
+assert "answered by gun.js relay" in lab_e.fate(get_e).summary and not lab_e.fate(get_e).heard_by
+assert report_e.kinds() == {"never_subscribed", "never_acked"}, report_e
+assert [r.msg_id for r in report_e.reasons("never_acked")] == [mid_e], report_e
+assert ack_e2.get("ok") and not ack_e2.get("err"), ack_e2   # with radisk: acked
+# after healing, every mesh agrees
+for lab, healed in ((lab_a, healed_a), (lab_b, healed_b), (lab_c, healed_c), (lab_d, healed_d),
+                    (lab_e, healed_e)):
+    assert healed and healed.before is not None and not healed.before, healed
+    assert lab.converged() is True
+print("all five meshes healed:", [sorted(r.kinds()) for r in (report_a, report_b, report_c, report_d, report_e)])""",
+    ),
+    (
+        "code",
+        """for lab in (lab_a, lab_b, lab_c, lab_d, lab_e):
+    lab.close()
 gunjs.stop()""",
     ),
 ]

@@ -676,6 +676,11 @@ class _Context:
         self.in_flight_for = in_flight_for
         self.relays = {p for p, s in snaps.items() if s.relay}
 
+    def relay_name(self, pid: str) -> str:
+        """``relay <name>``, or the name alone when it already says relay."""
+        name = self.n(pid)
+        return name if "relay" in name.lower() else f"relay {name}"
+
     def n(self, pid: str) -> str:
         """The name of ``pid`` in the texts."""
         return self.names.get(pid) or self.tr.d.label(pid) or pid
@@ -1015,7 +1020,7 @@ class _Context:
                 add(
                     Reason(
                         NOT_SUBSCRIBED,
-                        f"{self.n(p)} never asked relay {self.n(r)} for {soul!r} (no get or "
+                        f"{self.n(p)} never asked {self.relay_name(r)} for {soul!r} (no get or "
                         f"on): a relay pushes a put only to the peers that asked for its "
                         f"soul, so nothing was pushed to {self.n(p)}",
                         (p,),
@@ -1033,7 +1038,7 @@ class _Context:
                 add(
                     Reason(
                         NOT_REASKED,
-                        f"{self.n(p)} asked relay {self.n(r)} for {soul!r} "
+                        f"{self.n(p)} asked {self.relay_name(r)} for {soul!r} "
                         f"{self.ago(to_r[-1])}; their link {when}reopened "
                         f"{self.ago(last_open)}, and {self.n(p)} did not ask again: the relay "
                         "forgot the subscription with the old connection",
@@ -1104,7 +1109,14 @@ class _Context:
         t, origin, mid = written
         if not tr.puts[mid][3] or mid in tr.acked or tr.errs.get(mid):
             return
-        if not self.relays or self.at - t <= self.ack_timeout:
+        if self.at - t <= self.ack_timeout:
+            return
+        # plain peers never ack: a put that only ever reached snapshotted non-relay peers was
+        # not expected to be acked; one said to a relay we see, or to a peer outside the
+        # snapshots (an attached Gun.js relay), was
+        sent_to = {c.dst for c in tr.copies.get(mid, ())}
+        plain = set(self.snaps) - self.relays
+        if not (sent_to & self.relays) and sent_to <= plain:
             return
         add(
             Reason(

@@ -132,7 +132,7 @@ def test_a_peer_that_never_asked_a_relay_gets_no_push() -> None:
     snaps = [snap(A, node("chat", m="hi")), snap(B), snap(R, node("chat", m="hi"), relay=True)]
     f = only(diagnose(snaps, events))
     assert f.kinds() == {dr.NOT_SUBSCRIBED}
-    assert f.reasons[0].peers == (B,) and "never asked relay relay" in f.reasons[0].text
+    assert f.reasons[0].peers == (B,) and "never asked relay for" in f.reasons[0].text
     assert [(a.kind, a.peer, a.soul) for a in f.actions] == [(dr.REGET, B, "chat")]
 
 
