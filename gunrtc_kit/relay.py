@@ -10,7 +10,8 @@ otherwise, and may dial other relays (``peers=[url]``) to form a relay mesh.
 
 Guards a relay needs that Gun.js lacks, each a parameter: ``wire_budget`` (bytes a connection
 may hold unsent before it is cut, so a reader that never drains cannot grow the relay without
-bound), ``allowed_origins`` (None, the Gun-compatible default, accepts any web page; a list,
+bound), ``total_budget`` (the same for all connections together), ``allowed_origins`` (None,
+the Gun-compatible default, accepts any web page; a list,
 such as the Lab's empty one, refuses browsers from other origins with HTTP 403, so a page open
 in the user's browser cannot read or write a notebook's local relay), and ``salvage`` (open a
 damaged store by keeping what can be read, see ``SQLiteStore``).
@@ -24,7 +25,7 @@ from pathlib import Path
 from gunrtc_kit import trace
 from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
-from gunrtc_kit.transport.websocket import MAX_WS_FRAME, WIRE_BUDGET, WebSocketServer
+from gunrtc_kit.transport.websocket import MAX_WS_FRAME, TOTAL_BUDGET, WIRE_BUDGET, WebSocketServer
 
 __all__ = ["Relay"]
 
@@ -44,6 +45,7 @@ class Relay:
         max_size: int = MAX_WS_FRAME,
         max_frame: int | None = None,
         wire_budget: int = WIRE_BUDGET,
+        total_budget: int = TOTAL_BUDGET,
         allowed_origins: Iterable[str] | None = None,
         salvage: bool = False,
     ) -> None:
@@ -65,6 +67,7 @@ class Relay:
                 port,
                 max_size=max_size,
                 wire_budget=wire_budget,
+                total_budget=total_budget,
                 allowed_origins=allowed_origins,
             )
         except BaseException:

@@ -4,8 +4,9 @@ An entry lives while it keeps being touched: ``check`` refreshes it like ``track
 duplicate that keeps arriving keeps its entry alive. One sweep is armed at ``age + 9`` ms after
 the first track with no sweep pending; it drops every entry untouched for ``age`` ms and the
 next ``track`` arms the next sweep. An entry therefore lives 9 to 18 s after its last touch.
-The entry also carries what routing needs: ``via`` (the peer a message came from) and ``it``
-(a GET, so its reply hash can be compared).
+The entry also carries what routing needs: ``via`` (the peer a message came from), ``it``
+(a GET, so its reply hash can be compared) and ``to`` (whom the mesh said it to: a tuple of peer
+ids, or the time of a wide broadcast); ``extra`` holds what other layers note.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class DupEntry:
     was: float
     via: Any = None
     it: Any = None
+    # a slot rather than a key of ``extra``: one dict less per message id, kept 9-18 s
+    to: tuple[str, ...] | float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

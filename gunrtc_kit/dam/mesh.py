@@ -28,7 +28,9 @@ deadline (``next_deadline``/``expire``) that the owner schedules.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -98,6 +100,11 @@ class Mesh:
         self.on_hi: list[Callable[[MeshPeer], None]] = []
         self.on_bye: list[Callable[[MeshPeer], None]] = []
         self._dirty: set[MeshPeer] = set()
+        # peers whose batch flush was handed to call_soon, in that order: each scheduled call
+        # flushes the oldest, so no closure is made per batch (a flood of N peers kept one
+        # per in-flight batch alive, and the garbage collector scanned them all)
+        self._due: deque[MeshPeer] = deque()
+        self._flush_due_cb = self._flush_due
         # the message being handled right now, and the peer it came from (Gun's mesh.leap)
         self._current: tuple[Message, MeshPeer] | None = None
 
@@ -323,18 +330,18 @@ class Mesh:
         """Remember who was sent ``mid`` (a few ids, or, for a wide broadcast, the time: every
         peer connected then got it), so ``hear_one`` can refuse replies from anyone else."""
         entry = self.dup.get(mid) or self.dup.track(mid)
-        to = entry.extra.get("to")
+        to = entry.to
         # a tuple of str, not a set: the garbage collector stops tracking it, and a relay keeps
         # one per message it said for 9-18 s
         if isinstance(to, float):
             return
         ids = tuple(ids) if to is None else (*to, *ids)
-        entry.extra["to"] = self.clock_ms() if len(ids) > _MAX_TO else ids
+        entry.to = self.clock_ms() if len(ids) > _MAX_TO else ids
 
     def sent_to(self, mid: str, peer: MeshPeer) -> bool:
         """Whether ``mid`` was said to ``peer`` (as far as the dedup entry remembers)."""
         entry = self.dup.get(mid)
-        to = entry.extra.get("to") if entry is not None else None
+        to = entry.to if entry is not None else None
         if to is None:
             return False
         if isinstance(to, float):
@@ -365,7 +372,7 @@ class Mesh:
             if via is None:
                 self.dup.track(key)
         if "dam" not in msg and ack is None:
-            labels = [p.label for p in list(self.peers.values())[:7]]
+            labels = [p.label for p in itertools.islice(self.peers.values(), 7)]
             if len(labels) > 1:
                 msg["><"] = ",".join(labels)
         ok = msg.get("ok")
@@ -388,19 +395,21 @@ class Mesh:
             return False
         peer.last = mid
         peer.said += 1
-        batched = peer.batch is not None
-        if peer.batch is not None:
+        if peer.batch_size:  # a batch is open: join it if it has room
             if peer.batch_size + len(raw) + 1 <= self.pack:
-                peer.batch.append(raw)
+                if peer.batch is None:
+                    peer.batch = [raw]
+                else:
+                    peer.batch.append(raw)
                 peer.batch_size += len(raw) + 1
                 self._emit_said(msg, peer, len(raw), batched=True)
                 return True
             self.flush(peer)
-            batched = False
-        peer.batch = []
+        # the first message of a burst goes out alone and opens the batch ('[', no list yet:
+        # most bursts are one message)
         peer.batch_size = 1
         self._schedule_flush(peer)
-        self._emit_said(msg, peer, len(raw), batched=batched)
+        self._emit_said(msg, peer, len(raw), batched=False)
         self._send(raw, peer)
         return True
 
@@ -422,10 +431,17 @@ class Mesh:
             return
         self._dirty.add(peer)
         if self.call_soon is not None:
-            self.call_soon(lambda: self.flush(peer))
+            self.call_soon(self._flush_due_cb)
+            self._due.append(peer)
+
+    def _flush_due(self) -> None:
+        """A flush handed to ``call_soon``: they run in the order they were scheduled, so the
+        oldest peer waiting is the one this call was scheduled for."""
+        if self._due:
+            self.flush(self._due.popleft())
 
     def flush(self, peer: MeshPeer) -> None:
-        """Send ``peer``'s open batch as one ``[..]`` frame, if it holds anything."""
+        """Send ``peer``'s open batch as one ``[..]`` frame, if it holds anything, and close it."""
         self._dirty.discard(peer)
         batch, peer.batch, peer.batch_size = peer.batch, None, 0
         if batch:

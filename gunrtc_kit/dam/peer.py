@@ -40,6 +40,8 @@ class MeshPeer:
     pid: str | None = None
     wire: Wire | None = None
     queue_limit: int = 1000
+    # the open batch: ``batch_size`` > 0 (1 for the '[') while one is open; ``batch`` holds
+    # the messages joined to it, None until the first one joins (most bursts are one message)
     batch: list[str] | None = None
     batch_size: int = 0
     last: str | None = None

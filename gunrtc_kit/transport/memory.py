@@ -14,6 +14,7 @@ emits another ``Link`` with the new ``props``, so views draw faults as they are 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import random
 from collections.abc import Callable
@@ -49,13 +50,29 @@ class MemoryWire:
         self._loss = _share("loss", loss)
         self._partitioned = False
         self.rng = rng or _SHARED_RNG  # one Random is ~2.5 KB; wires share one by default
-        self.other: MemoryWire | None = None
+        self._other: MemoryWire | None = None
+        # the far end's ``_deliver``, bound once: a frame in flight then holds no bound method
+        # of its own (a flood keeps thousands in flight, all scanned by the garbage collector)
+        self._far_deliver: Callable[[str], None] | None = None
         self.mesh: Mesh | None = None
         self.peer: MeshPeer | None = None
         self.closed = False
         self.sent = 0
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # the context deliveries run in: copied once, when connected, as asyncio's socket
+        # transports copy it once per reader (None: a copy per frame, call_soon's default)
+        self._context: contextvars.Context | None = None
+
+    @property
+    def other(self) -> MemoryWire | None:
+        """The far end of this wire (None until connected)."""
+        return self._other
+
+    @other.setter
+    def other(self, end: MemoryWire | None) -> None:
+        self._other = end
+        self._far_deliver = end._deliver if end is not None else None
 
     # ------------------------------------------------------------------ faults
     @property
@@ -133,7 +150,7 @@ class MemoryWire:
 
     # ------------------------------------------------------------------ frames
     def send(self, text: str) -> None:
-        other = self.other
+        other = self._other
         if self.closed or other is None or other.closed:
             raise NetworkError("memory wire is closed")
         self.sent += 1
@@ -155,10 +172,11 @@ class MemoryWire:
             return
         loop = self._loop or asyncio.get_running_loop()
         delay = self._latency + (self.rng.uniform(0, self._jitter) if self._jitter else 0.0)
+        deliver = self._far_deliver or other._deliver
         if delay:
-            loop.call_later(delay, other._deliver, text)
+            loop.call_later(delay, deliver, text, context=self._context)
         else:
-            loop.call_soon(other._deliver, text)
+            loop.call_soon(deliver, text, context=self._context)
 
     def _deliver(self, text: str) -> None:
         if self.closed or self.mesh is None or self.peer is None:
@@ -219,6 +237,7 @@ def connect_memory(
     wb = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wa.other, wb.other = wb, wa
     wa._loop = wb._loop = loop
+    wa._context, wb._context = contextvars.copy_context(), contextvars.copy_context()
     peer_b = MeshPeer(id="", wire=wa)  # inbound on a: gets a random id and a's '?'
     peer_a = MeshPeer(id=f"mem:{a.pid}", wire=wb)  # dialled from b
     wa.mesh, wa.peer, wa.far_pid = a, peer_b, b.pid

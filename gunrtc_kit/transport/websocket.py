@@ -18,6 +18,9 @@ Theory of operation, and why:
   ``trace.Error`` and a ``trace.Dropped`` naming the budget, so nobody else waits and the relay
   cannot grow without bound. One frame is always let through onto an empty buffer, so a big but
   allowed put is never refused for its size alone.
+- All of a server's wires together may hold ``total_budget`` bytes unsent (default 256 MiB):
+  a wire holding over ``SHARED_CHECK`` (1 MiB) that would take the sum past it is cut the same
+  way, so a hundred readers that never drain cannot hold a hundred ``wire_budget`` s.
 - The server's ``[]`` heartbeat is one task over all connections, not one per connection.
 - The client backs off while a relay keeps dropping it: 0.1 s doubling up to Gun.js's flat
   1998 ms, reset only after a connection stayed up ``HEALTHY`` seconds (an accept-then-close
@@ -38,6 +41,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -75,9 +79,11 @@ HEALTHY = 5.0  # seconds a connection must stay up before the back-off starts ov
 BACKLOG = 2048  # pending TCP connections (asyncio's default 100 drops SYNs under a burst)
 THREAD_PARSE = 1 << 20  # frames longer than this (chars) are parsed in a worker thread
 TURN = 0.005  # seconds one connection's frames may hold the loop before it yields
+TOTAL_BUDGET = 256 * 1024 * 1024  # bytes all of a server's wires may hold unsent together
+SHARED_CHECK = 1 << 20  # a wire holding more than this checks the server's total
 
 Connection = ClientConnection | ServerConnection
-OverBudget = Callable[["WsWire", int], None]
+OverBudget = Callable[["WsWire", int, str], None]
 
 
 def normalize_url(url: str) -> str:
@@ -113,6 +119,22 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
         await _settle(task)
 
 
+class SendBudget:
+    """The unsent bytes all wires of one server may hold together (see the module notes).
+
+    The sum is taken only when one wire already holds over ``SHARED_CHECK`` bytes: that is
+    rare for readers that keep up, so the O(wires) sum costs nothing in normal traffic."""
+
+    def __init__(self, total: int) -> None:
+        self.total = _check_budget(total)
+        self.wires: set[WsWire] = set()
+
+    def over(self, extra: int) -> int | None:
+        """The sum with ``extra`` more bytes, if it passes ``total``; else None."""
+        used = extra + sum(w.buffered() for w in self.wires if not w.closed)
+        return used if used > self.total else None
+
+
 class WsWire:
     """A mesh wire over one open websockets connection.
 
@@ -131,9 +153,11 @@ class WsWire:
         budget: int = WIRE_BUDGET,
         close_timeout: float = CLOSE_TIMEOUT,
         on_over: OverBudget | None = None,
+        shared: SendBudget | None = None,
     ) -> None:
         self.conn = conn
         self.budget = _check_budget(budget)
+        self.shared = shared
         self.close_timeout = close_timeout
         self.on_over = on_over
         self.closed = False
@@ -155,18 +179,23 @@ class WsWire:
         data = text.encode()
         waiting = self.buffered()
         if waiting and waiting + len(data) > self.budget:
-            self.closed = True
-            self.over_budget = True
-            self.conn.transport.abort()
-            if self.on_over is not None:
-                self.on_over(self, waiting + len(data))
-            raise NetworkError(
-                f"websocket cut: {waiting + len(data)} bytes unsent, over wire_budget={self.budget}"
-            )
+            self._cut(waiting + len(data), f"wire_budget={self.budget}")
+        if self.shared is not None and waiting > SHARED_CHECK:
+            used = self.shared.over(len(data))
+            if used is not None:
+                self._cut(waiting + len(data), f"total_budget={self.shared.total} ({used} in all)")
         try:
             broadcast([self.conn], data, raise_exceptions=True, text=True)
         except ExceptionGroup as group:
             raise NetworkError(f"websocket write failed: {group.exceptions[0]!r}") from None
+
+    def _cut(self, waiting: int, limit: str) -> NoReturn:
+        self.closed = True
+        self.over_budget = True
+        self.conn.transport.abort()
+        if self.on_over is not None:
+            self.on_over(self, waiting, limit)
+        raise NetworkError(f"websocket cut: {waiting} bytes unsent, over {limit}")
 
     def close(self) -> None:
         """Hang up (the mesh calls this synchronously); the handshake runs in a kept task."""
@@ -236,17 +265,14 @@ async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer) -> None:
 def _over_budget(mesh: Mesh, peer: MeshPeer) -> OverBudget:
     """What a wire does when it is cut for its budget: say so on the trace, leave the mesh."""
 
-    def over(wire: WsWire, waiting: int) -> None:
+    def over(wire: WsWire, waiting: int, limit: str) -> None:
         text = (
-            f"{peer.id} cut: {waiting} bytes unsent, over wire_budget={wire.budget} "
-            f"(a reader that does not keep up)"
+            f"{peer.id} cut: {waiting} bytes unsent, over {limit} (a reader that does not keep up)"
         )
         log.warning("websocket %s", text)
         now = mesh.bus.now()
         mesh.bus.emit(trace.Error(now, mesh.pid, peer.id, error=text))
-        mesh.bus.emit(
-            trace.Dropped(now, mesh.pid, peer.id, reason=f"wire_budget={wire.budget} exceeded")
-        )
+        mesh.bus.emit(trace.Dropped(now, mesh.pid, peer.id, reason=f"{limit} exceeded"))
         mesh.bye(peer)
         peer.queue.clear()
 
@@ -364,6 +390,7 @@ class WebSocketServer:
         max_size: int = MAX_WS_FRAME,
         heartbeat: float = HEARTBEAT,
         wire_budget: int = WIRE_BUDGET,
+        total_budget: int = TOTAL_BUDGET,
         allowed_origins: Iterable[str] | None = None,
         close_timeout: float = CLOSE_TIMEOUT,
         on_connect: Callable[[MeshPeer], Awaitable[None] | None] | None = None,
@@ -380,6 +407,7 @@ class WebSocketServer:
         self.max_size = max_size
         self.heartbeat = heartbeat
         self.wire_budget = _check_budget(wire_budget)
+        self.sending = SendBudget(total_budget)
         self.allowed_origins = frozenset(allowed_origins) if allowed_origins is not None else None
         self.close_timeout = close_timeout
         self.server: Server | None = None
@@ -429,14 +457,17 @@ class WebSocketServer:
             budget=self.wire_budget,
             close_timeout=self.close_timeout,
             on_over=_over_budget(self.mesh, peer),
+            shared=self.sending,
         )
         peer.wire = wire
         self.connections[conn] = peer
+        self.sending.wires.add(wire)
         try:
             self.mesh.hi(peer)
             await _pump(conn, self.mesh, peer)
         finally:
             wire.closed = True
+            self.sending.wires.discard(wire)
             self.connections.pop(conn, None)
             self.mesh.bye(peer)
             peer.queue.clear()

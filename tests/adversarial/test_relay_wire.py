@@ -236,6 +236,33 @@ async def test_reader_over_its_budget_is_cut_with_a_trace_event_naming_it() -> N
         assert await _probe_ack(relay.url) < WORST_ACK
 
 
+async def test_readers_together_are_held_to_the_total_budget() -> None:
+    """Each reader is under its own ``wire_budget``, but together they would pass the server's
+    ``total_budget``: the ones holding over 1 MiB are cut once the sum passes it, with the
+    total named on the trace."""
+    total = 3 * 1024 * 1024
+    async with Relay(wire_budget=64 * 1024 * 1024, total_budget=total) as relay:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(4):
+                await stack.enter_async_context(_stuck_reader(relay.url))
+            await _probe_ack(relay.url)
+            cut = asyncio.ensure_future(
+                relay.bus.until(
+                    lambda e: isinstance(e, trace.Dropped) and f"total_budget={total}" in e.reason,
+                    timeout=30,
+                )
+            )
+            try:
+                await _flood(relay.url, puts=400, size=40_000, per_frame=20)
+                await cut
+            finally:
+                cut.cancel()
+                await asyncio.wait([cut])
+            held = sum(w.buffered() for w in relay.server.sending.wires if not w.closed)
+        assert held <= total + 2 * 1024 * 1024, f"{held} bytes still held"
+        assert await _probe_ack(relay.url) < WORST_ACK
+
+
 async def test_budget_lets_one_big_frame_through_an_empty_wire() -> None:
     """A frame bigger than the budget still goes to a reader that keeps up: the budget is for
     bytes left waiting, not a frame size limit (``max_frame`` is that)."""
