@@ -1,6 +1,10 @@
 """Our WebRTC peer as a process, speaking the same JSON-line protocol as
 interop/gunjs_rtc_peer.js, so the benchmarks drive both sides the same way, one process per
-peer. ``python benchmarks/py_rtc_peer.py <relay-url> <room>``"""
+peer. ``python benchmarks/py_rtc_peer.py <relay-url> <room>``
+
+Mirrors the Node script's start-up too: the WebRTC library is loaded before ``ready`` (Node
+requires @roamhq/wrtc at the top; our manager would otherwise import aiortc when it starts),
+and every event is stamped with whole ms since the epoch, as ``Date.now()`` stamps them."""
 
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiortc  # noqa: E402, F401  (loaded before "ready", as the Node peer loads wrtc)
+
 from gunrtc_kit import Gun, WebRTCOptions, trace  # noqa: E402
 
 
 def out(obj: dict[str, Any]) -> None:
-    obj["t"] = time.time() * 1000
+    obj["t"] = time.time_ns() // 1_000_000  # Date.now(): whole ms
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
@@ -59,7 +65,7 @@ async def main(url: str, room: str) -> None:
             ) -> None:
                 if k not in seen:
                     seen.add(k)
-                    state["last"] = time.time() * 1000
+                    state["last"] = time.time_ns() // 1_000_000
                     if len(seen) == n:
                         out({"event": "counted", "n": n, "last": state["last"]})
 

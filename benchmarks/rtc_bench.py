@@ -1,13 +1,22 @@
 """WebRTC benchmarks, ours vs Gun.js (npm gun's lib/webrtc on @roamhq/wrtc), on loopback.
 
 Run inside a network namespace that has only ``lo`` (``run.py`` starts it with ``unshare -n``):
-nothing here can send a packet elsewhere. Both pairs signal through the same relay (our
-built-in one, in this process), so only the peers differ.
+nothing here can send a packet elsewhere. Both sides are driven the same way: every peer is a
+process of its own speaking the same JSON-line protocol (ours: ``py_rtc_peer.py``, Gun.js:
+``interop/gunjs_rtc_peer.js``), signalling through a fresh relay (our built-in one, in this
+driver process) each time; each figure is taken ``--repeats`` times per side, sides
+alternating.
 
-- link setup: from the joining peer being ready (Node start-up excluded) until the data
-  channel is open and ``hi`` has run on both sides;
+- link setup: from the joining peer's process saying ``ready`` (its runtime and WebRTC
+  library loaded, not yet connected) until both peers' processes have said ``hi`` over the
+  data channel; both stamps are whole ms since the epoch, taken in the peers' processes;
+- peer RSS: VmRSS of each of the two peer processes once their link is up;
 - data-channel throughput: the relay is stopped, one peer puts ``n`` keys one put at a time,
-  the other counts them arriving; puts per second from the first put to the last arrival.
+  the other counts them arriving; puts per second from the first put to the last arrival;
+- links held (ours only): one hub peer links with ``k`` spokes in one process (fresh for
+  every repeat), how many links are open at once.
+
+Prints one JSON object of samples (lists, one entry per repeat; peer RSS: two per repeat).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
-import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,17 +41,6 @@ from tests.netns import loopback_only  # noqa: E402
 
 def opts(room: str) -> WebRTCOptions:
     return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"])
-
-
-async def ours_pair(room: str, relay: Relay) -> tuple[Gun, Gun, float]:
-    a = await Gun([relay.url], rtc=opts(room)).start()
-    await a.wait_connected()
-    await asyncio.sleep(0.2)
-    t0 = time.perf_counter()
-    b = await Gun([relay.url], rtc=opts(room)).start()
-    assert a.rtc is not None and b.rtc is not None
-    await asyncio.gather(a.rtc.wait_open(b.pid, 30), b.rtc.wait_open(a.pid, 30))
-    return a, b, (time.perf_counter() - t0) * 1000
 
 
 class PyRtcPeer(GunJsRtcPeer):
@@ -116,23 +114,49 @@ async def process_throughput(n: int, kind: type[GunJsRtcPeer]) -> tuple[float, f
         await b.stop()
 
 
-async def setup_times(rounds: int) -> dict[str, float]:
-    ours: list[float] = []
-    js: list[float] = []
+def rss_kb(peer: GunJsRtcPeer) -> int:
+    """VmRSS of a peer's process (the interpreter itself: python or node, no wrapper)."""
+    assert peer.proc is not None
+    for line in Path(f"/proc/{peer.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def setup_times(rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Each round, for each side (alternating who goes first): a fresh relay, peer A in its
+    own process, then peer B; from B's process saying ready (its runtime and WebRTC library
+    loaded, nothing connected yet) until both processes have said hi over the data channel.
+    Both stamps are ms since the epoch as whole ms (Date.now() in Node, floored in ours).
+    Then the RSS of both peer processes, with the one link up."""
+    kinds: dict[str, type[GunJsRtcPeer]] = {"ours": PyRtcPeer, "gunjs": GunJsRtcPeer}
+    ms: dict[str, list[float]] = {"ours": [], "gunjs": []}
+    rss: dict[str, list[float]] = {"ours": [], "gunjs": []}
     for r in range(rounds):
-        relay = await Relay().start()
-        a, b, ms = await ours_pair(f"o{r}", relay)
-        ours.append(ms)
-        await a.close()
-        await b.close()
-        await relay.stop()
-        relay = await Relay().start()
-        ja, jb, ms = await gunjs_pair(f"j{r}", relay)
-        js.append(ms)
-        await ja.stop()
-        await jb.stop()
-        await relay.stop()
-    return {"ours": statistics.median(ours), "gunjs": statistics.median(js)}
+        for side in ("ours", "gunjs") if r % 2 == 0 else ("gunjs", "ours"):
+            relay = await Relay().start()
+            try:
+                a, b, took = await gunjs_pair(f"{side}{r}", relay, kinds[side])
+                try:
+                    ms[side].append(took)
+                    rss[side] += [rss_kb(a), rss_kb(b)]
+                finally:
+                    await a.stop()
+                    await b.stop()
+            finally:
+                await relay.stop()
+    return {"setup_ms": ms, "peer_rss_kb": rss}
+
+
+async def throughputs(n: int, rounds: int) -> dict[str, Any]:
+    kinds: dict[str, type[GunJsRtcPeer]] = {"ours": PyRtcPeer, "gunjs": GunJsRtcPeer}
+    res: dict[str, Any] = {"n": n, "ours": [], "gunjs": [], "ours_share": [], "gunjs_share": []}
+    for r in range(rounds):
+        for side in ("ours", "gunjs") if r % 2 == 0 else ("gunjs", "ours"):
+            rate, share = await process_throughput(n, kinds[side])
+            res[side].append(rate)
+            res[side + "_share"].append(share)
+    return res
 
 
 async def links_held(k: int = 55) -> dict[str, float]:
@@ -160,29 +184,46 @@ async def links_held(k: int = 55) -> dict[str, float]:
             await g.close()
 
 
-async def main(quick: bool) -> dict[str, Any]:
+def links_in_fresh_processes(k: int, rounds: int) -> dict[str, Any]:
+    held: list[int] = []
+    seconds: list[float] = []
+    for _ in range(rounds):
+        out = subprocess.run(
+            [sys.executable, __file__, "--links", str(k)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        held.append(r["held"])
+        seconds.append(r["seconds"])
+    return {"of": k, "held": held, "seconds": seconds}
+
+
+async def main(size: str, rounds: int) -> dict[str, Any]:
     ok, why = loopback_only()
     if not ok:
         return {"skipped": why}
-    n = 2000 if quick else 10000
-    setup = await setup_times(3 if quick else 10)
-    ours_rate, ours_share = await process_throughput(n, PyRtcPeer)
-    js_rate, js_share = await process_throughput(n, GunJsRtcPeer)
-    return {
-        "links": await links_held(55),
-        "setup_ms": setup,
-        "throughput": {
-            "ours": ours_rate,
-            "gunjs": js_rate,
-            "n": n,
-            "ours_share": ours_share,
-            "gunjs_share": js_share,
-        },
-    }
+    n = {"full": 10000, "quick": 2000, "tiny": 300}[size]
+    k = 4 if size == "tiny" else 55
+    res: dict[str, Any] = await setup_times(rounds)
+    res["throughput"] = await throughputs(n, rounds)
+    res["links"] = await asyncio.to_thread(links_in_fresh_processes, k, rounds)
+    res["rounds"] = rounds
+    return res
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="the smallest sizes (the test suite)")
+    p.add_argument("--repeats", type=int, default=5, help="rounds per figure, sides alternating")
+    p.add_argument("--links", type=int, help="only: links one peer holds with this many")
     args = p.parse_args()
-    sys.stdout.write(json.dumps(asyncio.run(main(args.quick))) + "\n")
+    if args.links is not None:
+        res = asyncio.run(links_held(args.links))
+    else:
+        size = "tiny" if args.tiny else "quick" if args.quick else "full"
+        res = asyncio.run(main(size, args.repeats))
+    sys.stdout.write(json.dumps(res) + "\n")
