@@ -237,7 +237,7 @@ def connect_memory(
     wb = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wa.other, wb.other = wb, wa
     wa._loop = wb._loop = loop
-    wa._context, wb._context = contextvars.copy_context(), contextvars.copy_context()
+    wa._context = wb._context = contextvars.copy_context()  # deliveries never nest: one will do
     peer_b = MeshPeer(id="", wire=wa)  # inbound on a: gets a random id and a's '?'
     peer_a = MeshPeer(id=f"mem:{a.pid}", wire=wb)  # dialled from b
     wa.mesh, wa.peer, wa.far_pid = a, peer_b, b.pid
