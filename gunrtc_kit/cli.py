@@ -41,6 +41,9 @@ async def _relay(args: argparse.Namespace) -> int:
         peers=args.peer,
         salvage=args.salvage,
         allowed_origins=args.allow_origin,
+        # nobody reads a command-line relay's trace: keep no history, so the hot paths skip
+        # building events (the Lab and tests pass their own bus)
+        bus=trace.TraceBus(keep=0),
     )
     # handlers first: a supervisor may send SIGTERM as soon as it reads "listening"
     stop = asyncio.Event()

@@ -568,6 +568,20 @@ class Gun:
                 return False
             self._uncommitted.append((mid, undo or []))
             self._schedule_commit()
+        if self.bus.wanted:
+            self._emit_put(diff, deferred, mid)
+        for soul, node in diff.items():
+            for fn in list(self._watch.get(soul, ())):
+                try:
+                    fn(soul, node, msg)
+                except Exception as exc:
+                    log.warning("watcher of %r failed: %r", soul, exc)
+                    self._error(f"callback for {soul!r} failed: {exc!r}", msg_id=mid)
+        return True
+
+    def _emit_put(
+        self, diff: dict[str, dict[str, Any]], deferred: list[Deferred], mid: str
+    ) -> None:
         self.bus.emit(
             trace.Put(
                 self.bus.now(),
@@ -586,14 +600,6 @@ class Gun:
                 },
             )
         )
-        for soul, node in diff.items():
-            for fn in list(self._watch.get(soul, ())):
-                try:
-                    fn(soul, node, msg)
-                except Exception as exc:
-                    log.warning("watcher of %r failed: %r", soul, exc)
-                    self._error(f"callback for {soul!r} failed: {exc!r}", msg_id=mid)
-        return True
 
     # ------------------------------------------------------------------ deferred states
     def _defer(self, deferred: list[Deferred], msg: Message) -> int:

@@ -325,6 +325,13 @@ class TraceBus:
 
         return unsubscribe
 
+    @property
+    def wanted(self) -> bool:
+        """Whether anyone takes events (a history or a subscriber). Hot paths (a message
+        heard or said, a put merged) skip building their events when nobody does: a relay run
+        from the command line keeps no history and has no view."""
+        return bool(self.keep or self._subs)
+
     def emit(self, event: Event) -> None:
         if self.keep:
             self.history.append(_kept(event))

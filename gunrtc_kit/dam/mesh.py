@@ -20,6 +20,15 @@ Rules (each matched on purpose to npm gun 0.2020.1241's built ``gun.js`` mesh):
   ``[..]`` frame (at most ``pack`` characters) flushed on the next turn of the owner's loop.
 - A frame that cannot be sent (wire not open) is queued, bounded, and sent at the next ``hi``.
 
+Where we differ on purpose (gun.js does neither):
+
+- A reply (``@``) is taken only from a peer its request was said to: the dedup entry of every
+  message we say remembers its recipients (``DupEntry.to``: a few ids, or for a wide broadcast
+  the time, meaning "every peer connected then"). Anyone else naming the id, e.g. a forged
+  ``ok`` for someone's put, is dropped here with a ``trace.Dropped``.
+- A frame's problems get one ``!`` reply per frame, never one per bad batch element; and
+  ``frame``/``hear_all`` let a transport handle a big batch in slices (``SLICE`` per turn).
+
 Theory of operation: the mesh is sans-I/O. It reads no clock (``clock_ms`` is passed in), owns
 no task and no socket: wires are objects with ``send(text)``; the deferred batch flush is handed
 to ``call_soon`` (the owner's loop) or, without one, left for ``flush_all()``; dedup expiry is a
@@ -205,11 +214,12 @@ class Mesh:
             self._dropped(peer, mid, f"reply to {ack!r} from a peer it was not sent to")
             return
         peer.heard += 1
-        self._emit(
-            trace.Heard(
-                self._now(), self.pid, peer.id, msg=msg, transport=peer.transport, size=size
+        if self.bus.wanted:
+            self._emit(
+                trace.Heard(
+                    self._now(), self.pid, peer.id, msg=msg, transport=peer.transport, size=size
+                )
             )
-        )
         entry = self.dup.track(mid)
         entry.via = peer
         if dam is not None:
@@ -414,6 +424,8 @@ class Mesh:
         return True
 
     def _emit_said(self, msg: Message, peer: MeshPeer, size: int, batched: bool) -> None:
+        if not self.bus.wanted:
+            return
         self._emit(
             trace.Said(
                 self._now(),

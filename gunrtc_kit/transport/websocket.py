@@ -81,6 +81,9 @@ THREAD_PARSE = 1 << 20  # frames longer than this (chars) are parsed in a worker
 TURN = 0.005  # seconds one connection's frames may hold the loop before it yields
 TOTAL_BUDGET = 256 * 1024 * 1024  # bytes all of a server's wires may hold unsent together
 SHARED_CHECK = 1 << 20  # a wire holding more than this checks the server's total
+# frames websockets reads ahead per connection before TCP pushes back (its default is 16: with
+# 100 MiB frames, 1.6 GB a client could make us hold); the pump takes them one at a time
+MAX_QUEUE = 2
 
 Connection = ClientConnection | ServerConnection
 OverBudget = Callable[["WsWire", int, str], None]
@@ -426,6 +429,7 @@ class WebSocketServer:
             ping_interval=None,
             close_timeout=self.close_timeout,
             compression=None,
+            max_queue=MAX_QUEUE,
             backlog=BACKLOG,
         )
         sock = next(iter(self.server.sockets))
