@@ -164,6 +164,7 @@ class Link:
     timer: asyncio.TimerHandle | None = None
     held: list[dict[str, Any]] = field(default_factory=list)
     candidates: int = 0  # remote candidates taken (held or applied), bounded
+    offer: dict[str, Any] | None = None  # our offer once made (sent again in glare we win)
 
     @property
     def open(self) -> bool:
@@ -593,6 +594,7 @@ class WebRTCManager:
             return
         if not self._current(link):
             return  # dropped or replaced while gathering; whoever did it closes it
+        link.offer = offer
         link.ask_id = self.gun.ask(self._on_reply, life=self.pending_timeout)
         self._signal(pid, "offer", "out", offer)
         rtc = {"rtc": {"offer": offer, "id": self.pid}}
@@ -609,6 +611,16 @@ class WebRTCManager:
         offered, neither answered yet), where the lower pid's offer wins everywhere."""
         self._signal(pid, "offer", "in", offer)
         existing = self.links.get(pid)
+        if (
+            existing is not None
+            and existing.role == "offerer"
+            and not existing.open
+            and not existing.remote_set
+            and not existing.remote_pending
+            and self.pid < pid
+        ):
+            self._keep_our_offer(existing, offer_id, via)
+            return
         glare = (
             existing is not None
             and existing.role == "offerer"
@@ -640,6 +652,27 @@ class WebRTCManager:
                 closing = self._spawn(self._close_peer(existing), f"close link {pid}", closing=True)
         link = self._new_link(pid, "answerer", offer_id)
         self._spawn(self._answer(link, offer, offer_id, via, closing), f"answer {pid}")
+
+    def _keep_our_offer(self, link: Link, offer_id: str, via: MeshPeer | None) -> None:
+        """Glare that our offer wins (our pid is the lower). Theirs is ignored, but it shows a
+        way to them that works: ours may never have reached them (made as a reply to an
+        announcement we learned from a relay's GET answer, whose route ends at that relay, it
+        is dropped there, as gun.js drops it too), and they would wait for an answer to theirs
+        that never comes. So ours goes again, as a reply to their offer, which routes back to
+        them; there the same rule makes them drop theirs and answer ours."""
+        pid = link.pid
+        self._error(pid, f"both offered; {self.pid} < {pid}, so ours stands: sent again to it")
+        link.reply_to = offer_id  # our candidates follow the same way
+        if link.offer is None:
+            return  # still being made: _send_offer sends it on this way
+        ask_id = self.gun.ask(self._on_reply, life=self.pending_timeout)
+        rtc = {"rtc": {"offer": link.offer, "id": self.pid}}
+        self._signal(pid, "offer", "out", link.offer)
+        if via is not None:
+            self.gun.mesh.say({"#": ask_id, "dam": "rtc", "ok": rtc}, via)
+            return
+        self.gun.mesh.say({"#": ask_id, "@": offer_id, "ok": rtc})
+        self._send_candidates(link, link.offer)
 
     async def _answer(
         self,

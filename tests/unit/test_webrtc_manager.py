@@ -484,3 +484,58 @@ async def test_an_offer_in_the_same_frame_as_the_ack_is_not_lost() -> None:
         )
     finally:
         await g.close()
+
+
+async def test_glare_we_win_sends_our_offer_again_on_the_way_theirs_came(
+    fake_peers: list[FakePeer],
+) -> None:
+    """Our offer answered an announcement we learned from a relay's GET answer: its route ends
+    at the relay, which drops it. Their offer (a reply to our announcement) then arrives; our
+    pid is the lower, so ours stands, and it goes again as a reply to theirs (a way that works)
+    instead of both sides waiting on each other for 60 s (seen as a flaky 4-peer test)."""
+    g = await Gun(rtc=rtc(room="r9"), pid="AAAAAAAAA").start()
+    try:
+        m = mgr(g)
+        wire = RecordingWire()
+        relay = MeshPeer(id="relay", wire=wire)
+        g.mesh.hi(relay)
+        m.announce()
+        m._start_offer("ZZZZZZZZZ", "annZ00001")  # lost at the relay (a reply to its own reply)
+        await settle(g)
+        ours = m.links["ZZZZZZZZZ"]
+        their = {"type": "offer", "sdp": SDP}
+        g.mesh.hear(
+            json.dumps(
+                {
+                    "#": "zoff00001",
+                    "@": m.announce_id,
+                    "ok": {"rtc": {"id": "ZZZZZZZZZ", "offer": their}},
+                }
+            ),
+            relay,
+        )
+        await settle(g)
+        g.mesh.flush_all()
+        again = [
+            x
+            for x in wire.messages()
+            if x.get("@") == "zoff00001" and "offer" in (x.get("ok") or {}).get("rtc", {})
+        ]
+        assert len(again) == 1 and again[0]["ok"]["rtc"]["id"] == "AAAAAAAAA"
+        assert m.links["ZZZZZZZZZ"] is ours and ours.role == "offerer"  # theirs not answered
+        # their side drops its offer and answers ours, as a reply to the offer we sent again
+        answer = {"type": "answer", "sdp": SDP}
+        g.mesh.hear(
+            json.dumps(
+                {
+                    "#": "zans00001",
+                    "@": again[0]["#"],
+                    "ok": {"rtc": {"id": "ZZZZZZZZZ", "answer": answer}},
+                }
+            ),
+            relay,
+        )
+        await settle(g)
+        assert ours.remote_set and cast(FakePeer, ours.peer).remote == answer
+    finally:
+        await g.close()
