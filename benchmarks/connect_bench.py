@@ -42,7 +42,10 @@ def start_relay(side: str) -> tuple[subprocess.Popen[str], str]:
         cmd = ["node", str(ROOT / "interop" / "gunjs_relay.js"), str(port)]
         cwd = ROOT / "interop"
     env = {**os.environ, "MULTICAST": "false", "NODE_NO_WARNINGS": "1"}
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True, env=env)
+    # stdin kept open: the Gun.js relay script exits when its stdin closes
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     proc.stdout.readline()  # both print one line once they listen
     return proc, f"ws://127.0.0.1:{port}/gun"
@@ -82,8 +85,9 @@ async def run_once(side: str, clients: int) -> dict[str, float]:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         proc.kill()
         proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for f in (proc.stdin, proc.stdout):
+            if f is not None:
+                f.close()
 
 
 async def main() -> None:
