@@ -310,6 +310,18 @@ class Mesh:
                 self._dropped(peer, mid, "not-found reply to a request that has data")
                 return False
         yo = self.yo(msg) if peer is None else set()
+        to: list[MeshPeer] = []
+        if peer is None:
+            for p in list(self.peers.values()) if targets is None else list(targets):
+                if p is via or (yo and (p.url in yo or p.pid in yo or p.id in yo)):
+                    continue
+                to.append(p)
+            if not to:
+                # nobody to tell (a peer relaying what it heard from its only peer): skip the
+                # serialization, which was 14% of a data-channel receiver's time
+                if isinstance(ack, str):
+                    self.dup.track(ack)
+                return False
         out = self._raw(msg, via)
         if out is None:
             self._dropped(peer, mid, "identical reply already sent")
@@ -323,11 +335,7 @@ class Mesh:
                 return True
             return False
         sent: list[str] = []
-        for p in list(self.peers.values()) if targets is None else list(targets):
-            if p is via:
-                continue
-            if yo and (p.url in yo or p.pid in yo or p.id in yo):
-                continue
+        for p in to:
             if self._say_to(msg, raw, p, via):
                 sent.append(p.id)
         if isinstance(ack, str):
