@@ -31,7 +31,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -766,25 +766,27 @@ class Gun:
                 size = n
         return packed
 
-    def _send_replies(self, mid: str, replies: list[dict[str, Any]], peer: MeshPeer) -> None:
+    @staticmethod
+    def _chained(mid: str, replies: list[dict[str, Any]]) -> Iterator[Message]:
+        """The reply messages of one answer, each naming the next in ``%`` (gun's chunks)."""
         ids = [random_id(9) for _ in replies]
         for i, graph in enumerate(replies):
             reply: Message = {"#": ids[i], "@": mid, "put": graph}
             if i + 1 < len(replies):
                 reply["%"] = ids[i + 1]
+            yield reply
+
+    def _send_replies(self, mid: str, replies: list[dict[str, Any]], peer: MeshPeer) -> None:
+        for reply in self._chained(mid, replies):
             self.mesh.say(reply, peer)
 
     async def _send_replies_slowly(
         self, mid: str, replies: list[dict[str, Any]], peer: MeshPeer
     ) -> None:
         """A big answer, ``GET_SLICE`` replies per turn, so other clients are not held up."""
-        ids = [random_id(9) for _ in replies]
-        for i, graph in enumerate(replies):
+        for i, reply in enumerate(self._chained(mid, replies)):
             if peer.met is None:
                 return  # the asker left
-            reply: Message = {"#": ids[i], "@": mid, "put": graph}
-            if i + 1 < len(replies):
-                reply["%"] = ids[i + 1]
             self.mesh.say(reply, peer)
             if i % GET_SLICE == GET_SLICE - 1:
                 await asyncio.sleep(0)

@@ -595,14 +595,20 @@ class WebRTCManager:
         if not self._current(link):
             return  # dropped or replaced while gathering; whoever did it closes it
         link.offer = offer
+        self._say_offer(link, via)
+
+    def _say_offer(self, link: Link, via: MeshPeer | None) -> None:
+        """Send our offer (made) under a fresh id we listen on: over ``via`` as ``dam: 'rtc'``,
+        else as a reply to ``link.reply_to``, followed by its candidates one by one."""
+        assert link.offer is not None
         link.ask_id = self.gun.ask(self._on_reply, life=self.pending_timeout)
-        self._signal(pid, "offer", "out", offer)
-        rtc = {"rtc": {"offer": offer, "id": self.pid}}
+        self._signal(link.pid, "offer", "out", link.offer)
+        rtc = {"rtc": {"offer": link.offer, "id": self.pid}}
         if via is not None:
             self.gun.mesh.say({"#": link.ask_id, "dam": "rtc", "ok": rtc}, via)
             return
         self.gun.mesh.say({"#": link.ask_id, "@": link.reply_to, "ok": rtc})
-        self._send_candidates(link, offer)
+        self._send_candidates(link, link.offer)
 
     # ---- offers in
     def _on_offer(self, pid: str, offer: Any, offer_id: str, via: MeshPeer | None) -> None:
@@ -665,14 +671,7 @@ class WebRTCManager:
         link.reply_to = offer_id  # our candidates follow the same way
         if link.offer is None:
             return  # still being made: _send_offer sends it on this way
-        ask_id = self.gun.ask(self._on_reply, life=self.pending_timeout)
-        rtc = {"rtc": {"offer": link.offer, "id": self.pid}}
-        self._signal(pid, "offer", "out", link.offer)
-        if via is not None:
-            self.gun.mesh.say({"#": ask_id, "dam": "rtc", "ok": rtc}, via)
-            return
-        self.gun.mesh.say({"#": ask_id, "@": offer_id, "ok": rtc})
-        self._send_candidates(link, link.offer)
+        self._say_offer(link, via)  # the first offer's id stays asked until its life ends
 
     async def _answer(
         self,
