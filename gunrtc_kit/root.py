@@ -554,8 +554,10 @@ class Gun:
         msg: Message,
         mid: str,
         undo: list[tuple[str, str, Any]] | None = None,
+        held: bool = False,
     ) -> bool:
-        """Persist, trace and tell watchers what a merge changed. False when the store could
+        """Persist, trace and tell watchers what a merge changed (``held``: a key applied late,
+        once its future state was reached). False when the store could
         not take it: memory is then rolled back (with the rest of this turn's group), and the
         writers of the group get ``err``."""
         if not diff:
@@ -569,7 +571,7 @@ class Gun:
             self._uncommitted.append((mid, undo or []))
             self._schedule_commit()
         if self.bus.wanted:
-            self._emit_put(diff, deferred, mid)
+            self._emit_put(diff, deferred, mid, held)
         for soul, node in diff.items():
             for fn in list(self._watch.get(soul, ())):
                 try:
@@ -580,7 +582,7 @@ class Gun:
         return True
 
     def _emit_put(
-        self, diff: dict[str, dict[str, Any]], deferred: list[Deferred], mid: str
+        self, diff: dict[str, dict[str, Any]], deferred: list[Deferred], mid: str, held: bool
     ) -> None:
         self.bus.emit(
             trace.Put(
@@ -598,6 +600,7 @@ class Gun:
                     }
                     for s, n in diff.items()
                 },
+                held=held,
             )
         )
 
@@ -643,7 +646,7 @@ class Gun:
         undo = self._undo_record({d.soul: node}) if self.store is not None else None
         result = self.graph.merge({d.soul: node}, self.machine())
         mid = str(msg.get("#", ""))
-        if not self._after_merge(result.diff, result.deferred, msg, mid, undo):
+        if not self._after_merge(result.diff, result.deferred, msg, mid, undo, held=True):
             return
         self._defer(result.deferred, msg)
         if result.accepted and mid in self._deferred_acks:

@@ -138,7 +138,8 @@ class Put(Event):
 
     ``values`` ({soul: {key: value}}) and ``states`` ({soul: {key: HAM state}}) hold what the
     merge changed (never ``_``), so a view or a replayed trace can show a peer's data and why a
-    write won without reading the live graph.
+    write won without reading the live graph. ``held`` marks a key HAM held back for its future
+    state and applied now that the peer's clock reached it (not a merge on arrival).
     """
 
     msg_id: str = ""
@@ -146,6 +147,7 @@ class Put(Event):
     deferred: int = 0
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, dict[str, float]] = field(default_factory=dict)
+    held: bool = False
     kind: ClassVar[str] = "put"
 
 

@@ -20,7 +20,7 @@ The peer's clock at arrival. HAM's "future" test compares a state with the peer'
 (wall-clock milliseconds, maybe skewed), while trace times come from the bus clock (monotonic
 seconds in a Lab). So the peer's own record is trusted first: a ``Put`` of that message emitted
 as it arrived (before the peer heard anything else) means the field was taken then; a ``Put`` of
-it later means it was held back and applied then; none means it was not taken. The clock that
+it marked ``held`` means it was held back and applied then; none means it was not taken. The clock that
 ``ham`` is given is the surest bound the trace holds: at least every state the peer had put so
 far (a peer takes no state ahead of its clock, and the clock never goes back), raised to the
 write's own state when the peer took it at once. Shown beside a deferred write is an estimate
@@ -70,7 +70,6 @@ REFUSED = "refused"
 UNEXPLAINED = "unexplained"
 VERDICTS = (ACCEPTED, KEPT, SAME, IGNORED, DEFERRED, REFUSED, UNEXPLAINED)
 
-DEFER_GAP = 0.001  # seconds: Gun's timer applies a deferred key this long after, at least
 CLOCK_LIKE = 1e11  # an estimate of the clock below this is no epoch-ms reading: not shown
 SHOWN_ROWS = 200  # rows a notebook cell or a view shows (the newest, and the winner)
 _TEXT_CHARS = 80  # a value's JSON text is cut to this in a row
@@ -388,7 +387,6 @@ def _collect(
     by_mid: dict[str, _Cand] = {}
     heard: set[str] = set()
     open_mid = ""  # the message being handled: its Put and errors come before the next Heard
-    open_t = 0.0
     quiet = False  # nothing but errors since that Heard: a Put now is the merge of it
     lower = -math.inf  # every state the peer put so far: its clock was at least that
     offset: float | None = None  # max(state - t*1000) over its Puts (see the module doc)
@@ -401,7 +399,7 @@ def _collect(
         if isinstance(e, trace.Heard):
             mid = e.msg.get("#")
             mid = mid if isinstance(mid, str) else ""
-            open_mid, open_t, quiet = mid, e.t, True
+            open_mid, quiet = mid, True
             heard.add(mid)
             has, value, state, maybe = _field_of(e.msg, soul, key)
             hidden += maybe
@@ -449,7 +447,7 @@ def _collect(
                     if (
                         mid == open_mid
                         and known.row.source == "heard"
-                        and _at_arrival(e, was_quiet, open_t)
+                        and _at_arrival(e, was_quiet)
                     ):
                         known.taken = True
                     else:
@@ -493,14 +491,12 @@ def _collect(
     return cands, hidden, offset
 
 
-def _at_arrival(e: trace.Put, quiet: bool, heard_t: float) -> bool:
+def _at_arrival(e: trace.Put, quiet: bool) -> bool:
     """Is this Put of the message just heard its merge on arrival, not a deferred key applied
     later? A merge on arrival comes before anything else the peer does (only errors of that
-    merge may come between). A deferred key is applied alone, by a timer at least a millisecond
-    later; so a Put of several keys is a merge, and a lone key within a millisecond too."""
-    if not quiet:
-        return False
-    return sum(len(k) for k in e.changes.values()) > 1 or e.t - heard_t < DEFER_GAP
+    merge may come between), and the root marks a deferred key's late apply ``held`` (judging
+    it by the time since arrival misread a slow merge on a busy machine as a deferral)."""
+    return quiet and not e.held
 
 
 def _put_preview(e: trace.Put) -> bool:
