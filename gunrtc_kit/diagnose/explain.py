@@ -20,9 +20,10 @@ The peer's clock at arrival. HAM's "future" test compares a state with the peer'
 (wall-clock milliseconds, maybe skewed), while trace times come from the bus clock (monotonic
 seconds in a Lab). So the peer's own record is trusted first: a ``Put`` of that message emitted
 as it arrived (before the peer heard anything else) means the field was taken then; a ``Put`` of
-it marked ``held`` means it was held back and applied then; none means it was not taken. The clock that
-``ham`` is given is the surest bound the trace holds: at least every state the peer had put so
-far (a peer takes no state ahead of its clock, and the clock never goes back), raised to the
+it marked ``held`` means it was held back and applied then; none means it was not taken. The
+clock that ``ham`` is given is the surest bound the trace holds: at least every state the peer
+had put so far (a peer takes no state ahead of its clock, and the clock never goes back), raised
+to the
 write's own state when the peer took it at once. Shown beside a deferred write is an estimate
 of how far ahead it was: ``t·1000 + max(s - t'·1000)`` over the peer's ``Put`` events (time
 ``t'``, state ``s``), a lower bound of its clock, good to a few milliseconds in a Lab.
