@@ -448,7 +448,7 @@ def _collect(
                     if (
                         mid == open_mid
                         and known.row.source == "heard"
-                        and _at_arrival(e, was_quiet)
+                        and _at_arrival(e)
                     ):
                         known.taken = True
                     else:
@@ -492,12 +492,12 @@ def _collect(
     return cands, hidden, offset
 
 
-def _at_arrival(e: trace.Put, quiet: bool) -> bool:
+def _at_arrival(e: trace.Put) -> bool:
     """Is this Put of the message just heard its merge on arrival, not a deferred key applied
-    later? A merge on arrival comes before anything else the peer does (only errors of that
-    merge may come between), and the root marks a deferred key's late apply ``held`` (judging
-    it by the time since arrival misread a slow merge on a busy machine as a deferral)."""
-    return quiet and not e.held
+    later? The root marks a deferred key's late apply ``held``; anything else is the merge
+    (judging it by what came between, or by the time since arrival, misread a slow merge on a
+    busy machine as a deferral)."""
+    return not e.held
 
 
 def _put_preview(e: trace.Put) -> bool:
