@@ -38,7 +38,7 @@ async def main(url: str, room: str) -> None:
             out({"event": "hi", "peer": e.peer, "rtc": False})
 
     gun.bus.keep = 0
-    gun.bus.subscribe(on_event)
+    gun.bus.subscribe(on_event, (trace.Hi,))
     out({"event": "ready", "pid": gun.pid})
     await gun.start()
     loop = asyncio.get_running_loop()

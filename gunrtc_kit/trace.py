@@ -288,6 +288,20 @@ def _kept(event: Event) -> Event:
     return event
 
 
+class _Filtered:
+    """A subscriber that takes only some kinds of event (``TraceBus.subscribe(fn, kinds)``)."""
+
+    __slots__ = ("fn", "kinds")
+
+    def __init__(self, fn: Subscriber, kinds: tuple[type[Event], ...]) -> None:
+        self.fn = fn
+        self.kinds = kinds
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, self.kinds):
+            self.fn(event)
+
+
 class TraceBus:
     """Fan-out of events to subscribers, with a bounded in-memory history.
 
@@ -309,30 +323,55 @@ class TraceBus:
         self.keep = keep
         self.history: deque[Event] = deque(maxlen=keep)
         self._subs: list[Subscriber] = []
+        self._all = False  # an unfiltered subscriber takes every event
+        self._kinds: frozenset[type[Event]] = frozenset()  # what filtered subscribers take
         self._in_error = False
 
     def now(self) -> float:
         return self.clock()
 
-    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(event)`` for every later event; returns the unsubscribe function."""
-        self._subs.append(fn)
+    def subscribe(
+        self, fn: Subscriber, kinds: tuple[type[Event], ...] | None = None
+    ) -> Callable[[], None]:
+        """Call ``fn(event)`` for every later event, or only for events of ``kinds``; returns
+        the unsubscribe function.
+
+        Name the kinds when you need a few: a peer whose only subscriber waits for ``Hi``
+        then builds no event for each message heard or said (``wants``), which was a third of
+        a burst of puts."""
+        entry = fn if kinds is None else _Filtered(fn, kinds)
+        self._subs.append(entry)
+        self._retune()
 
         def unsubscribe() -> None:
             # may race with another thread's unsubscribe of the same fn: first one wins
             try:
-                self._subs.remove(fn)
+                self._subs.remove(entry)
             except ValueError:
                 pass
+            self._retune()
 
         return unsubscribe
 
+    def _retune(self) -> None:
+        subs = list(self._subs)
+        self._all = any(not isinstance(f, _Filtered) for f in subs)
+        self._kinds = frozenset(k for f in subs if isinstance(f, _Filtered) for k in f.kinds)
+
     @property
     def wanted(self) -> bool:
-        """Whether anyone takes events (a history or a subscriber). Hot paths (a message
-        heard or said, a put merged) skip building their events when nobody does: a relay run
-        from the command line keeps no history and has no view."""
-        return bool(self.keep or self._subs)
+        """Whether anyone takes every event (a history or an unfiltered subscriber). Hot paths
+        (a message heard or said, a put merged) ask ``wants(kind)`` and skip building their
+        events when nobody takes them: a relay run from the command line keeps no history and
+        has no view."""
+        return bool(self.keep or self._all)
+
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether anyone takes events of ``kind``: the history, an unfiltered subscriber, or
+        one subscribed to that kind (or a base class of it)."""
+        if self.keep or self._all:
+            return True
+        return bool(self._kinds) and any(issubclass(kind, k) for k in self._kinds)
 
     def emit(self, event: Event) -> None:
         if self.keep:

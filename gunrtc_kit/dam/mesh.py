@@ -214,7 +214,7 @@ class Mesh:
             self._dropped(peer, mid, f"reply to {ack!r} from a peer it was not sent to")
             return
         peer.heard += 1
-        if self.bus.wanted:
+        if self.bus.wants(trace.Heard):
             self._emit(
                 trace.Heard(
                     self._now(), self.pid, peer.id, msg=msg, transport=peer.transport, size=size
@@ -432,7 +432,7 @@ class Mesh:
         return True
 
     def _emit_said(self, msg: Message, peer: MeshPeer, size: int, batched: bool) -> None:
-        if not self.bus.wanted:
+        if not self.bus.wants(trace.Said):
             return
         self._emit(
             trace.Said(

@@ -54,3 +54,13 @@ def test_new_soul_is_state_in_base36_without_the_point_then_12_random() -> None:
     assert set(soul[-12:]) <= set(ALPHABET)
     assert new_soul(1795544504602, random.Random(3))[:8] == "mwv0u6my"
     assert new_soul(1.0) != new_soul(1.0)
+
+
+def test_the_default_message_id_uses_every_letter_in_every_position() -> None:
+    # the 9-letter default is drawn from one 58-bit number (not ``choices``): each position
+    # must still range over the whole alphabet, and ids must not repeat
+    ids = [random_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    for pos in range(9):
+        letters = {i[pos] for i in ids}
+        assert letters == set(ALPHABET), f"position {pos} misses {set(ALPHABET) - letters}"

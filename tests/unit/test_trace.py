@@ -363,3 +363,55 @@ def test_history_keeps_small_messages_whole_and_is_bounded_in_count() -> None:
         bus.emit(trace.Heard(float(i), "a", "b", msg={"#": f"m{i}", "put": {"s": {"k": i}}}))
     assert [e.msg["#"] for e in bus.events(trace.Heard)] == ["m2", "m3", "m4"]
     assert bus.events(trace.Heard)[-1].msg == {"#": "m4", "put": {"s": {"k": 4}}}
+
+
+def test_a_subscriber_for_some_kinds_gets_only_those_and_hot_paths_skip_the_rest() -> None:
+    bus = trace.TraceBus(keep=0)
+    assert not bus.wants(trace.Heard) and not bus.wanted
+    got: list[trace.Event] = []
+    stop = bus.subscribe(got.append, (trace.Hi,))
+    assert bus.wants(trace.Hi) and not bus.wants(trace.Heard) and not bus.wanted
+    bus.emit(trace.Hi(1.0, "a", "b", pid="p", transport="ws"))
+    bus.emit(trace.Heard(1.0, "a", "b", msg={"#": "x"}, transport="ws", size=9))
+    assert [type(e) for e in got] == [trace.Hi]
+    everything = bus.subscribe(lambda e: None)
+    assert bus.wants(trace.Heard) and bus.wanted
+    everything()
+    stop()
+    assert not bus.wants(trace.Hi)
+    stop()  # a second unsubscribe is harmless
+
+
+def test_a_mesh_builds_no_heard_or_said_events_for_a_subscriber_of_other_kinds() -> None:
+    from gunrtc_kit import Gun
+    from gunrtc_kit.transport.memory import connect_memory
+
+    async def run() -> tuple[list[type[trace.Event]], int]:
+        a, b = Gun(), Gun()
+        a.bus.keep = b.bus.keep = 0
+        seen: list[type[trace.Event]] = []
+        a.bus.subscribe(lambda e: seen.append(type(e)), (trace.Hi,))
+        await a.start()
+        await b.start()
+        built = 0
+        real = a.bus.emit
+
+        def count(e: trace.Event) -> None:
+            nonlocal built
+            built += 1
+            real(e)
+
+        a.bus.emit = count  # type: ignore[method-assign]
+        hi = asyncio.ensure_future(a.bus.until(lambda e: isinstance(e, trace.Hi), 5))
+        connect_memory(a.mesh, b.mesh)
+        await hi
+        for i in range(20):
+            a.get("s").get(f"k{i}").put(i)
+        await b.get("s").get("k19").once(timeout=5)  # all 20 were said and heard
+        await a.close()
+        await b.close()
+        return seen, built
+
+    seen, built = asyncio.run(run())
+    assert trace.Hi in seen and trace.Heard not in seen and trace.Said not in seen
+    assert built < 20  # 20 puts said and merged would be 40+ events if they were built
