@@ -11,6 +11,7 @@ __all__ = [
     "InvalidDataError",
     "LimitError",
     "NetworkError",
+    "SeaError",
     "StoreError",
     "TimeoutError",
     "WebRTCError",
@@ -44,3 +45,9 @@ class WebRTCError(GunError):
 
 class TimeoutError(GunError):  # noqa: A001 - deliberate: gunrtc_kit.errors.TimeoutError
     """A bounded wait ran out (an ack, a reply, a link that never opened)."""
+
+
+class SeaError(GunError):
+    """A SEA operation refused its input: a malformed ``SEA{...}`` text, a bad key or base64, a
+    signature that does not match, a wrong passphrase. Gun.js's SEA returns ``undefined`` for all
+    of these; we raise, so a failed check can never be mistaken for a value."""

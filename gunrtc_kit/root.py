@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from gunrtc_kit import trace
 from gunrtc_kit.chain import Chain
@@ -50,7 +50,10 @@ from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.transport.websocket import WebSocketClient
 
 if TYPE_CHECKING:
+    from gunrtc_kit.errors import SeaError
+    from gunrtc_kit.sea.keys import PairLike
     from gunrtc_kit.store import SQLiteStore
+    from gunrtc_kit.user import User, UserChain
     from gunrtc_kit.webrtc.manager import WebRTCManager
     from gunrtc_kit.webrtc.options import WebRTCOptions
 
@@ -176,6 +179,9 @@ class Gun:
         self.max_nodes = max_nodes if max_nodes is not None else (None if super_peer else MAX_NODES)
         self.started = False
         self.closed = False
+        # the logged-in user's keys (gun.user()): local puts into its space are signed
+        self.sea_pair: PairLike | None = None
+        self._user: User | None = None
         if store is not None:
             for soul, node in store.load():
                 self.graph.nodes[soul] = node
@@ -364,6 +370,11 @@ class Gun:
         if put is not None:
             if isinstance(ack, str) and not self._solicited(ack, listener, peer, msg):
                 return
+            if _sea_guarded(put):
+                checked = self._sea_heard(msg, peer)
+                if checked is None:
+                    return
+                msg = checked
             if not self._merge_heard(msg, peer):
                 return
         if isinstance(ack, str):
@@ -869,6 +880,12 @@ class Gun:
         if self.closed:
             future.set_exception(GunError(f"{CLOSED}: peer {self.pid} was closed; put refused"))
             return PutResult(future, mid, next(iter(graph), ""))
+        if _sea_guarded(graph):
+            graph, refused = self._sea_local(graph)
+            if refused is not None:  # Gun's text, as the err a peer would ack it with
+                future.set_exception(refused)
+                return PutResult(future, mid, next(iter(graph), ""))
+            msg["put"] = graph
         undo = self._undo_record(graph) if self.store is not None else None
         result = self.graph.merge(graph, self.machine())
         if result.error is not None:
@@ -949,11 +966,79 @@ class Gun:
         finally:
             self.unask(mid)
 
+    # ------------------------------------------------------------------ SEA (gunrtc_kit.sea)
+    @overload
+    def user(self) -> User:
+        """This peer's one user session (typed apart so a caller needs no narrowing)."""
+
+    @overload
+    def user(self, pub: str) -> UserChain:
+        """The space ``~<pub>`` of any user."""
+
+    def user(self, pub: str | None = None) -> User | UserChain:
+        """``gun.user()``: this peer's one user session (create, auth, leave, its space);
+        ``gun.user(pub)``: the space ``~<pub>`` of any user, values unpacked on read (Gun.js
+        ``Gun.chain.user``, sea.js 822-840). See ``gunrtc_kit.user``."""
+        from gunrtc_kit.user import User, UserChain
+
+        if pub is not None:
+            return UserChain.space(self, pub)
+        if self._user is None:
+            self._user = User(self)
+        return self._user
+
+    def _sea_heard(self, msg: Message, peer: MeshPeer) -> Message | None:
+        """SEA's write checks (``gunrtc_kit.sea.check``) on a put from the wire, before the
+        merge: a refused key is neither merged, stored nor relayed (the message goes on as a
+        copy holding the admitted keys; None if none is left), and the sender gets ``err``
+        with Gun's text (the first refusal's; each is traced with its soul and key)."""
+        from gunrtc_kit.sea.check import check_graph
+
+        admitted, refused = check_graph(msg["put"], self.graph.nodes)
+        if not refused:
+            return msg
+        mid = str(msg.get("#", ""))
+        for r in refused:
+            self._error(f"SEA refused {r.soul!r} key {r.key!r}: {r.why}", peer.id, mid)
+        if "@" not in msg:
+            self.mesh.say({"@": mid, "err": refused[0].why}, peer)
+        return {**msg, "put": admitted} if admitted else None
+
+    def _sea_local(
+        self, graph: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], SeaError | None]:
+        """A local put: signed in the logged-in user's space (``sign_graph``), then checked as
+        a put from the wire is. Returns the (signed) graph, and the error for the writer if
+        any key is refused: a local put is then refused whole, nothing applied or sent (Gun.js
+        writes its other keys; a half-applied write that raises is harder to reason about)."""
+        from gunrtc_kit.errors import SeaError
+        from gunrtc_kit.sea.check import check_graph, sign_graph
+
+        if self.sea_pair is not None:
+            try:
+                graph = sign_graph(graph, self.sea_pair)
+            except SeaError as exc:
+                return {}, exc
+        _, refused = check_graph(graph, self.graph.nodes)
+        for r in refused:
+            self._error(f"SEA refused {r.soul!r} key {r.key!r}: {r.why}")
+        return graph, SeaError(refused[0].why) if refused else None
+
     # ------------------------------------------------------------------ chain API
     def get(self, key: str) -> Chain:
         if not isinstance(key, str) or not key:
             raise GunError(f"get(key={key!r}): expected a non-empty string")
         return Chain(self, (key,))
+
+
+def _sea_guarded(put: Any) -> bool:
+    """Whether a put holds a soul SEA checks (a ``~`` or ``#`` in it): the one test a graph
+    of ordinary souls pays (``gunrtc_kit.sea.check.guarded``, inlined here)."""
+    if isinstance(put, dict):
+        for soul in put:
+            if isinstance(soul, str) and ("~" in soul or "#" in soul):
+                return True
+    return False
 
 
 def _register(registry: dict[str, list[WatchFn]], soul: str, fn: WatchFn) -> Callable[[], None]:

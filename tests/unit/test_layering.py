@@ -21,13 +21,16 @@ ALLOWED = {
     "transport": {"errors", "core", "trace", "dam", "transport"},
     "store": {"errors", "core"},
     "webrtc": {"errors", "core", "trace", "dam", "transport", "webrtc"},
-    "root": {"errors", "core", "trace", "dam", "transport", "webrtc", "store", "chain", "root"},
-    "chain": {"errors", "core", "trace", "root", "chain"},
+    "sea": {"errors", "core", "sea"},
+    "root": {"errors", "core", "trace", "dam", "transport", "webrtc", "store", "chain", "root"}
+    | {"sea", "user"},
+    "chain": {"errors", "core", "trace", "root", "chain", "sea"},
+    "user": {"errors", "core", "sea", "chain", "root", "user"},
     "relay": {"errors", "core", "trace", "dam", "transport", "store", "root"},
     "cli": {"errors", "trace", "root", "relay", "webrtc"},
-    "diagnose": {"errors", "core", "trace", "diagnose"},
+    "diagnose": {"errors", "core", "trace", "diagnose", "sea"},
 }
-NO_ASYNCIO = {"core", "dam"}
+NO_ASYNCIO = {"core", "dam", "sea"}
 
 
 def part_of(path: Path) -> str:
