@@ -801,6 +801,270 @@ gunjs.stop()""",
 ]
 
 
+NOTEBOOKS["08-users-signatures-encryption.ipynb"] = [
+    (
+        "md",
+        """# Users, signatures and encryption (SEA)
+
+Gun's graph is open: any peer may write any soul. **SEA** (Security, Encryption,
+Authorization) adds what makes users possible, with nothing but data that every peer checks:
+
+- a **key pair**: `pub`/`priv` to sign, `epub`/`epriv` to share secrets (P-256 ECDSA/ECDH);
+- **signatures**: a value in a user's space (`~<pub>`) is stored signed, and every peer
+  (ours and Gun.js alike) refuses a write there that the owner did not sign;
+- **encryption**: AES-GCM with a passphrase, or with a secret two key pairs share (ECDH).
+
+`gunrtc_kit.sea` is byte-compatible with Gun.js's `sea.js`: what one side signs or encrypts,
+the other verifies or opens. Plain functions first; no network needed.""",
+    ),
+    (
+        "code",
+        """import json
+import time
+
+from gunrtc_kit import trace
+from gunrtc_kit.core import codec
+from gunrtc_kit.diagnose.sea import auth_summary, inspect_user
+from gunrtc_kit.errors import SeaError
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.sea import decrypt, encrypt, pair, sea_parse, secret, sign, verify, work
+from gunrtc_kit.sea.check import pack
+
+alice_keys = pair()
+{k: v[:20] + "…" for k, v in alice_keys.items()}   # pub and epub are public; priv and epriv never leave""",
+    ),
+    (
+        "md",
+        """## Sign and verify
+
+`sign(data, pair)` gives the text `SEA{"m": data, "s": signature}`; `verify(text, pub)` gives
+the data back only if that `pub` signed it. Here a failed check raises `SeaError` (Gun.js
+returns `undefined`, which is easy to forget to test).""",
+    ),
+    (
+        "code",
+        """signed = sign({"text": "hello", "n": 1}, alice_keys)
+print(signed[:90], "…")
+print("verified:", verify(signed, alice_keys["pub"]))
+
+someone_else = pair()
+try:
+    verify(signed, someone_else["pub"])
+except SeaError as exc:
+    print("with another key:", exc)
+tampered = signed.replace('"hello"', '"HELLO"')
+try:
+    verify(tampered, alice_keys["pub"])
+except SeaError as exc:
+    print("data changed after signing:", exc)""",
+    ),
+    (
+        "md",
+        """## Encrypt with a passphrase
+
+`encrypt(data, passphrase)` derives an AES key from the passphrase and a fresh random salt
+(so the same data encrypted twice gives two different texts); `decrypt` needs the same
+passphrase. `work(password, salt)` is the slow part of a login: PBKDF2, 100,000 rounds, so
+guessing passwords is expensive.""",
+    ),
+    (
+        "code",
+        """box = encrypt({"diary": "dear diary"}, "a long passphrase")
+print(box[:80], "…")
+print("opened:", decrypt(box, "a long passphrase"))
+try:
+    decrypt(box, "a wrong passphrase")
+except SeaError as exc:
+    print("wrong passphrase:", exc)
+proof = work("correct horse battery", "some salt")
+print("proof of work:", proof)""",
+    ),
+    (
+        "md",
+        """## A secret two pairs share (ECDH)
+
+alice and bob never send a key to each other. Each combines their own `epriv` with the
+other's public `epub`: `secret(bob.epub, alice)` equals `secret(alice.epub, bob)`. That text
+is a passphrase only the two of them can compute.""",
+    ),
+    (
+        "code",
+        """bob_keys = pair()
+alice_side = secret(bob_keys["epub"], alice_keys)
+bob_side = secret(alice_keys["epub"], bob_keys)
+print("same secret on both sides:", alice_side == bob_side)
+letter = encrypt("meet at noon", alice_side)        # alice encrypts for bob
+print("bob opens it:", decrypt(letter, bob_side))
+eve_keys = pair()
+try:
+    decrypt(letter, secret(alice_keys["epub"], eve_keys))   # eve's secret with alice differs
+except SeaError as exc:
+    print("eve cannot:", exc)""",
+    ),
+    (
+        "md",
+        """## Users in a mesh
+
+`gun.user()` keeps an account as Gun.js does, in the graph itself:
+
+- `~<pub>` holds `pub`, and, signed by the new pair, `alias`, `epub` and `auth`: the private
+  keys encrypted with the proof of work of the password;
+- `~@<alias>` links the alias to the account.
+
+`auth(alias, password)` reads them back (from any peer), works the password and decrypts the
+keys. Every step is recorded in `user.last_auth`. Once logged in, writes into `~<pub>` are
+signed with the user's key before they leave the peer.
+
+Peers live on the Lab's runtime thread, so we run their coroutines there with a bounded
+wait: `lab.rt.run(coroutine, timeout)` in a plain cell (in an async cell, `await
+lab.rt.arun(coroutine)` does the same). `on_runtime` below wraps that.""",
+    ),
+    (
+        "code",
+        """lab = Lab()
+alice = lab.peer("alice", rtc=False)
+bob = lab.peer("bob", rtc=False)
+PASSWORD = "correct horse battery"
+
+
+def on_runtime(make, timeout=20):
+    \"\"\"Run make() (a coroutine, or an awaitable such as a put) on the Lab's runtime: every
+    Gun object lives there. Bounded: raises TimeoutError after `timeout` seconds.\"\"\"
+    async def go():
+        return await make()
+    return lab.rt.run(go(), timeout)
+
+
+user = alice.gun.user()
+pub = on_runtime(lambda: user.create("alice", PASSWORD, timeout=10))
+ack = on_runtime(lambda: user.get("profile").put({"name": "Alice", "city": "Lisbon"}))
+print("account ~" + pub[:16] + "…", "| profile acked by the relay:", ack.get("ok"))
+user.leave()                                          # log out, then in again
+print(on_runtime(lambda: user.auth("alice", PASSWORD, timeout=10)))
+on_runtime(lambda: user.get("profile").once(5))""",
+    ),
+    (
+        "md",
+        """## The SEA inspector
+
+`lab.sea(peer, user)` (or a pub, or an alias) verifies every field of the user's space as
+that peer holds it, and says who signed each: **valid** (the owner's signature matches over
+the value, its key, its soul and its HAM state), **valid-cert** (another key, with the owner's
+certificate), **invalid** (a signature that does not match: the key is named), **unsigned**
+(a plain value that Gun would have refused). Hover a signer for the whole key. The lower
+pane lists the steps of the last login on that peer.""",
+    ),
+    (
+        "code",
+        """inspector = lab.sea(alice, user)
+inspector""",
+    ),
+    (
+        "md",
+        """## A wrong password, step by step
+
+bob's peer tries to log in as alice with a wrong password. It finds the alias and the
+account (from the relay), works the password... and the proof does not open the encrypted
+keys. The inspector on bob's peer says at which step it failed and why. Then the right
+password, on the same peer: any peer can log in as alice, with her password.""",
+    ),
+    (
+        "code",
+        """bob_user = bob.gun.user()
+try:
+    on_runtime(lambda: bob_user.auth("alice", "not the password", timeout=10))
+except SeaError as exc:
+    print("bob's peer:", exc)
+wrong_steps = list(bob_user.last_auth)
+print(auth_summary(wrong_steps))
+on_bob = lab.sea(bob, "alice")
+on_bob""",
+    ),
+    (
+        "code",
+        """on_runtime(lambda: bob_user.auth("alice", PASSWORD, timeout=10))
+on_bob.refresh()
+print(on_bob.auth["summary"])
+bob_user.leave()""",
+    ),
+    (
+        "md",
+        """## A forged write is refused
+
+mallory wants to change alice's name. Mallory has no key of alice's, so she signs with her
+own and sends the put straight onto the wire (her own peer would refuse it before it left).
+The relay checks it as every Gun peer does: the signature does not match alice's key, so it
+answers `err: "Unverified data."`, and stores and relays nothing. The flow view shows the put
+and its `err` reply; `lab.fate` tells the same in words.""",
+    ),
+    (
+        "code",
+        """mallory = lab.peer("mallory", rtc=False)
+before = inspector.last.as_dict()
+soul = f"~{pub}/profile"
+state = time.time() * 1000 + 1000                      # a newer state: HAM alone would take it
+mallory_keys = pair()
+forged_sig = sea_parse(sign(pack(soul, "name", "Mallory", state), mallory_keys))["s"]
+forged = {soul: {"_": {"#": soul, ">": {"name": state}},
+                 "name": codec.dumps({":": "Mallory", "~": forged_sig})}}
+msg = mallory.say({"put": forged})
+reply = lab.bus.wait_for(
+    lambda e: isinstance(e, trace.Heard) and e.node == mallory.pid and e.msg.get("@") == msg["#"],
+    timeout=10, past=True)
+print("the relay answered mallory:", reply.msg)
+lab.fate(msg["#"])""",
+    ),
+    (
+        "code",
+        """lab.refresh()              # the inspector reads alice's graph again: nothing changed
+inspector""",
+    ),
+    (
+        "md",
+        """## And a graph nobody checked?
+
+The peers refuse forged writes as they arrive, so a live graph holds only valid fields. A
+graph from elsewhere (a file, a store, a peer that does not run SEA) was never checked:
+`inspect_user(nodes, pub)` verifies it again, offline. Here, a copy of alice's graph with
+her name changed by hand, and one plain value added.""",
+    ),
+    (
+        "code",
+        """copy = alice.graph()
+signed_name = json.loads(copy[soul]["name"])
+copy[soul]["name"] = codec.dumps({**signed_name, ":": "Mallory"})   # alice's signature kept
+copy[soul]["note"] = "no signature"
+copy[soul]["_"][">"]["note"] = state
+report = inspect_user(copy, pub)
+print(report.to_text())""",
+    ),
+    (
+        "code",
+        """# what the inspector showed (the notebook tests check these)
+lab.refresh()
+after = inspector.last.as_dict()
+assert after["nodes"] == before["nodes"] and inspector.last.ok, inspector.to_text()
+assert inspector.report["counts"]["valid"] == len(inspector.last.fields) >= 7
+assert inspector.last.field(soul, "name").value == "Alice"
+assert all(f.signer == pub for f in inspector.last.fields)
+assert inspector.auth["summary"].startswith("auth succeeded"), inspector.auth
+assert [(s.step, s.ok) for s in wrong_steps][-2:] == [("decrypt", False), ("failed", False)]
+assert auth_summary(wrong_steps).startswith("auth failed at step 4, decrypting the private keys")
+assert on_bob.last.ok and not on_bob.last.missing, on_bob.to_text()   # bob fetched her space
+assert reply.msg.get("err") == "Unverified data."
+relay_graph = lab.rt.call(lambda: json.dumps(lab.relay.gun.graph.nodes))
+assert "Mallory" not in json.dumps(alice.graph()) and "Mallory" not in relay_graph
+assert report.field(soul, "name").verdict == "invalid" and pub[:8] in report.field(soul, "name").why
+assert report.field(soul, "note").verdict == "unsigned"
+assert report.counts()["valid"] == len(report.fields) - 2
+print("inspector:", inspector.last.summary())""",
+    ),
+    (
+        "code",
+        """lab.close()""",
+    ),
+]
+
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(

@@ -1285,6 +1285,92 @@ class Lab:
             directory = Directory.from_meta(self.directory.meta())
         return explain(events, p.pid, soul, key, node, directory, name=p.name, truncated=dropped)
 
+    # ``sea`` returns this (a name for the annotation only: no widget module is imported)
+    if TYPE_CHECKING:
+        from gunrtc_kit.lab.views.sea_view import SeaView as _SeaView
+
+    def sea(self, peer: LabPeer, who: Any, timeout: float = 5.0) -> _SeaView:
+        """The SEA inspector: every field of a user's space as ``peer`` holds it, each with its
+        verdict (``valid``, ``valid-cert``, ``invalid``, ``unsigned``) and the key that signed
+        it, and the steps of the last ``auth`` on ``peer`` (``gunrtc_kit.diagnose.sea``).
+
+        ``who`` is a ``User`` (``peer.gun.user()``, logged in), a public key (``"x.y"`` or
+        ``"~x.y"``) or an alias (``"alice"`` or ``"~@alice"``; the first account it lists,
+        the peer's own user's if it is one of them). What ``peer`` lacks of the alias or the
+        account is asked of its peers first (each read bounded by ``timeout``). The view reads
+        the peer's graph again when the peer's traffic shows a change, on ``refresh()`` and
+        on its button; one view per peer and user (showing it again reuses it)."""
+        import re
+
+        from gunrtc_kit.lab.views.sea_view import SeaView
+        from gunrtc_kit.sea.check import unpack
+        from gunrtc_kit.user import User
+
+        self._own("sea", peer)
+        gun = peer.gun
+        label = f"sea({peer.name!r}, {who!r:.40})"
+        user: User | None = who if isinstance(who, User) else None
+        if user is not None:
+            if user.pub is None:
+                raise GunError(f"{label}: that user is not logged in; give its pub or alias")
+            pub = user.pub
+        elif isinstance(who, str) and who.strip("~@"):
+            text = who.removeprefix("~")
+            if re.fullmatch(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}", text):
+                pub = text
+            else:
+                alias = text.removeprefix("@")
+
+                async def accounts() -> list[str]:
+                    soul = "~@" + alias
+                    if not gun.graph.nodes.get(soul):
+                        await gun.fetch({"#": soul}, timeout)
+                    node = gun.graph.nodes.get(soul) or {}
+                    links = [
+                        v.get("#") for k, v in node.items() if k != "_" and isinstance(v, dict)
+                    ]
+                    return [s[1:] for s in links if isinstance(s, str) and s.startswith("~")]
+
+                found = self.rt.run(accounts(), timeout + 5, what=label)
+                if not found:
+                    raise GunError(f"{label}: {peer.name} knows no account of {alias!r}")
+                mine = self.rt.call(lambda: gun.user().pub, what=label)
+                pub = mine if mine in found else found[0]
+        else:
+            raise GunError(f"{label}: expected a User, a public key or an alias")
+
+        async def fetch_space() -> None:
+            # what the peer lacks of the space: ~pub, then the souls its links name (bounded)
+            loop = asyncio.get_running_loop()
+            deadline, todo = loop.time() + timeout, ["~" + pub]
+            seen: set[str] = set()
+            while todo and len(seen) < 50 and loop.time() < deadline:
+                soul = todo.pop(0)
+                seen.add(soul)
+                if soul not in gun.graph.nodes:
+                    await gun.fetch({"#": soul}, max(deadline - loop.time(), 0.05))
+                for k, v in (gun.graph.nodes.get(soul) or {}).items():
+                    link = unpack(v) if k != "_" else None
+                    target = link.get("#") if isinstance(link, dict) and len(link) == 1 else None
+                    if isinstance(target, str) and target.startswith("~" + pub):
+                        if target not in seen and target not in todo:
+                            todo.append(target)
+
+        self.rt.run(fetch_space(), timeout + 5, what=label)
+
+        def read() -> tuple[dict[str, Any], list[Any]]:
+            nodes = {s: n for s, n in gun.graph.nodes.items() if "~" in s}
+            steps = list((user or gun.user()).last_auth)
+            return json.loads(json.dumps(nodes)), steps
+
+        def source() -> tuple[dict[str, Any], list[Any]]:
+            return self.rt.call(read, timeout=10, what=label)
+
+        return self._view(  # type: ignore[no-any-return]
+            f"sea:{peer.name}:{pub}",
+            lambda: SeaView(self._hub, pub, source, pid=peer.pid, name=peer.name),
+        )
+
     def messages(self, *, kind: str = "", soul: str = "", by: LabPeer | str = "") -> list[str]:
         """Ids of the messages seen so far, oldest first: of a ``kind`` (``"get"``,
         ``"put"``, ``"reply"``...; a prefix), naming a ``soul`` (a prefix), said first by

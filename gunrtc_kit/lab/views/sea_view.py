@@ -1,0 +1,158 @@
+"""SeaView: the SEA inspector in a notebook. One user's signed fields, and the last login.
+
+What it shows comes from ``gunrtc_kit.diagnose.sea``: ``inspect_user`` over the peer's graph
+(every field of the user's space with its verdict, ``valid`` / ``valid-cert`` / ``invalid`` /
+``unsigned``, and the key that signed it) and ``auth_report`` over the peer's
+``User.last_auth`` (each step of the last ``auth``, ok or failed, and why in plain words).
+
+Why it reads the graph and not only the trace, unlike ``PeerView``: a verdict needs the stored
+signed text and its HAM state, which trace events carry only in part (long values are cut to
+a preview). So the view asks its ``source`` for the nodes and the steps; for a Lab peer the
+source reads them on the runtime thread (``lab.sea``), so it never sees a half-written graph.
+When it asks: when the hub's tick shows the peer's state moved (a put merged, a message heard
+or said: the trace events other views use), at most every ``every`` seconds; on every
+``refresh()``; and when a front end sends ``{"type": "refresh"}`` (its button) or ``hello``.
+
+Traits (py → js): ``report`` (``UserReport.as_dict()`` plus ``v``, a version that grows with
+each recompute, and ``peer``, the peer's name), ``auth`` (``{"rows", "summary", "peer"}``),
+``title``, ``height``, ``error``. The front end is ``static/sea.js``; its rows are
+``tr.gk-sea-field`` with ``data-soul``, ``data-key`` and ``data-verdict``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import traitlets
+
+from gunrtc_kit.diagnose.sea import (
+    AuthStepLike,
+    UserReport,
+    auth_report,
+    auth_summary,
+    inspect_user,
+)
+from gunrtc_kit.lab.views.base import View, module
+from gunrtc_kit.lab.views.hub import Changes, ViewHub
+
+__all__ = ["SeaSource", "SeaView"]
+
+log = logging.getLogger(__name__)
+
+SeaSource = Callable[[], tuple[Mapping[str, Mapping[str, Any]], Sequence[AuthStepLike]]]
+"""What the view reads: ``() -> (nodes, auth steps)``, the graph holding the user's space and
+the peer's ``User.last_auth`` (an empty list when there was no login)."""
+
+
+class SeaView(View):
+    """The SEA inspector of one user (``pub``) as one peer holds it, and that peer's last auth."""
+
+    _esm = module("sea.js")
+    report = traitlets.Dict().tag(sync=True)
+    auth = traitlets.Dict().tag(sync=True)
+    title = traitlets.Unicode("SEA").tag(sync=True)
+
+    kind = "sea"
+    every = 0.5
+
+    def __init__(
+        self,
+        hub: ViewHub,
+        pub: str,
+        source: SeaSource,
+        *,
+        pid: str = "",
+        name: str = "",
+        height: int = 460,
+    ) -> None:
+        self.pub = pub.removeprefix("~")
+        self.source = source
+        self.pid = pid
+        self.name = name
+        self.last: UserReport | None = None
+        self.steps: list[dict[str, Any]] = []
+        self.computed = 0  # how many times the report was computed
+        self._version = -1
+        self._last = 0.0
+        super().__init__(hub, height=height)
+        self.title = f"SEA inspector · {name}'s peer" if name else "SEA inspector"
+        with hub.lock:
+            self.recompute()
+
+    # ------------------------------------------------------------------ the model
+    def recompute(self) -> UserReport:
+        """Read the source again and send the new report and auth rows (the truth is here:
+        the front end only draws them). A failing source is shown in ``error``, not raised."""
+        if self.pid:
+            self._version = self.hub.peers.get(self.pid).version
+        self._last = self._now()
+        try:
+            nodes, steps = self.source()
+            report = inspect_user(nodes, self.pub)
+            rows = auth_report(steps)
+            summary = auth_summary(steps)
+        except Exception as exc:
+            log.warning("SEA view of %s failed to read: %r", self.pub[:12], exc)
+            self.error = f"SeaView: {exc}"
+            if self.last is None:
+                raise
+            return self.last
+        self.computed += 1
+        self.last, self.steps = report, rows
+        self.report = {**report.as_dict(), "v": self.computed, "peer": self.name}
+        self.auth = {"rows": rows, "summary": summary, "peer": self.name}
+        if self.error.startswith("SeaView:"):
+            self.error = ""
+        return report
+
+    def reset(self) -> None:
+        """A front end asked for everything (``hello``): read again and send it."""
+        self.recompute()
+
+    def tick(self, ch: Changes) -> None:
+        """Read again when the peer's traced state moved (throttled), or on a flush."""
+        if ch.flush:
+            self.recompute()
+            return
+        if not self.pid or self._now() - self._last < self.every:
+            return
+        state = self.hub.peers.peers.get(self.pid)
+        if state is not None and state.version != self._version:
+            self.recompute()
+
+    def handle(self, content: dict[str, Any]) -> None:
+        """``{"type": "refresh"}`` (the front end's button): read again now."""
+        if content.get("type") == "refresh":
+            self.recompute()
+
+    # ------------------------------------------------------------------ text
+    def to_text(self) -> str:
+        """The inspector as plain text: the report, then the last auth step by step (what a
+        notebook converted without widgets, or printed, shows)."""
+        if self.last is None:
+            return "SEA inspector: nothing read yet"
+        who = f" on {self.name}'s peer" if self.name else ""
+        lines = [
+            f"SEA inspector{who}",
+            self.last.to_text(),
+            f"last auth: {self.auth.get('summary')}",
+        ]
+        for r in self.steps:
+            mark = "ok" if r["ok"] else "FAILED"
+            took = f" ({r['ms']:.0f} ms)" if r["ms"] else ""
+            lines.append(f"  {r['n']}. {r['what']}{took}: {mark}, {r['why']}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, with the whole text as its ``text/plain`` (ipywidgets cuts it to 110
+        characters, too few for a report nbconvert should show)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/plain"] = self.to_text()
+        return bundle
