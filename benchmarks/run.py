@@ -613,12 +613,40 @@ def bench_notebook(cfg: Config) -> list[Result]:
     return out
 
 
+SEA_ROWS = (
+    ("sign", "SEA sign (a small object)", "ops/s", "higher"),
+    ("verify", "SEA verify (same)", "ops/s", "higher"),
+    ("encrypt", "SEA encrypt with a pair (same)", "ops/s", "higher"),
+    ("decrypt", "SEA decrypt with a pair (same)", "ops/s", "higher"),
+    ("auth_ms", "SEA login crypto: work(password, salt) + decrypt the keys", "ms", "lower"),
+)
+
+
+def bench_sea(cfg: Config) -> list[Result]:
+    """SEA's functions, ours (``sea_bench.py --one``) and Gun.js's (``gunjs_sea_bench.js``),
+    each repeat a fresh process per side, sides alternating."""
+    secs = {"": 1.0, "--quick": 0.4, "--tiny": 0.1}[cfg.sizes.rtc]
+    rows = Rows("sea")
+    for rep in range(cfg.repeats):
+        for side in order(rep):
+            cmd = (
+                [PY, str(BENCH / "sea_bench.py"), "--one", "--seconds", str(secs)]
+                if side == "ours"
+                else ["node", str(BENCH / "gunjs_sea_bench.js"), str(secs)]
+            )
+            o = last_json(cmd, timeout=120)
+            for key, name, unit, better in SEA_ROWS:
+                rows.add(name, side, o.get(key), unit, better)
+    return rows.results()
+
+
 BENCHES: dict[str, Callable[[Config], list[Result]]] = {
     "relay": bench_relay,
     "capacity": bench_capacity,
     "rtc": bench_rtc,
     "mesh": bench_mesh,
     "notebook": bench_notebook,
+    "sea": bench_sea,
 }
 
 # ---------------------------------------------------------------------------- meta
