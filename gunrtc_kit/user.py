@@ -72,6 +72,10 @@ BUSY = "User is already being created or authenticated!"
 WRONG = "Wrong user or password."
 ALIAS_TRIES = 9  # Gun.js reads ``~@alias`` again up to 9 times while it has no account (980, 995)
 ACK_WAIT = 2.0  # the most ``create`` waits for a storing peer's ack of the account
+# the most accounts of one alias a login tries: anyone may add accounts to ``~@alias``, and
+# each costs a read and a PBKDF2 run, so a list grown by others must not make a login endless
+# (the timeout bounds the time; this, the work); ``auth({"pub": ...}, password)`` skips the list
+MAX_ACCOUNTS = 100
 
 
 class UserIs(TypedDict):
@@ -424,7 +428,18 @@ class User:
             soul,
             _ms(started),
         )
+        if len(accounts) > MAX_ACCOUNTS:
+            self._step(
+                "alias",
+                False,
+                f"{len(accounts)} accounts listed: only the first {MAX_ACCOUNTS} are tried",
+                soul,
+            )
+            accounts = accounts[:MAX_ACCOUNTS]
         for account in accounts:
+            if loop.time() >= deadline:
+                self._step("account", False, "the login's time ran out", account)
+                break
             opened = await self._open_account(account, password, deadline, alias)
             if opened is not None:
                 return opened

@@ -242,3 +242,31 @@ async def test_auth_never_hangs_without_peers() -> None:
     # with no peer, create writes locally and does not wait for an ack
     pub = await asyncio.wait_for(gun.user().create("ghost", PASSWORD), 5)
     assert gun.user().pub == pub and "~@ghost" in gun.graph.nodes
+
+
+async def test_an_alias_list_grown_by_others_is_bounded_in_accounts_and_time(
+    relay: Relay,
+) -> None:
+    # anyone may list accounts under ~@alice (Gun's check lets any self-link in): 150 bogus
+    # ones, none of them real; a login tries at most MAX_ACCOUNTS and stops at its timeout
+    from gunrtc_kit import user as user_mod
+
+    bogus = {f"~bogus{i}.x": {"#": f"~bogus{i}.x"} for i in range(150)}
+    ack = await raw_put(relay.url, {"~@alice": node("~@alice", 1, **bogus)})
+    assert not ack.get("err"), ack
+    gun = await peer(relay)
+    try:
+        u = gun.user()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(SeaError, match="Wrong user or password."):
+            await asyncio.wait_for(u.auth("alice", PASSWORD, timeout=1.0), 5)
+        took = loop.time() - t0
+        details = [s.detail for s in u.last_auth]
+        assert any(f"only the first {user_mod.MAX_ACCOUNTS} are tried" in d for d in details)
+        assert any("time ran out" in d for d in details)
+        assert took < 1.0 + 0.8, took  # the timeout, plus at most one account's read
+        tried = [s for s in u.last_auth if s.step == "account"]
+        assert len(tried) <= user_mod.MAX_ACCOUNTS + 1
+    finally:
+        await gun.close()
