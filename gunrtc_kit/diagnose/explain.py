@@ -388,7 +388,6 @@ def _collect(
     by_mid: dict[str, _Cand] = {}
     heard: set[str] = set()
     open_mid = ""  # the message being handled: its Put and errors come before the next Heard
-    quiet = False  # nothing but errors since that Heard: a Put now is the merge of it
     lower = -math.inf  # every state the peer put so far: its clock was at least that
     offset: float | None = None  # max(state - t*1000) over its Puts (see the module doc)
     hidden = 0
@@ -396,11 +395,10 @@ def _collect(
         d.apply(e)
         if e.node != pid:
             continue
-        was_quiet, quiet = quiet, False
         if isinstance(e, trace.Heard):
             mid = e.msg.get("#")
             mid = mid if isinstance(mid, str) else ""
-            open_mid, quiet = mid, True
+            open_mid = mid
             heard.add(mid)
             has, value, state, maybe = _field_of(e.msg, soul, key)
             hidden += maybe
@@ -485,7 +483,6 @@ def _collect(
                 cands.append(c)
                 by_mid[mid] = c
         elif isinstance(e, trace.Error):
-            quiet = was_quiet  # errors of the merge come between a Heard and its Put
             hit = by_mid.get(e.msg_id) if e.msg_id else None
             if hit is not None and e.msg_id == open_mid and not hit.taken and not hit.error:
                 hit.error = e.error
