@@ -150,3 +150,29 @@ async def test_far_future_puts_are_held_in_one_bounded_queue(
         assert all("future state refused" in m["err"] for m in errs.values())
         assert len(relay.gun._deferred) == 50
         assert relay.gun._deferred_timer is not None and not relay.gun._timers  # one timer
+
+
+async def test_a_connection_follows_at_most_max_subs_souls_past_it_gets_answered_not_pushed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a client asking for soul after soul must not grow the relay's routing tables without end
+    monkeypatch.setattr(root, "MAX_SUBS_PER_PEER", 5)
+    async with Relay() as relay:
+        async with raw_client(relay.url) as writer, raw_client(relay.url) as reader:
+            for i in range(8):
+                await reader.send(json.dumps({"#": f"g{i}", "get": {"#": f"s{i}"}}))
+            got = await replies_to(reader, {f"g{i}" for i in range(8)}, 5)
+            assert len(got) == 8  # every GET is answered, followed or not
+            capped = [
+                e
+                for e in relay.bus.events(trace.Error)
+                if "asked for more than 5 souls" in e.error
+            ]
+            assert [e.error.split("; ")[1] for e in capped] == [
+                f"'s{i}' is answered but not followed" for i in (5, 6, 7)
+            ]
+            await writer.send(put_msg("p0", "s0", "k", 1))
+            await writer.send(put_msg("p7", "s7", "k", 1))
+            await replies_to(writer, {"p0", "p7"}, 5)
+            pushed = {m["#"] for m in await drain(reader, 0.3) if "put" in m}
+        assert pushed == {"p0"}
