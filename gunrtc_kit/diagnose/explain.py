@@ -443,11 +443,7 @@ def _collect(
                     cands.append(c)
                     by_mid[mid] = c
                 elif known is not None and not known.taken and known.apply_index < 0:
-                    if (
-                        mid == open_mid
-                        and known.row.source == "heard"
-                        and _at_arrival(e)
-                    ):
+                    if mid == open_mid and known.row.source == "heard" and _at_arrival(e):
                         known.taken = True
                     else:
                         known.apply_index, known.apply_t = i, e.t

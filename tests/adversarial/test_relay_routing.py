@@ -164,9 +164,7 @@ async def test_a_connection_follows_at_most_max_subs_souls_past_it_gets_answered
             got = await replies_to(reader, {f"g{i}" for i in range(8)}, 5)
             assert len(got) == 8  # every GET is answered, followed or not
             capped = [
-                e
-                for e in relay.bus.events(trace.Error)
-                if "asked for more than 5 souls" in e.error
+                e for e in relay.bus.events(trace.Error) if "asked for more than 5 souls" in e.error
             ]
             assert [e.error.split("; ")[1] for e in capped] == [
                 f"'s{i}' is answered but not followed" for i in (5, 6, 7)
