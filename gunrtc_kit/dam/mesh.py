@@ -105,6 +105,10 @@ class Mesh:
         self.queue_limit = queue_limit
         self.peers: dict[str, MeshPeer] = {}
         self.near = 0
+        # messages said (copies: one per peer sent to) and duplicates heard and dropped, kept
+        # as plain counts: the trace builds an event for each only when someone takes them
+        self.said = 0
+        self.duplicates = 0
         self.handlers: dict[str, Handler] = {"?": self._hear_pid, "!": self._hear_error}
         self.on_hi: list[Callable[[MeshPeer], None]] = []
         self.on_bye: list[Callable[[MeshPeer], None]] = []
@@ -130,6 +134,8 @@ class Mesh:
         )
 
     def _dropped(self, peer: MeshPeer | None, msg_id: str, reason: str) -> None:
+        if not self.bus.wants(trace.Dropped):
+            return  # every duplicate on every hop is one: built only for someone who looks
         self._emit(
             trace.Dropped(
                 self._now(), self.pid, peer.id if peer else "", msg_id=msg_id, reason=reason
@@ -194,6 +200,7 @@ class Mesh:
         if not isinstance(mid, str) or not mid:
             mid = msg["#"] = random_id(9)
         if self.dup.check(mid) is not None:
+            self.duplicates += 1
             self._dropped(peer, mid, "duplicate")
             return
         ack = msg.get("@")
@@ -413,6 +420,7 @@ class Mesh:
             return False
         peer.last = mid
         peer.said += 1
+        self.said += 1
         if peer.batch_size:  # a batch is open: join it if it has room
             if peer.batch_size + len(raw) + 1 <= self.pack:
                 if peer.batch is None:

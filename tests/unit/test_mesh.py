@@ -63,6 +63,40 @@ def test_duplicate_message_is_handled_once_and_reported() -> None:
     drops = mesh.bus.events(trace.Dropped)
     assert [d.reason for d in drops] == ["duplicate"] and drops[0].msg_id == "m1"
 
+    assert mesh.duplicates == 1
+
+
+def test_with_nobody_looking_duplicates_are_counted_not_built_as_events() -> None:
+    # a flood drops a duplicate on every hop: with no history and no subscriber for Dropped,
+    # no event is built for it, and the mesh's counters still say what happened
+    mesh = make_mesh(on_message=lambda m, p: None)
+    mesh.bus.keep = 0
+    seen: list[trace.Event] = []
+    mesh.bus.subscribe(seen.append, (trace.Hi,))
+    peer, _ = inbound(mesh)
+    built = 0
+    real = trace.Dropped.__init__
+
+    def counting(self: trace.Dropped, *a: object, **kw: object) -> None:
+        nonlocal built
+        built += 1
+        real(self, *a, **kw)  # type: ignore[arg-type]
+
+    trace.Dropped.__init__ = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            mesh.hear(json.dumps({"#": "m1", "put": {}}), peer)
+        assert mesh.duplicates == 4 and built == 0
+        mesh.bus.subscribe(seen.append, (trace.Dropped,))
+        mesh.hear(json.dumps({"#": "m1", "put": {}}), peer)
+        assert mesh.duplicates == 5 and built == 1
+        assert len([e for e in seen if isinstance(e, trace.Dropped)]) == 1
+    finally:
+        trace.Dropped.__init__ = real  # type: ignore[method-assign]
+    before = mesh.said
+    mesh.say({"#": "s1", "put": {}})
+    assert mesh.said == before + 1 == peer.said  # one copy, to the one peer
+
 
 def test_reply_is_routed_to_the_asker_only() -> None:
     relay = make_mesh("RELAYpid1")
