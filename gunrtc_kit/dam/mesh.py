@@ -486,11 +486,14 @@ class Mesh:
                 return
             except NetworkError:
                 pass
-        if len(peer.queue) >= peer.queue_limit:
+        queue = peer.queue
+        if queue is None:
+            queue = peer.queue = deque()
+        if len(queue) >= peer.queue_limit:
             self._dropped(peer, "", f"queue full (queue_limit={peer.queue_limit})")
             self._error(peer, f"peer {peer.id!r} queue is full (queue_limit={peer.queue_limit})")
             return
-        peer.queue.append(raw)
+        queue.append(raw)
 
     # ------------------------------------------------------------------ peers
     def add(self, peer: MeshPeer) -> MeshPeer:
@@ -521,12 +524,13 @@ class Mesh:
             self.say(hello, peer)
             # gun.js deletes this entry so that our own '?' coming back is seen (self-dial)
             self.dup.forget(str(hello["#"]))
-        while peer.queue and peer.wire is not None:
-            raw = peer.queue.popleft()
+        queue = peer.queue
+        while queue and peer.wire is not None:
+            raw = queue.popleft()
             try:
                 peer.wire.send(raw)
             except NetworkError:
-                peer.queue.appendleft(raw)
+                queue.appendleft(raw)
                 break
         if first:
             for fn in list(self.on_hi):

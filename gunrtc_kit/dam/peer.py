@@ -9,7 +9,7 @@ bounded queue (Gun's is unbounded).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = ["MeshPeer", "Wire"]
@@ -46,7 +46,9 @@ class MeshPeer:
     batch_size: int = 0
     last: str | None = None
     met: float | None = None
-    queue: deque[str] = field(default_factory=deque)
+    # frames waiting for the wire, made at the first one: an empty deque is 640 bytes, and a
+    # peer of a mesh has one per link whose frames go straight out
+    queue: deque[str] | None = None
     heard: int = 0
     said: int = 0
 

@@ -277,7 +277,7 @@ def _over_budget(mesh: Mesh, peer: MeshPeer) -> OverBudget:
         mesh.bus.emit(trace.Error(now, mesh.pid, peer.id, error=text))
         mesh.bus.emit(trace.Dropped(now, mesh.pid, peer.id, reason=f"{limit} exceeded"))
         mesh.bye(peer)
-        peer.queue.clear()
+        peer.queue = None
 
     return over
 
@@ -474,7 +474,7 @@ class WebSocketServer:
             self.sending.wires.discard(wire)
             self.connections.pop(conn, None)
             self.mesh.bye(peer)
-            peer.queue.clear()
+            peer.queue = None
             await wire.aclose()
 
     async def _beat_all(self) -> None:
