@@ -16,7 +16,7 @@ from typing import Any
 
 from gunrtc_kit.core.codec import js_keys, js_number, js_slice, utf16_key, utf16_sorted
 from gunrtc_kit.core.ham import Decision, ham
-from gunrtc_kit.core.state import state_ify, state_of
+from gunrtc_kit.core.state import state_ify
 
 __all__ = ["Deferred", "Graph", "MergeResult", "check_put", "lex_match", "valid_value"]
 
@@ -154,6 +154,18 @@ def _key_error(soul: str, key: str, val: Any, states: Mapping[str, Any]) -> str 
     return None
 
 
+def _states_of(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``>`` states of a node we hold, when its meta is the usual dicts (else None: the
+    slow, general path of ``state_ify`` writes it)."""
+    if node is None:
+        return None
+    meta = node.get("_")
+    if not isinstance(meta, dict):
+        return None
+    states = meta.get(">")
+    return states if isinstance(states, dict) else None
+
+
 def _single_key_form(put: Any) -> bool:
     # gun.js put: "if(put['#'] && put['.']){ return }" - the internal {'#','.',':','>'} form
     return isinstance(put, dict) and _truthy(put.get("#")) and _truthy(put.get("."))
@@ -284,6 +296,11 @@ class Graph:
             if err:
                 res.error = err
                 return res
+            # the node we hold and its states, looked up once per soul (every put goes
+            # through here: state_of, ham and state_ify inlined for the usual branches)
+            current = nodes.get(soul)
+            cstates = _states_of(current)
+            dnode: dict[str, Any] | None = None
             for key in _keys(node):
                 val = node[key]
                 err = _key_error(soul, key, val, states)
@@ -291,23 +308,41 @@ class Graph:
                     res.error = err
                     return res
                 state = states[key]
-                current = nodes.get(soul)
-                decision = ham(
-                    machine,
-                    state,
-                    val,
-                    state_of(current, key),
-                    current.get(key) if current else None,
-                )
-                if decision is Decision.DEFER:
+                if state > machine:  # ham: a future state waits (gun.js setTimeout)
                     res.deferred.append(Deferred(soul, key, val, state))
                     continue
-                if decision is Decision.HISTORICAL or (decision is Decision.EQUAL and not faith):
-                    continue
                 if current is None:
-                    current = nodes[soul] = {"_": {"#": soul, ">": {}}}
-                state_ify(current, key, state, val, soul)
-                state_ify(res.diff.setdefault(soul, {"_": {"#": soul, ">": {}}}), key, state, val)
+                    was: Any = -math.inf
+                else:  # state_of: a key without a numeric state is -inf
+                    was = cstates.get(key) if cstates is not None else None
+                    if not isinstance(was, int | float) or isinstance(was, bool):
+                        was = -math.inf
+                if state < was:
+                    continue  # HISTORICAL
+                if state == was:
+                    decision = ham(machine, state, val, was, current.get(key) if current else None)
+                    if decision is Decision.DEFER:
+                        res.deferred.append(Deferred(soul, key, val, state))
+                        continue
+                    if decision is Decision.HISTORICAL or (
+                        decision is Decision.EQUAL and not faith
+                    ):
+                        continue
+                if current is None or cstates is None:
+                    if current is None:
+                        current = nodes[soul] = {"_": {"#": soul, ">": {}}}
+                    state_ify(current, key, state, val, soul)
+                    cstates = _states_of(current)
+                else:
+                    current["_"]["#"] = soul
+                    cstates[key] = state
+                    current[key] = val
+                if dnode is None:
+                    dnode = res.diff.get(soul)
+                    if dnode is None:
+                        dnode = res.diff[soul] = {"_": {"#": soul, ">": {}}}
+                dnode["_"][">"][key] = state
+                dnode[key] = val
                 res.accepted += 1
         return res
 
