@@ -915,9 +915,9 @@ except SeaError as exc:
 keys. Every step is recorded in `user.last_auth`. Once logged in, writes into `~<pub>` are
 signed with the user's key before they leave the peer.
 
-Peers live on the Lab's runtime thread, so we run their coroutines there with a bounded
-wait: `lab.rt.run(coroutine, timeout)` in a plain cell (in an async cell, `await
-lab.rt.arun(coroutine)` does the same). `on_runtime` below wraps that.""",
+In a Lab, `peer.user` is that peer's session: `create_sync`, `auth_sync`, `put_acked_sync`,
+`get_sync` wait (bounded) in a plain cell; in an async cell, `await peer.user.create(...)`
+and the others without `_sync` do the same. Paths start inside the user's space.""",
     ),
     (
         "code",
@@ -926,22 +926,13 @@ alice = lab.peer("alice", rtc=False)
 bob = lab.peer("bob", rtc=False)
 PASSWORD = "correct horse battery"
 
-
-def on_runtime(make, timeout=20):
-    \"\"\"Run make() (a coroutine, or an awaitable such as a put) on the Lab's runtime: every
-    Gun object lives there. Bounded: raises TimeoutError after `timeout` seconds.\"\"\"
-    async def go():
-        return await make()
-    return lab.rt.run(go(), timeout)
-
-
-user = alice.gun.user()
-pub = on_runtime(lambda: user.create("alice", PASSWORD, timeout=10))
-ack = on_runtime(lambda: user.get("profile").put({"name": "Alice", "city": "Lisbon"}))
+user = alice.user
+pub = user.create_sync("alice", PASSWORD)
+ack = user.put_acked_sync("profile", {"name": "Alice", "city": "Lisbon"})
 print("account ~" + pub[:16] + "…", "| profile acked by the relay:", ack.get("ok"))
 user.leave()                                          # log out, then in again
-print(on_runtime(lambda: user.auth("alice", PASSWORD, timeout=10)))
-on_runtime(lambda: user.get("profile").once(5))""",
+print(user.auth_sync("alice", PASSWORD))
+user.get_sync("profile")""",
     ),
     (
         "md",
@@ -970,19 +961,19 @@ password, on the same peer: any peer can log in as alice, with her password.""",
     ),
     (
         "code",
-        """bob_user = bob.gun.user()
+        """bob_user = bob.user
 try:
-    on_runtime(lambda: bob_user.auth("alice", "not the password", timeout=10))
+    bob_user.auth_sync("alice", "not the password")
 except SeaError as exc:
     print("bob's peer:", exc)
-wrong_steps = list(bob_user.last_auth)
+wrong_steps = bob_user.last_auth
 print(auth_summary(wrong_steps))
 on_bob = lab.sea(bob, "alice")
 on_bob""",
     ),
     (
         "code",
-        """on_runtime(lambda: bob_user.auth("alice", PASSWORD, timeout=10))
+        """bob_user.auth_sync("alice", PASSWORD)
 on_bob.refresh()
 print(on_bob.auth["summary"])
 bob_user.leave()""",

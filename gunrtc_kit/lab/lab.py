@@ -61,6 +61,7 @@ from gunrtc_kit.webrtc.options import WebRTCOptions
 
 if TYPE_CHECKING:
     from gunrtc_kit.diagnose.doctor import Report
+    from gunrtc_kit.lab.users import LabUser
     from gunrtc_kit.lab.views.dashboard import Dashboard
     from gunrtc_kit.lab.views.flow_view import FlowView
     from gunrtc_kit.lab.views.mesh_view import MeshView
@@ -322,6 +323,17 @@ class LabPeer:
             f"{len(links)} link{'s' if len(links) != 1 else ''}"
             f"{f'<ul>{rows}</ul>' if rows else ' (none open)'}</div>"
         )
+
+    @property
+    def user(self) -> LabUser:
+        """This peer's SEA user session (``gun.user()``): ``create``/``auth`` and reads and
+        signed writes in the user's space, each wait with a ``_sync`` twin (``LabUser``)."""
+        from gunrtc_kit.lab.users import LabUser
+
+        found: LabUser | None = self.__dict__.get("_lab_user")
+        if found is None:
+            found = self.__dict__["_lab_user"] = LabUser(self)
+        return found
 
     def put(self, path: KeyPath, data: Any) -> str:
         """Write ``data`` at ``path`` (``'soul.key'`` or a list of keys): applied to this peer's
@@ -1294,19 +1306,23 @@ class Lab:
         verdict (``valid``, ``valid-cert``, ``invalid``, ``unsigned``) and the key that signed
         it, and the steps of the last ``auth`` on ``peer`` (``gunrtc_kit.diagnose.sea``).
 
-        ``who`` is a ``User`` (``peer.gun.user()``, logged in), a public key (``"x.y"`` or
-        ``"~x.y"``) or an alias (``"alice"`` or ``"~@alice"``; the first account it lists,
-        the peer's own user's if it is one of them). What ``peer`` lacks of the alias or the
-        account is asked of its peers first (each read bounded by ``timeout``). The view reads
-        the peer's graph again when the peer's traffic shows a change, on ``refresh()`` and
-        on its button; one view per peer and user (showing it again reuses it)."""
+        ``who`` is a user (``peer.user`` or ``peer.gun.user()``, logged in), a public key
+        (``"x.y"`` or ``"~x.y"``) or an alias (``"alice"`` or ``"~@alice"``; the first
+        account it lists, the peer's own user's if it is one of them). What ``peer`` lacks of
+        the alias or the account is asked of its peers first (each read bounded by
+        ``timeout``). The view reads the peer's graph again when the peer's traffic shows a
+        change, on ``refresh()`` and on its button; one view per peer and user (showing it
+        again reuses it)."""
         import re
 
+        from gunrtc_kit.lab.users import LabUser
         from gunrtc_kit.lab.views.sea_view import SeaView
         from gunrtc_kit.sea.check import unpack
         from gunrtc_kit.user import User
 
         self._own("sea", peer)
+        if isinstance(who, LabUser):
+            who = who.peer.gun.user()
         gun = peer.gun
         label = f"sea({peer.name!r}, {who!r:.40})"
         user: User | None = who if isinstance(who, User) else None
