@@ -18,7 +18,9 @@ Bounds (each reached limit is a trace event and, where there is a sender, an ``e
 ``MAX_DEFERRED`` keys waiting for a future state (one queue, one timer), ``max_nodes`` souls a
 plain peer takes from remote puts, ``MAX_REPLY_CHUNKS`` messages of one reply stream,
 ``MAX_GET_SOULS`` souls per lex GET (answered ``GET_SLICE`` replies per loop turn),
-``MAX_SUBS_PER_PEER`` subscriptions per connection on a relay.
+``MAX_SUBS_PER_PEER`` subscriptions per connection on a relay, ``MAX_SEA_KEYS`` signed keys
+one put may ask us to verify (checked ``SEA_SLICE`` per loop turn, ``MAX_SEA_PENDING`` such
+puts at once).
 
 The chain API (``gun.get(...)``) lives in ``gunrtc_kit.chain``.
 """
@@ -73,6 +75,10 @@ MAX_NODES = 50_000  # souls a plain peer takes from remote puts; past it new sou
 MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops listening
 MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
 MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
+SEA_SLICE = 64  # signed keys verified per loop turn (a bigger put is checked by a task)
+MAX_SEA_KEYS = 20_000  # keys of ~/# souls one put may ask us to verify (1.6 s of CPU)
+MAX_SEA_PENDING = 64  # big puts being verified at once, across all connections
+SEA_TRACED = 10  # refused keys of one put traced one by one (then one event for the rest)
 GET_SLICE = 64  # reply messages sent per loop turn while a big GET is answered
 CLOSED = "closed"
 
@@ -184,6 +190,7 @@ class Gun:
         # the logged-in user's keys (gun.user()): local puts into its space are signed
         self.sea_pair: PairLike | None = None
         self._user: User | None = None
+        self._sea_pending = 0  # big signed puts being verified a slice per turn
         if store is not None:
             for soul, node in store.load():
                 self.graph.nodes[soul] = node
@@ -383,6 +390,12 @@ class Gun:
                 msg = checked
             if not self._merge_heard(msg, peer):
                 return
+        self._after_heard(msg, peer, ack, listener)
+
+    def _after_heard(self, msg: Message, peer: MeshPeer, ack: Any, listener: _Ask | None) -> None:
+        """What follows the merge of a message heard: a reply goes to its listener or back
+        toward the asker; a get is answered; the rest is relayed or routed."""
+        put = msg.get("put")
         if isinstance(ack, str):
             if listener is not None:
                 self._deliver(msg, peer, ack, listener)
@@ -998,14 +1011,74 @@ class Gun:
         merge: a refused key is neither merged, stored nor relayed (the message goes on as a
         copy holding the admitted keys; None if none is left), and the sender gets ``err``
         with Gun's text (the first refusal's; each is traced with its soul and key)."""
-        from gunrtc_kit.sea.check import check_graph
+        from gunrtc_kit.sea.check import check_graph, guarded_keys
 
+        mid = str(msg.get("#", ""))
+        n = guarded_keys(msg["put"])
+        if n > MAX_SEA_KEYS:
+            why = f"SEA: {n} keys to verify in one put, over MAX_SEA_KEYS={MAX_SEA_KEYS}"
+            self._error(f"{why}; refused whole", peer.id, mid)
+            if "@" not in msg:
+                self.mesh.say({"@": mid, "err": why}, peer)
+            return None
+        if n > SEA_SLICE:
+            self._sea_sliced(msg, peer)
+            return None
         admitted, refused = check_graph(msg["put"], self.graph.nodes)
+        return self._sea_verdict(msg, peer, admitted, refused)
+
+    def _sea_sliced(self, msg: Message, peer: MeshPeer) -> None:
+        """A put of many signed keys: verified ``SEA_SLICE`` keys per loop turn by a task of
+        this root (each verification is about 80 us; 10,000 at once held the loop 0.8 s for
+        every other connection), then merged and passed on as if it arrived then (Gun.js too
+        verifies asynchronously). At most ``MAX_SEA_PENDING`` such puts wait at once; past
+        that the sender gets ``err`` and may send again."""
+        mid = str(msg.get("#", ""))
+        if self._sea_pending >= MAX_SEA_PENDING:
+            why = f"SEA: {self._sea_pending} big puts already being verified; send it again later"
+            self._error(why, peer.id, mid)
+            if "@" not in msg:
+                self.mesh.say({"@": mid, "err": why}, peer)
+            return
+        self._sea_pending += 1
+        self.spawn(self._sea_check_slowly(msg, peer), f"SEA check of {mid}")
+
+    async def _sea_check_slowly(self, msg: Message, peer: MeshPeer) -> None:
+        from gunrtc_kit.sea.check import check_graph_steps
+
+        try:
+            steps = check_graph_steps(msg["put"], self.graph.nodes, every=SEA_SLICE)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    admitted, refused = done.value
+                    break
+                await asyncio.sleep(0)  # the next slice in a later turn: others go first
+        finally:
+            self._sea_pending -= 1
+        if self.closed:
+            return
+        checked = self._sea_verdict(msg, peer, admitted, refused)
+        if checked is None or not self._merge_heard(checked, peer):
+            return
+        ack = checked.get("@")
+        listener = self._asks.get(ack) if isinstance(ack, str) else None
+        self._after_heard(checked, peer, ack, listener)
+
+    def _sea_verdict(
+        self, msg: Message, peer: MeshPeer, admitted: dict[str, Any], refused: list[Any]
+    ) -> Message | None:
+        """The message to go on with after SEA's checks (None: nothing admitted); each
+        refusal traced, and the sender told the first with ``err``."""
         if not refused:
             return msg
         mid = str(msg.get("#", ""))
-        for r in refused:
+        for r in refused[:SEA_TRACED]:
             self._error(f"SEA refused {r.soul!r} key {r.key!r}: {r.why}", peer.id, mid)
+        if len(refused) > SEA_TRACED:
+            more = len(refused) - SEA_TRACED
+            self._error(f"SEA refused {more} more keys of this put", peer.id, mid)
         if "@" not in msg:
             self.mesh.say({"@": mid, "err": refused[0].why}, peer)
         return {**msg, "put": admitted} if admitted else None

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +78,11 @@ __all__ = [
     "UNVERIFIED",
     "Refusal",
     "check_graph",
+    "check_graph_steps",
     "check_key",
     "content_hash",
     "guarded",
+    "guarded_keys",
     "pack",
     "sign_graph",
     "sign_value",
@@ -305,18 +307,48 @@ def check_graph(
     no key is dropped; the rest are the put's own objects) and the refusals in put order.
     Nodes that are not objects are passed on untouched: the graph's own validation reports
     them with Gun's ``Invalid graph`` text."""
+    steps = check_graph_steps(put, graph, every=0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: tuple[dict[str, Any], list[Refusal]] = done.value
+            return result
+
+
+def guarded_keys(put: Mapping[str, Any]) -> int:
+    """How many keys of ``put`` SEA checks (keys of ``~`` and ``#`` souls): each can cost a
+    signature verification (about 80 us), so a peer bounds and slices the work by this."""
+    n = 0
+    for soul, node in put.items():
+        if isinstance(soul, str) and guarded(soul) and isinstance(node, Mapping):
+            n += len(node) - ("_" in node)
+    return n
+
+
+def check_graph_steps(
+    put: Mapping[str, Any], graph: Mapping[str, Mapping[str, Any]], every: int
+) -> Generator[None, None, tuple[dict[str, Any], list[Refusal]]]:
+    """``check_graph`` as a generator that yields after every ``every`` keys checked (never,
+    for 0) and returns its result: a peer checks a put of many signed keys a slice per loop
+    turn, so one big put cannot hold the loop for everyone else. ``graph`` is read at each
+    step, as it is then."""
     admitted: dict[str, Any] = {}
     refused: list[Refusal] = []
+    done = 0
     for soul, node in put.items():
         if not isinstance(soul, str) or not guarded(soul) or not isinstance(node, Mapping):
             admitted[soul] = node
             continue
-        lost: list[str] = []
+        lost: dict[str, None] = {}
         for key, value, state in _keys(node):
             why = check_key(soul, key, value, state, graph)
             if why is not None:
-                lost.append(key)
+                lost[key] = None
                 refused.append(Refusal(soul, key, why))
+            done += 1
+            if every and done % every == 0:
+                yield
         if not lost:
             admitted[soul] = node
         elif len(lost) < len(node) - ("_" in node):
