@@ -60,3 +60,16 @@ async def test_an_acked_put_is_not_failed_at_its_deadline_and_close_drops_the_ti
     assert a._timeout_timer is None and not a._timeouts
     with pytest.raises(GunError, match="closed"):
         await pending
+
+
+async def test_a_started_peer_keeps_every_attribute_in_its_slots() -> None:
+    # Gun lists its attributes in __slots__ (an instance dict was 1.5 KiB per peer); one
+    # added in __init__ without a slot would silently bring the dict back
+    a = Gun()
+    await a.start()
+    try:
+        a.get("s").get("k").put(1)
+        assert a.__dict__ == {}, f"not in Gun.__slots__: {sorted(a.__dict__)}"
+    finally:
+        await a.close()
+    assert a.__dict__ == {}

@@ -338,3 +338,20 @@ def test_a_wide_broadcast_accepts_replies_from_peers_connected_when_it_was_sent(
     mesh.clock_ms.advance(5)  # type: ignore[attr-defined]
     late, _ = inbound(mesh)
     assert not mesh.sent_to("req2", late)
+
+
+def test_the_flush_queue_stays_small_on_a_mesh_that_never_runs_dry() -> None:
+    # flushes handed to call_soon run in order; under load there is always one more waiting:
+    # the flushed ones must not pile up in the queue
+    pending: list[object] = []
+    mesh = make_mesh(call_soon=pending.append)
+    peers = [inbound(mesh)[0] for _ in range(3)]
+    for p in peers:
+        mesh.hear(json.dumps({"#": f"q{p.id}", "dam": "?", "pid": f"P{p.id}"}), p)
+    most = 0
+    for i in range(5000):
+        mesh.say({"#": f"m{i}", "put": {}})  # each opens a batch on every peer: 3 flushes due
+        while len(pending) > 2:  # run all but the newest: the queue never empties
+            pending.pop(0)()  # type: ignore[operator]
+        most = max(most, len(mesh._due))
+    assert most < 200, most
