@@ -135,8 +135,15 @@ _DIGIT_FIRST = re.compile("\x00[0-9]")
 def js_keys(obj: Iterable[Any]) -> list[Any]:
     """The keys of a dict in JavaScript ``Object.keys`` order (integer-like keys first)."""
     keys = list(obj)
-    try:  # one C-speed scan for the common case: no key starts with a digit
-        if not _DIGIT_FIRST.search("\x00" + "\x00".join(keys)):
+    try:  # the common case, no key starting with a digit: a loop for a few keys, else one
+        # C-speed scan over them all
+        if len(keys) <= 8:
+            for k in keys:
+                if "/" < k < ":":
+                    break
+            else:
+                return keys
+        elif not _DIGIT_FIRST.search("\x00" + "\x00".join(keys)):
             return keys
     except TypeError:  # a non-str key: take the slow path
         pass
@@ -176,10 +183,14 @@ def _key(k: Any) -> str:
     raise InvalidDataError(f"cannot encode a {type(k).__name__} object key as Gun JSON: {k!r:.60}")
 
 
+_SAFE = 2**53  # an int within +-2**53 prints as str() does (JavaScript rounds past it)
+
+
 def _enc(v: Any, parts: list[str], sort: bool) -> None:
+    # the usual cases inlined (ASCII text, small ints): every message said goes through here
     t = type(v)
     if t is str:
-        parts.append(_str(v))
+        parts.append(_enc_str(v) if v.isascii() else _str(v))
     elif t is dict:
         if not v:
             parts.append("{}")
@@ -189,11 +200,16 @@ def _enc(v: Any, parts: list[str], sort: bool) -> None:
         for k in keys:
             parts.append(sep)
             sep = ","
-            parts.append(_str(k) if type(k) is str else _key(k))
+            if type(k) is str:
+                parts.append(_enc_str(k) if k.isascii() else _str(k))
+            else:
+                parts.append(_key(k))
             parts.append(":")
             _enc(v[k], parts, sort)
         parts.append("}")
-    elif t is int or t is float:
+    elif t is int:
+        parts.append(str(v) if -_SAFE <= v <= _SAFE else js_number(v))
+    elif t is float:
         parts.append(js_number(v))
     elif v is None:
         parts.append("null")
