@@ -110,6 +110,45 @@ class PutResult:
         return self.future.done()
 
 
+class _PutWait:
+    """One put waiting for its first ack: it is the put's reply listener (called with each
+    reply) and its timeout (``expire``, called by the root's one timeout queue). One small
+    object per put in place of two closures and their five cells: a burst of puts keeps every
+    one alive for the ack timeout, and the garbage collector walked them all."""
+
+    __slots__ = ("gun", "future", "mid", "on_reply")
+
+    def __init__(
+        self, gun: Gun, future: asyncio.Future[Message], mid: str, on_reply: AskFn | None
+    ) -> None:
+        self.gun = gun
+        self.future = future
+        self.mid = mid
+        self.on_reply = on_reply
+
+    def __call__(self, reply: Message) -> None:
+        if self.on_reply is not None:
+            self.on_reply(reply)
+        future = self.future
+        if future.done():
+            return
+        if self.on_reply is None:
+            self.gun.unask(self.mid, self)
+        if reply.get("err"):
+            future.set_exception(GunError(str(reply["err"])))
+        else:
+            future.set_result(reply)
+
+    def expire(self) -> None:
+        """The ack timeout: fail the put if no ack came."""
+        if not self.future.done():
+            if self.on_reply is None:
+                self.gun.unask(self.mid, self)
+            self.future.set_exception(
+                GunTimeoutError(f"no ack for put {self.mid} within {self.gun.ack_timeout} s")
+            )
+
+
 class Gun:
     """A Gun peer: ``await Gun(peers=[url]).start()``, then ``gun.get(...)`` chains."""
 
@@ -214,7 +253,7 @@ class Gun:
         # timer per put cost 14% of a burst of puts (a heap entry, a handle, a set entry each)
         # (made at the first put: an empty deque is 760 bytes, and a mesh of 10,000 in-memory
         # peers that never put would hold one each)
-        self._timeouts: collections.deque[tuple[float, Callable[[], None]]] | None = None
+        self._timeouts: collections.deque[tuple[float, _PutWait]] | None = None
         self._timeout_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_acks: list[Message] = []
@@ -349,15 +388,15 @@ class Gun:
         handle = loop.call_later(delay, run)
         self._timers.add(handle)
 
-    def _on_ack_timeout(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` ``ack_timeout`` seconds from now. The deadlines queue in arrival order,
+    def _on_ack_timeout(self, wait: _PutWait) -> None:
+        """Expire ``wait`` ``ack_timeout`` seconds from now. The deadlines queue in arrival order,
         so one timer serves them all; after ``ack_timeout`` is shortened, a later deadline can
         wait behind an earlier one by up to the old timeout."""
         loop = self._loop or asyncio.get_running_loop()
         when = loop.time() + self.ack_timeout
         if self._timeouts is None:
             self._timeouts = collections.deque()
-        self._timeouts.append((when, fn))
+        self._timeouts.append((when, wait))
         if self._timeout_timer is None:
             self._timeout_timer = loop.call_at(when, self._run_timeouts)
 
@@ -369,7 +408,7 @@ class Gun:
             return
         now = loop.time()
         while queue and queue[0][0] <= now:
-            queue.popleft()[1]()
+            queue.popleft()[1].expire()
         if queue and self._timeout_timer is None and not self.closed:
             self._timeout_timer = loop.call_at(queue[0][0], self._run_timeouts)
 
@@ -966,34 +1005,13 @@ class Gun:
         self._defer(result.deferred, msg)
         self._waiting.add(future)
         future.add_done_callback(self._waiting.discard)
-
-        def on_ack(reply: Message) -> None:
-            if on_reply is not None:
-                on_reply(reply)
-            if future.done():
-                return
-            if on_reply is None:
-                self.unask(mid, on_ack)
-            if reply.get("err"):
-                future.set_exception(GunError(str(reply["err"])))
-            else:
-                future.set_result(reply)
-
-        self.ask(on_ack, mid, life=max(self.ack_timeout, reply_life or 0.0))
-
-        def timeout() -> None:
-            if not future.done():
-                if on_reply is None:
-                    self.unask(mid, on_ack)
-                future.set_exception(
-                    GunTimeoutError(f"no ack for put {mid} within {self.ack_timeout} s")
-                )
-
-        self._on_ack_timeout(timeout)
+        wait = _PutWait(self, future, mid, on_reply)
+        self.ask(wait, mid, life=max(self.ack_timeout, reply_life or 0.0))
+        self._on_ack_timeout(wait)
         try:
             self.mesh.say(msg)
         except LimitError as exc:
-            self.unask(mid, on_ack)
+            self.unask(mid, wait)
             if not future.done():
                 future.set_exception(exc)
         return PutResult(future, mid, next(iter(graph), ""))

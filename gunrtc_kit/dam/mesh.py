@@ -69,6 +69,9 @@ SLICE = 256
 _MAX_TO = 32
 
 
+_NOBODY: frozenset[str] = frozenset()  # no ``><``: one shared empty set, not one per message
+
+
 class Mesh:
     """Gun's DAM mesh over abstract wires.
 
@@ -253,12 +256,12 @@ class Mesh:
         finally:
             self._current = prev
 
-    def yo(self, msg: Message) -> set[str]:
+    def yo(self, msg: Message) -> frozenset[str]:
         """Peers the sender says it already reached (``><``, first 99 chars as gun.js)."""
         seen = msg.get("><")
         if not isinstance(seen, str) or not seen:
-            return set()
-        return set(seen[:99].split(","))
+            return _NOBODY
+        return frozenset(seen[:99].split(","))
 
     # ------------------------------------------------------------------ built-in dams
     def _hear_pid(self, msg: Message, peer: MeshPeer) -> None:
@@ -320,7 +323,7 @@ class Mesh:
             if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
                 self._dropped(peer, mid, "not-found reply to a request that has data")
                 return False
-        yo = self.yo(msg) if peer is None else set()
+        yo = self.yo(msg) if peer is None else _NOBODY
         to: list[MeshPeer] = []
         if peer is None:
             for p in list(self.peers.values()) if targets is None else list(targets):
@@ -400,10 +403,9 @@ class Mesh:
                 it.setdefault("##", hsh)
             if via is None:
                 self.dup.track(key)
-        if "dam" not in msg and ack is None:
+        if "dam" not in msg and ack is None and len(self.peers) > 1:
             labels = [p.label for p in itertools.islice(self.peers.values(), 7)]
-            if len(labels) > 1:
-                msg["><"] = ",".join(labels)
+            msg["><"] = ",".join(labels)
         ok = msg.get("ok")
         if put is not None and isinstance(ok, dict):
             # the ack budget counts down one per hop; '/' becomes our peer count (gun.js raw)
