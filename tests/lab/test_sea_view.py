@@ -24,6 +24,8 @@ from gunrtc_kit.lab.views.sea_view import SeaView
 from gunrtc_kit.user import AuthStep
 from tests.lab import test_frontend as fe
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
 # the harness's fixtures, under the names pytest looks for
 server = fe.server
 browser = fe.browser
@@ -223,8 +225,10 @@ def test_the_browser_shows_badges_signers_and_the_failed_auth(page: Any, tmp_pat
     assert "wrong password" in (failed.text_content() or "")
     assert "auth failed at step 4" in (page.text_content(f"{r} .gk-sea-auth-summary") or "")
     assert "1 invalid" in (page.text_content(f"{r} .gk-sea-counts") or "")
-    page.locator(r).screenshot(path=str(tmp_path / "sea-inspector.png"))
-    assert (tmp_path / "sea-inspector.png").stat().st_size > 0
+    shot = ARTIFACTS / "sea-inspector.png"  # kept, as the other views' (look at it)
+    shot.parent.mkdir(exist_ok=True)
+    page.locator(r).screenshot(path=str(shot))
+    assert shot.stat().st_size > 0
     # the refresh button reads again: the value restored, every badge valid
     graph["g"] = copy.deepcopy(GRAPH)
     page.click(f"{r} .gk-sea-refresh")
