@@ -69,6 +69,7 @@ SLICE = 256
 _MAX_TO = 32
 
 
+QUEUE_CHARS = 16 * 2**20  # characters one peer's queue of unsent frames may hold
 _NOBODY: frozenset[str] = frozenset()  # no ``><``: one shared empty set, not one per message
 
 
@@ -92,6 +93,7 @@ class Mesh:
         max_frame: int = codec.MAX_FRAME,
         pack: int = codec.PACK,
         queue_limit: int = 1000,
+        queue_chars: int = QUEUE_CHARS,
     ) -> None:
         if max_frame <= 0:
             raise ValueError(f"max_frame={max_frame!r}, expected an int > 0")
@@ -106,6 +108,7 @@ class Mesh:
         self.max_frame = max_frame
         self.pack = pack
         self.queue_limit = queue_limit
+        self.queue_chars = queue_chars
         self.peers: dict[str, MeshPeer] = {}
         self.near = 0
         # messages said (copies: one per peer sent to) and duplicates heard and dropped, kept
@@ -509,7 +512,17 @@ class Mesh:
             self._dropped(peer, "", f"queue full (queue_limit={peer.queue_limit})")
             self._error(peer, f"peer {peer.id!r} queue is full (queue_limit={peer.queue_limit})")
             return
+        if peer.queued_chars + len(raw) > self.queue_chars:
+            # a count alone let 1000 frames of up to max_frame each wait for one slow peer
+            self._dropped(peer, "", f"queue full (queue_chars={self.queue_chars})")
+            self._error(
+                peer,
+                f"peer {peer.id!r} queue holds {peer.queued_chars} chars; "
+                f"a frame of {len(raw)} would pass queue_chars={self.queue_chars}",
+            )
+            return
         queue.append(raw)
+        peer.queued_chars += len(raw)
 
     # ------------------------------------------------------------------ peers
     def add(self, peer: MeshPeer) -> MeshPeer:
@@ -548,6 +561,9 @@ class Mesh:
             except NetworkError:
                 queue.appendleft(raw)
                 break
+            peer.queued_chars -= len(raw)
+        if not queue:
+            peer.queued_chars = 0
         if first:
             for fn in list(self.on_hi):
                 fn(peer)

@@ -49,6 +49,7 @@ class MeshPeer:
     # frames waiting for the wire, made at the first one: an empty deque is 640 bytes, and a
     # peer of a mesh has one per link whose frames go straight out
     queue: deque[str] | None = None
+    queued_chars: int = 0  # what ``queue`` holds, bounded by the mesh's ``queue_chars``
     heard: int = 0
     said: int = 0
 

@@ -278,6 +278,7 @@ def _over_budget(mesh: Mesh, peer: MeshPeer) -> OverBudget:
         mesh.bus.emit(trace.Dropped(now, mesh.pid, peer.id, reason=f"{limit} exceeded"))
         mesh.bye(peer)
         peer.queue = None
+        peer.queued_chars = 0
 
     return over
 
@@ -475,6 +476,7 @@ class WebSocketServer:
             self.connections.pop(conn, None)
             self.mesh.bye(peer)
             peer.queue = None
+            peer.queued_chars = 0
             await wire.aclose()
 
     async def _beat_all(self) -> None:

@@ -184,6 +184,27 @@ def test_frames_queue_until_hi_and_the_queue_is_bounded() -> None:
     assert [m["#"] for m in wire.messages()] == ["q0", "q1"]
 
 
+
+def test_the_queue_is_bounded_in_characters_too() -> None:
+    # a thousand frames of up to max_frame each could wait for one peer: the queue is held to
+    # queue_chars characters as well, and drains back to zero
+    mesh = make_mesh(queue_chars=1000)
+    wire = RecordingWire(open_=False)
+    peer = mesh.add(MeshPeer(id="ws://x/gun", url="ws://x/gun", wire=wire))
+    body = "x" * 250
+    for i in range(5):
+        mesh.say({"#": f"q{i}", "get": {"#": body}}, peer)
+        mesh.flush_all()
+    assert peer.queue is not None and len(peer.queue) == 3
+    assert peer.queued_chars == sum(len(f) for f in peer.queue) <= 1000
+    drops = [d.reason for d in mesh.bus.events(trace.Dropped)]
+    assert drops == ["queue full (queue_chars=1000)"] * 2
+    assert any("queue_chars=1000" in e.error for e in mesh.bus.events(trace.Error))
+    wire.open = True
+    mesh.hi(peer)
+    assert [m["#"] for m in wire.messages()] == ["q0", "q1", "q2"]
+    assert peer.queued_chars == 0 and not peer.queue
+
 @pytest.mark.parametrize(
     ("raw", "err"),
     [
