@@ -184,7 +184,6 @@ def test_frames_queue_until_hi_and_the_queue_is_bounded() -> None:
     assert [m["#"] for m in wire.messages()] == ["q0", "q1"]
 
 
-
 def test_the_queue_is_bounded_in_characters_too() -> None:
     # a thousand frames of up to max_frame each could wait for one peer: the queue is held to
     # queue_chars characters as well, and drains back to zero
@@ -204,6 +203,7 @@ def test_the_queue_is_bounded_in_characters_too() -> None:
     mesh.hi(peer)
     assert [m["#"] for m in wire.messages()] == ["q0", "q1", "q2"]
     assert peer.queued_chars == 0 and not peer.queue
+
 
 @pytest.mark.parametrize(
     ("raw", "err"),
