@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from typing import Any
 
@@ -57,6 +58,7 @@ async def test_a_put_of_thousands_of_forged_signatures_does_not_stall_other_clie
         assert reply.get("err") == "Unverified data."
         assert soul not in relay.gun.graph.nodes
         # 8000 verifications take ~0.65 s of CPU: in one piece they held the loop that long
+        sys.stdout.write(f"8000 forged signatures: loop held at most {worst * 1000:.1f} ms\n")
         assert worst < 0.15, f"the relay's loop was held {worst:.3f} s"
         assert await put_ack_time(relay.url, "after/attack") < 1.0
         refused = [e for e in relay.bus.events(root.trace.Error) if e.msg_id == "forged"]
