@@ -432,6 +432,7 @@ class _Trace:
         self.opened: dict[tuple[str, str], list[float]] = {}  # (node, far pid) -> open times
         self.closed_at: dict[tuple[str, str], list[float]] = {}
         self.gets: dict[tuple[str, str], list[tuple[float, str]]] = {}  # (pid, soul) -> (t, to)
+        self.get_ids: dict[tuple[str, str, str], str] = {}  # (pid, soul, to) -> last get's id
         self.puts: dict[str, tuple[float, str, dict[str, Any], bool]] = {}  # mid -> (t,origin,..)
         self.carried: dict[str, list[str]] = {}  # soul -> mids of puts/replies carrying it
         self.written: dict[tuple[str, str, float], tuple[float, str, str]] = {}
@@ -528,6 +529,7 @@ class _Trace:
         get = msg.get("get")
         if isinstance(get, dict) and isinstance(get.get("#"), str):
             self.gets.setdefault((e.node, get["#"]), []).append((e.t, dst))
+            self.get_ids[(e.node, get["#"], dst)] = mid
         put = msg.get("put")
         if isinstance(put, dict) and mid not in self.puts:
             self.puts[mid] = (e.t, e.node, put, "ok" in msg and "@" not in msg)
@@ -560,6 +562,14 @@ class _Trace:
     def asked(self, pid: str, soul: str) -> list[tuple[float, str]]:
         """When ``pid`` said a get for ``soul``, and to whom."""
         return self.gets.get((pid, soul), [])
+
+    def last_get_lost(self, pid: str, soul: str, to: str) -> bool:
+        """Whether the last get for ``soul`` that ``pid`` said to ``to`` was dropped on the
+        way to it (a partitioned or lossy link) and never heard there."""
+        mid = self.get_ids.get((pid, soul, to))
+        if mid is None or (mid, to) in self.heard:
+            return False
+        return any(d[2] == to for d in self.drops.get(mid, ()))
 
 
 def _carries(put: Mapping[str, Any], soul: str, key: str) -> bool:
@@ -1044,6 +1054,20 @@ class _Context:
                         "forgot the subscription with the old connection",
                         (p,),
                         since=last_open,
+                        actions=(self.reget(p, soul),),
+                    )
+                )
+            elif tr.last_get_lost(p, soul, r):
+                # the get was lost on the way (a partition or a lossy link, since mended or
+                # remade): the relay never subscribed p, and p never asked again
+                add(
+                    Reason(
+                        NOT_REASKED,
+                        f"{self.n(p)} asked {self.relay_name(r)} for {soul!r} "
+                        f"{self.ago(to_r[-1])}, but that get never reached it (lost on their "
+                        f"link), and {self.n(p)} did not ask again: the relay never followed "
+                        f"{soul!r} for {self.n(p)}",
+                        (p,),
                         actions=(self.reget(p, soul),),
                     )
                 )

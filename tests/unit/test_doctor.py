@@ -153,6 +153,30 @@ def test_a_peer_that_reconnected_and_did_not_ask_again() -> None:
     assert dr.NOT_REASKED not in only(diagnose(snaps, again)).kinds()
 
 
+
+def test_a_get_lost_on_the_way_and_never_sent_again() -> None:
+    # found by the convergence property test: the put came first, then bob's get for its soul
+    # was dropped on a partitioned link, and the link was remade; bob never asked again
+    get = {"#": "g1", "get": {"#": "chat"}}
+    events = relay_events() + [
+        trace.Said(1.0, A, f"to-{R}", msg=put_msg("m1", "chat", m="hi")),
+        trace.Heard(1.0, R, f"to-{A}", msg=put_msg("m1", "chat", m="hi")),
+        trace.Said(1.5, B, f"to-{R}", msg=get),
+        trace.Dropped(1.5, B, f"to-{R}", msg_id="g1", reason="memory wire partitioned"),
+        trace.Bye(2.0, B, f"to-{R}", transport="memory"),
+        *link(2.5, B, R),
+    ]
+    snaps = [snap(A, node("chat", m="hi")), snap(B), snap(R, node("chat", m="hi"), relay=True)]
+    f = only(diagnose(snaps, events))
+    assert dr.NOT_REASKED in f.kinds(), str(f)
+    why = next(r for r in f.reasons if r.kind == dr.NOT_REASKED)
+    assert why.peers == (B,) and "never reached it" in why.text
+    assert [(a.kind, a.peer, a.soul) for a in why.actions] == [(dr.REGET, B, "chat")]
+    # the same get heard by the relay: not this reason
+    heard = [*events, trace.Heard(1.6, R, f"to-{B}", msg=get)]
+    kinds = only(diagnose(snaps, heard)).kinds()
+    assert not any("never reached" in r.text for r in only(diagnose(snaps, heard)).reasons), kinds
+
 def test_an_error_ack_names_who_refused_the_put() -> None:
     events = relay_events() + [
         trace.Said(1.0, A, f"to-{R}", msg=put_msg("m1", "chat", m="hi")),
