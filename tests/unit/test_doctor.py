@@ -153,7 +153,6 @@ def test_a_peer_that_reconnected_and_did_not_ask_again() -> None:
     assert dr.NOT_REASKED not in only(diagnose(snaps, again)).kinds()
 
 
-
 def test_a_get_lost_on_the_way_and_never_sent_again() -> None:
     # found by the convergence property test: the put came first, then bob's get for its soul
     # was dropped on a partitioned link, and the link was remade; bob never asked again
@@ -176,6 +175,7 @@ def test_a_get_lost_on_the_way_and_never_sent_again() -> None:
     heard = [*events, trace.Heard(1.6, R, f"to-{B}", msg=get)]
     kinds = only(diagnose(snaps, heard)).kinds()
     assert not any("never reached" in r.text for r in only(diagnose(snaps, heard)).reasons), kinds
+
 
 def test_an_error_ack_names_who_refused_the_put() -> None:
     events = relay_events() + [
