@@ -59,7 +59,9 @@ async def test_a_put_of_thousands_of_forged_signatures_does_not_stall_other_clie
         assert soul not in relay.gun.graph.nodes
         # 8000 verifications take ~0.65 s of CPU: in one piece they held the loop that long
         sys.stdout.write(f"8000 forged signatures: loop held at most {worst * 1000:.1f} ms\n")
-        assert worst < 0.15, f"the relay's loop was held {worst:.3f} s"
+        # in one piece it was 0.67 s; sliced, about 20 ms here and up to 0.16 s seen on a
+        # loaded CI machine (a garbage collection or the frame's parse can land in a slice)
+        assert worst < 0.35, f"the relay's loop was held {worst:.3f} s"
         assert await put_ack_time(relay.url, "after/attack") < 1.0
         refused = [e for e in relay.bus.events(root.trace.Error) if e.msg_id == "forged"]
         assert len(refused) == root.SEA_TRACED + 1  # 10 named, then one for the other 7990
