@@ -33,6 +33,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ MAX_NODES = 50_000  # souls a plain peer takes from remote puts; past it new sou
 MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops listening
 MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
 MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
+SETTLE_MS = 100.0  # a read waits for keys of its soul held back at most this long (ms)
 SEA_SLICE = 64  # signed keys verified per loop turn (a bigger put is checked by a task)
 MAX_SEA_KEYS = 20_000  # keys of ~/# souls one put may ask us to verify (1.6 s of CPU)
 MAX_SEA_PENDING = 64  # big puts being verified at once, across all connections
@@ -1045,12 +1047,33 @@ class Gun:
 
         mid = self.ask(on_reply)
         self.mesh.say({"#": mid, "get": dict(get)})
+        deadline = loop.time() + timeout
         try:
-            return await asyncio.wait_for(done, timeout)
+            got = await asyncio.wait_for(done, timeout)
         except TimeoutError:
             return state["data"]
         finally:
             self.unask(mid)
+        soul = get.get("#")
+        if got and isinstance(soul, str):
+            await self._settle_deferred(soul, deadline)
+        return got
+
+    async def _settle_deferred(self, soul: str, deadline: float) -> None:
+        """Wait (until ``deadline`` at most) for keys of ``soul`` that HAM holds back for at
+        most ``SETTLE_MS``: a write made in the same millisecond on a peer whose clock ran a
+        fraction ahead is deferred until ours gets there, and a read right after it should
+        see it, not miss it by a millisecond. Further-future states are not waited for."""
+        loop = self._loop or asyncio.get_running_loop()
+        clock = self.machine
+        while True:
+            now = math.floor(clock.now_ms()) + clock.drift
+            due = [d.due for d, _ in ((e[2], e[3]) for e in self._deferred) if d.soul == soul]
+            soon = [t for t in due if t <= now + SETTLE_MS]
+            left = deadline - loop.time()
+            if not soon or left <= 0 or self.closed:
+                return
+            await asyncio.sleep(min(max(min(soon) - now, 0.0) / 1000.0 + 0.002, left))
 
     # ------------------------------------------------------------------ SEA (gunrtc_kit.sea)
     @overload
