@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from gunrtc_kit import trace
-from gunrtc_kit.diagnose.explain import ACCEPTED, IGNORED, KEPT
+from gunrtc_kit.diagnose.explain import ACCEPTED, DEFERRED, IGNORED, KEPT
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import Lab
 
@@ -83,13 +83,16 @@ def test_two_concurrent_writes_are_explained_on_both_peers(lab: Lab) -> None:
         assert heard_row.source == "heard" and heard_row.sender_name == "relay"
         assert heard_row.via == transport_of(lab, me.pid, theirs) == "ws"
         assert heard_row.author == other.pid and heard_row.author_name == other.name
-        assert heard_row.verdict in (ACCEPTED, KEPT, IGNORED)
+        # written in the same turn, the other's state may be a fraction of a ms ahead of
+        # this peer's clock: HAM then defers it until the clock gets there (as Gun does)
+        assert heard_row.verdict in (ACCEPTED, KEPT, IGNORED, DEFERRED)
         # the winner is what the graph holds, and its row is the one marked
         graph = me.graph()["doc"]
         assert ex.value == graph["title"] and ex.state == graph["_"][">"]["title"]
         winner = ex.rows[ex.winner - 1]
         assert winner.winner and winner.value == graph["title"]
-        assert (winner.mid == theirs) == (heard_row.verdict == ACCEPTED)
+        if heard_row.verdict != DEFERRED:  # a deferred write may win once applied
+            assert (winner.mid == theirs) == (heard_row.verdict == ACCEPTED)
         assert f"#{winner.n}" in ex.summary and other.name in str(ex)
 
 
