@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from gunrtc_kit.errors import SeaError
 from gunrtc_kit.sea import check_certificate, pub_of_soul, verify
-from gunrtc_kit.sea.check import pack, signed_parts, unpack
+from gunrtc_kit.sea.check import block_lookup, pack, signed_parts, unpack
 from gunrtc_kit.sea.encoding import is_sea, sea_parse, truthy
 
 __all__ = [
@@ -279,26 +279,6 @@ class UserReport:
 # ---------------------------------------------------------------------- verdicts
 
 
-def _blocked(nodes: Mapping[str, Mapping[str, Any]]) -> Any:
-    """A certificate's write-block lookup on this graph: walk a gun path (signed values
-    opened) and say whether it ends on ``1`` or ``true``, as Gun.js reads it."""
-
-    def is_blocked(path: list[str]) -> bool:
-        if not path:
-            return False
-        soul, value = path[0], None
-        for i, key in enumerate(path[1:], 1):
-            node = nodes.get(soul)
-            if node is None or key not in node:
-                return False
-            value = unpack(node[key])
-            if i < len(path) - 1:
-                soul = _link(value) or f"{soul}/{key}"
-        return value is True or value == 1
-
-    return is_blocked
-
-
 def _judge(
     soul: str, key: str, raw: Any, state: Any, pub: str, nodes: Mapping[str, Mapping[str, Any]]
 ) -> tuple[str, str, str]:
@@ -350,7 +330,9 @@ def _judge(
                 "owner: refused by SEA ('Certificate verification fail.')"
             ),
         )
-    refused = check_certificate(cert, signer, soul, key, now_ms=state, is_blocked=_blocked(nodes))
+    refused = check_certificate(
+        cert, signer, soul, key, now_ms=state, is_blocked=block_lookup(nodes)
+    )
     if refused is not None:
         return INVALID, signer, f"signed by {short_key(signer)}, whose certificate fails: {refused}"
     return VALID_CERT, signer, f"signed by {short_key(signer)}, admitted by the owner's certificate"

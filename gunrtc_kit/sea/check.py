@@ -77,6 +77,7 @@ __all__ = [
     "HASH_NOT_SAME",
     "UNVERIFIED",
     "Refusal",
+    "block_lookup",
     "check_graph",
     "check_graph_steps",
     "check_key",
@@ -205,7 +206,7 @@ def _stored(graph: Mapping[str, Mapping[str, Any]], soul: str, key: str) -> tupl
     return True, node[key], states.get(key) if isinstance(states, Mapping) else None
 
 
-def _block_lookup(graph: Mapping[str, Mapping[str, Any]]) -> Any:
+def block_lookup(graph: Mapping[str, Mapping[str, Any]]) -> Any:
     """``is_blocked`` for ``check_certificate``: walk a gun path in the local graph (signed
     links opened) and say whether it ends on ``1`` or ``true``, as Gun.js's ``once`` reads it
     (1398-1402). What the local graph does not hold counts as not blocked."""
@@ -256,7 +257,7 @@ def _check_pub(
     cert = meta.get("+")
     if not (isinstance(cert, Mapping) and truthy(cert.get("m")) and truthy(cert.get("s"))):
         return CERTIFICATE_FAIL
-    return check_certificate(cert, signer, soul, key, now_ms=state, is_blocked=_block_lookup(graph))
+    return check_certificate(cert, signer, soul, key, now_ms=state, is_blocked=block_lookup(graph))
 
 
 def check_key(
