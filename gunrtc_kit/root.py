@@ -514,7 +514,12 @@ class Gun:
         entry = self.dup.get(ack)
         if entry is None:
             if listener is None:
-                self._dropped(peer, msg, f"reply to {ack!r}, which nobody here asked for")
+                self._dropped(
+                    peer,
+                    msg,
+                    trace.DropCause.UNSOLICITED_REPLY,
+                    f"reply to {ack!r}, which nobody here asked for",
+                )
                 return False
             return True
         n = entry.extra["replies"] = entry.extra.get("replies", 0) + 1
@@ -529,7 +534,12 @@ class Gun:
                 peer.id,
                 ack,
             )
-        self._dropped(peer, msg, f"reply to {ack!r} past MAX_REPLY_CHUNKS={MAX_REPLY_CHUNKS}")
+        self._dropped(
+            peer,
+            msg,
+            trace.DropCause.REPLY_CAP,
+            f"reply to {ack!r} past MAX_REPLY_CHUNKS={MAX_REPLY_CHUNKS}",
+        )
         return False
 
     def _deliver(self, msg: Message, peer: MeshPeer, ack: str, listener: _Ask) -> None:
@@ -548,10 +558,16 @@ class Gun:
         )
         listener.fn(msg)
 
-    def _dropped(self, peer: MeshPeer, msg: Message, reason: str) -> None:
+    def _dropped(self, peer: MeshPeer, msg: Message, cause: trace.DropCause, reason: str) -> None:
         self.bus.emit(
             trace.Dropped(
-                self.bus.now(), self.pid, peer.id, msg_id=str(msg.get("#", "")), reason=reason
+                self.bus.now(),
+                self.pid,
+                peer.id,
+                msg_id=str(msg.get("#", "")),
+                reason=reason,
+                cause=cause,
+                transport=peer.transport,
             )
         )
 
@@ -592,7 +608,9 @@ class Gun:
         put = msg.get("put")
         get = msg.get("get")
         if put is None and get is None:
-            self._dropped(peer, msg, "nothing to relay: no put, get or @")
+            self._dropped(
+                peer, msg, trace.DropCause.NOTHING_TO_RELAY, "nothing to relay: no put, get or @"
+            )
             return
         souls: list[Any] = []
         if isinstance(put, dict):

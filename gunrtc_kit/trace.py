@@ -33,8 +33,9 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from gunrtc_kit import errors
 
@@ -45,6 +46,7 @@ Message = dict[str, Any]
 __all__ = [
     "Ack",
     "Bye",
+    "DropCause",
     "Dropped",
     "Error",
     "Event",
@@ -88,22 +90,96 @@ class Heard(Event):
 
 @dataclass(frozen=True, slots=True)
 class Said(Event):
-    """A DAM message was written to one peer's wire (``batched``: inside an array frame)."""
+    """A DAM message was written to one peer's wire (``batched``: inside an array frame;
+    ``queued``: the wire was not open, so the frame waits in the peer's queue until it opens)."""
 
     msg: Message = field(default_factory=dict)
     transport: str = ""
     size: int = 0
     batched: bool = False
+    queued: bool = False
     kind: ClassVar[str] = "said"
+
+
+class DropCause(StrEnum):
+    """Why a message was not handled or not sent: one typed vocabulary for every layer.
+
+    Why typed: the views, fate and the doctor decide what happened to a copy from this cause;
+    matching the free-text ``reason`` (written elsewhere, free to change) let them say false
+    things. ``reason`` stays as the human sentence; ``cause`` is what code reads.
+    """
+
+    #: the receiver's dedup had seen this ``#`` already
+    DUPLICATE = "duplicate"
+    #: a reply whose content (``##``) this route already carried
+    DUPLICATE_REPLY = "duplicate_reply"
+    #: a reply naming a request that was never said to the peer it came from
+    REPLY_FROM_STRANGER = "reply_from_stranger"
+    #: a reply to a request of our own: handled here, not relayed
+    OWN_REQUEST = "own_request"
+    #: a reply whose request is no longer in dedup: no way back
+    NO_ROUTE = "no_route"
+    #: the way back (or the wire) leads to a peer that left the mesh
+    PEER_LEFT = "peer_left"
+    #: a not-found reply to a request that already has data
+    NOT_FOUND_SUPPRESSED = "not_found_suppressed"
+    #: the same reply content was already sent on this route
+    IDENTICAL_REPLY = "identical_reply"
+    #: a peer's queue of unsent frames is full
+    QUEUE_FULL = "queue_full"
+    #: a reply nobody here asked for (no open request)
+    UNSOLICITED_REPLY = "unsolicited_reply"
+    #: a reply stream past ``MAX_REPLY_CHUNKS``
+    REPLY_CAP = "reply_cap"
+    #: a message with no put, get or ``@``: nothing to relay
+    NOTHING_TO_RELAY = "nothing_to_relay"
+    #: a wire's byte budget for a slow reader was passed (the wire is cut)
+    BUDGET = "budget"
+    #: a memory wire's partition dropped the frame
+    PARTITIONED = "partitioned"
+    #: a memory wire's loss dropped the frame
+    LOSS = "loss"
+    #: the wire closed with the frame still on it (in flight, batched or queued)
+    WIRE_CLOSED = "wire_closed"
+    #: a WebRTC signalling item refused by a bound (announcements, candidates)
+    RTC_LIMIT = "rtc_limit"
+    #: read from a trace written before causes were typed
+    UNKNOWN = "unknown"
+
+    @property
+    def on_wire(self) -> bool:
+        """The wire lost the frame (the receiver never saw it), as opposed to a peer deciding
+        not to handle or send it."""
+        return self in _WIRE_CAUSES
+
+    @property
+    def on_arrival(self) -> bool:
+        """The receiver got the copy and refused it (dedup or a reply rule)."""
+        return self in _ARRIVAL_CAUSES
+
+
+_WIRE_CAUSES = frozenset({DropCause.PARTITIONED, DropCause.LOSS, DropCause.WIRE_CLOSED})
+_ARRIVAL_CAUSES = frozenset(
+    {DropCause.DUPLICATE, DropCause.DUPLICATE_REPLY, DropCause.REPLY_FROM_STRANGER}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Dropped(Event):
-    """A message was not handled or not sent, and why (dedup, lost route, '><', queue full)."""
+    """A message was not handled or not sent: ``cause`` says why (typed; required),
+    ``reason`` says it in words. ``transport`` names the wire's kind when the drop happened on
+    one (so two wires between the same peers are told apart)."""
 
     msg_id: str = ""
     reason: str = ""
+    # no usable default: a Dropped built without a cause raises (``__post_init__``)
+    cause: DropCause = cast(DropCause, None)
+    transport: str = ""
     kind: ClassVar[str] = "dropped"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cause, DropCause):
+            raise TypeError(f"Dropped needs a typed cause (trace.DropCause), got {self.cause!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +280,9 @@ class Link(Event):
     pid: str = ""
     transport: str = ""
     props: dict[str, Any] = field(default_factory=dict)
+    #: a tag both ends of this wire share (memory wires), so that two wires between the same
+    #: two peers are told apart; "" when the transport already tells them apart
+    wire: str = ""
     kind: ClassVar[str] = "link"
 
 
@@ -539,7 +618,11 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError(f"unknown trace event kind {kind!r}")
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    fields = {k: v for k, v in data.items() if k in names}
+    if cls is Dropped:
+        # a trace written before causes were typed has none: say so rather than guess from text
+        fields["cause"] = DropCause(fields.get("cause") or DropCause.UNKNOWN)
+    return cls(**fields)
 
 
 def to_jsonl(events: Iterable[Event]) -> str:
@@ -567,7 +650,7 @@ def from_jsonl(text: str) -> Iterator[Event]:
 
 META_KIND = "meta"
 TRACE_FORMAT = "gunrtc-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2  # 2: Dropped carries a typed cause (1: read with cause 'unknown')
 COMPRESS_OVER = 1 << 20  # bytes of text above which save() gzips when not told
 MAX_LINE = 100 * 1000 * 1000  # bytes: a longer line is refused, not read into memory
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -43,6 +43,7 @@ __all__ = [
     "js_keys",
     "js_number",
     "js_slice",
+    "message_ids",
     "parse",
     "put_hash",
     "string_hash",
@@ -382,3 +383,16 @@ def parse(text: str, max_size: int = MAX_FRAME) -> tuple[list[Message], list[Inv
             )
         )
     return msgs, bad
+
+
+def message_ids(text: str) -> list[str]:
+    """The ``#`` of each message in a frame (one object or an array of them); ``[""]`` when
+    the frame cannot be read. Why: a frame lost or discarded as a whole must be reported per
+    message, so each message's fate can be followed by id; off the hot path (drops only)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [""]
+    msgs = data if isinstance(data, list) else [data]
+    ids = [m["#"] if isinstance(m, dict) and isinstance(m.get("#"), str) else "" for m in msgs]
+    return ids or [""]

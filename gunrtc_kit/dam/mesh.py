@@ -143,14 +143,28 @@ class Mesh:
             trace.Error(self._now(), self.pid, peer.id if peer else "", error=text, msg_id=msg_id)
         )
 
-    def _dropped(self, peer: MeshPeer | None, msg_id: str, reason: str) -> None:
+    def _dropped(
+        self, peer: MeshPeer | None, msg_id: str, cause: trace.DropCause, reason: str
+    ) -> None:
         if not self.bus.wants(trace.Dropped):
             return  # every duplicate on every hop is one: built only for someone who looks
         self._emit(
             trace.Dropped(
-                self._now(), self.pid, peer.id if peer else "", msg_id=msg_id, reason=reason
+                self._now(),
+                self.pid,
+                peer.id if peer else "",
+                msg_id=msg_id,
+                reason=reason,
+                cause=cause,
+                transport=peer.transport if peer else "",
             )
         )
+
+    def _dropped_frame(self, peer: MeshPeer, raw: str, cause: trace.DropCause, reason: str) -> None:
+        """A whole frame (maybe a batch) was discarded: one ``Dropped`` per message in it."""
+        if self.bus.wants(trace.Dropped):
+            for mid in codec.message_ids(raw):
+                self._dropped(peer, mid, cause, reason)
 
     # ------------------------------------------------------------------ hearing
     def hear(self, raw: str | bytes, peer: MeshPeer) -> None:
@@ -211,7 +225,7 @@ class Mesh:
             mid = msg["#"] = random_id(9)
         if self.dup.check(mid) is not None:
             self.duplicates += 1
-            self._dropped(peer, mid, "duplicate")
+            self._dropped(peer, mid, trace.DropCause.DUPLICATE, "duplicate")
             return
         ack = msg.get("@")
         hsh = msg.get("##")
@@ -221,14 +235,21 @@ class Mesh:
             key = f"{ack}{hsh}" if isinstance(ack, str) else f"{mid}{hsh}" if "get" in msg else ""
             if key:
                 if self.dup.check(key) is not None:
-                    self._dropped(peer, mid, "duplicate reply (same ##)")
+                    self._dropped(
+                        peer, mid, trace.DropCause.DUPLICATE_REPLY, "duplicate reply (same ##)"
+                    )
                     return
                 self.dup.track(key)
         dam = msg.get("dam")
         if dam is None and isinstance(ack, str) and ack in self.dup and not self.sent_to(ack, peer):
             # a reply is taken only from a peer its request went to: anyone else naming the id
             # (a forged ``ok`` for someone's put, say) is refused here, before any layer sees it
-            self._dropped(peer, mid, f"reply to {ack!r} from a peer it was not sent to")
+            self._dropped(
+                peer,
+                mid,
+                trace.DropCause.REPLY_FROM_STRANGER,
+                f"reply to {ack!r} from a peer it was not sent to",
+            )
             return
         peer.heard += 1
         if self.bus.wants(trace.Heard):
@@ -313,18 +334,35 @@ class Mesh:
                 peer = self._current[1]
             if peer is None:
                 if req is not None:
-                    self._dropped(None, mid, f"reply to our own request {ack!r}: not relayed")
+                    self._dropped(
+                        None,
+                        mid,
+                        trace.DropCause.OWN_REQUEST,
+                        f"reply to our own request {ack!r}: not relayed",
+                    )
                 else:
-                    self._dropped(None, mid, f"lost route: no request {ack!r} in dedup")
+                    self._dropped(
+                        None,
+                        mid,
+                        trace.DropCause.NO_ROUTE,
+                        f"lost route: no request {ack!r} in dedup",
+                    )
                 return False
             if peer.wire is None and peer.id not in self.peers:
-                self._dropped(peer, mid, "route back leads to a peer that left")
+                self._dropped(
+                    peer, mid, trace.DropCause.PEER_LEFT, "route back leads to a peer that left"
+                )
                 return False
         if isinstance(ack, str):
             req = self.dup.get(ack)
             it = req.it if req is not None else None
             if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
-                self._dropped(peer, mid, "not-found reply to a request that has data")
+                self._dropped(
+                    peer,
+                    mid,
+                    trace.DropCause.NOT_FOUND_SUPPRESSED,
+                    "not-found reply to a request that has data",
+                )
                 return False
         yo = self.yo(msg) if peer is None else _NOBODY
         to: list[MeshPeer] = []
@@ -341,7 +379,9 @@ class Mesh:
                 return False
         out = self._raw(msg, via)
         if out is None:
-            self._dropped(peer, mid, "identical reply already sent")
+            self._dropped(
+                peer, mid, trace.DropCause.IDENTICAL_REPLY, "identical reply already sent"
+            )
             return False
         msg, raw = out
         if len(raw) > self.max_frame:
@@ -460,6 +500,7 @@ class Mesh:
                 transport=peer.transport,
                 size=size,
                 batched=batched,
+                queued=peer.met is None,
             )
         )
 
@@ -505,16 +546,31 @@ class Mesh:
                 return
             except NetworkError:
                 pass
+        if peer.url is None and peer.met is None and self.peers.get(peer.id) is not peer:
+            # an inbound, memory or WebRTC peer that left never comes back on this object:
+            # a queued frame would wait for good, so say it is lost instead
+            self._dropped_frame(peer, raw, trace.DropCause.PEER_LEFT, "the peer left the mesh")
+            return
         queue = peer.queue
         if queue is None:
             queue = peer.queue = deque()
         if len(queue) >= peer.queue_limit:
-            self._dropped(peer, "", f"queue full (queue_limit={peer.queue_limit})")
+            self._dropped_frame(
+                peer,
+                raw,
+                trace.DropCause.QUEUE_FULL,
+                f"queue full (queue_limit={peer.queue_limit})",
+            )
             self._error(peer, f"peer {peer.id!r} queue is full (queue_limit={peer.queue_limit})")
             return
         if peer.queued_chars + len(raw) > self.queue_chars:
             # a count alone let 1000 frames of up to max_frame each wait for one slow peer
-            self._dropped(peer, "", f"queue full (queue_chars={self.queue_chars})")
+            self._dropped_frame(
+                peer,
+                raw,
+                trace.DropCause.QUEUE_FULL,
+                f"queue full (queue_chars={self.queue_chars})",
+            )
             self._error(
                 peer,
                 f"peer {peer.id!r} queue holds {peer.queued_chars} chars; "
@@ -531,12 +587,12 @@ class Mesh:
         self.peers[peer.id] = peer
         return peer
 
-    def hi(self, peer: MeshPeer) -> None:
-        """A wire opened. Inbound peers (no id yet) get one and our ``?``; the queue drains."""
-        ask_pid = False
+    def hi(self, peer: MeshPeer, *, greet: bool | None = None) -> None:
+        """A wire opened. Inbound peers get our ``?`` (``greet``; default: those with no id
+        yet, which get one here); the queue drains."""
+        ask_pid = not peer.id if greet is None else greet
         if not peer.id:
             peer.id = random_id(9)
-            ask_pid = True
         peer.queue_limit = self.queue_limit
         self.peers[peer.id] = peer
         first = peer.met is None
@@ -574,7 +630,18 @@ class Mesh:
         if known:
             del self.peers[peer.id]
         self._dirty.discard(peer)
+        batch = peer.batch
         peer.batch, peer.batch_size = None, 0
+        if batch and peer.url is None:
+            # said (traced) but never written: the wire is gone before the batch's flush
+            self._dropped_frame(
+                peer,
+                codec.encode_batch(batch),
+                trace.DropCause.WIRE_CLOSED,
+                "the wire closed before the batch was sent",
+            )
+        elif batch:
+            self._send(codec.encode_batch(batch), peer)  # a dialled peer's queue keeps it
         if peer.met is None:
             return
         self.near -= 1

@@ -26,22 +26,26 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.core.ham import json_text_greater
 from gunrtc_kit.diagnose.messages import RTC_PREFIX
 from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.diagnose.wires import WireBook
 
 __all__ = [
     "CUT",
     "DEFERRED",
     "ERROR_ACK",
+    "FIX",
     "HEAL",
     "IN_FLIGHT",
     "LOST",
     "NEVER_ACKED",
     "NOT_REASKED",
+    "NOT_RELAYED",
     "NOT_SUBSCRIBED",
     "PARTITION",
     "REASON_KINDS",
@@ -49,42 +53,97 @@ __all__ = [
     "RELINK",
     "WAIT_UNTIL",
     "Action",
+    "ActionKind",
     "Finding",
     "Holding",
     "Pending",
     "PeerSnapshot",
     "Reason",
+    "ReasonKind",
     "Report",
     "diagnose",
 ]
 
-# reason kinds
-PARTITION = "partition"  # a partitioned link drops (or dropped) the frames
-CUT = "cut"  # a closed link (or no link at all) between a peer and the data
-LOST = "lost"  # a frame carrying the data was lost (lossy memory wire, data channel)
-DEFERRED = "deferred"  # HAM holds a future state back until the peer's clock reaches it
-NOT_SUBSCRIBED = "never_subscribed"  # never asked for the soul: nothing is pushed to it
-NOT_REASKED = "not_reasked"  # asked, reconnected, never asked again
-ERROR_ACK = "error_ack"  # a put carrying the data was refused with ``err``
-NEVER_ACKED = "never_acked"  # a put no relay acked within the ack timeout
-IN_FLIGHT = "in_flight"  # a copy is on its way (said, neither heard nor lost yet)
-REASON_KINDS = (
-    PARTITION,
-    CUT,
-    LOST,
-    DEFERRED,
-    NOT_SUBSCRIBED,
-    NOT_REASKED,
-    ERROR_ACK,
-    NEVER_ACKED,
-    IN_FLIGHT,
-)
 
-# action kinds
-REGET = "reget"  # the peer that lacks the data asks for its soul again
-HEAL = "heal"  # clear a link's partition (and a loss of 100 %)
-RELINK = "relink"  # make a new link where one was cut
-WAIT_UNTIL = "wait_until"  # wait until a deferred state's time
+class ReasonKind(StrEnum):
+    """Why a peer lacks a value: the doctor's typed vocabulary (equal to its text)."""
+
+    #: a partitioned link drops (or dropped) the frames
+    PARTITION = "partition"
+    #: no live wire at all between a peer and the data
+    CUT = "cut"
+    #: a frame carrying the data was lost (lossy memory wire, data channel, closed wire)
+    LOST = "lost"
+    #: HAM holds a future state back until the peer's clock reaches it
+    DEFERRED = "deferred"
+    #: never asked for the soul: nothing is pushed to it
+    NOT_SUBSCRIBED = "never_subscribed"
+    #: asked, reconnected, never asked again
+    NOT_REASKED = "not_reasked"
+    #: the put listed the peer in ``><`` (told already), so nobody relayed it there, but the
+    #: writer's own copy never reached it
+    NOT_RELAYED = "not_relayed"
+    #: a put carrying the data was refused with ``err``
+    ERROR_ACK = "error_ack"
+    #: a put no relay acked within the ack timeout
+    NEVER_ACKED = "never_acked"
+    #: a copy is on its way (said, neither heard nor lost yet)
+    IN_FLIGHT = "in_flight"
+
+
+class ActionKind(StrEnum):
+    """What would heal a reason: the doctor's typed actions (equal to their text)."""
+
+    #: the peer that lacks the data asks for its soul again
+    REGET = "reget"
+    #: clear a link's partition (and a loss of 100 %)
+    HEAL = "heal"
+    #: make a new link where one was cut
+    RELINK = "relink"
+    #: wait until a deferred state's time
+    WAIT_UNTIL = "wait_until"
+    #: the writer fixes a refused put and writes it again (never run by the healer)
+    FIX = "fix"
+
+
+PARTITION = ReasonKind.PARTITION
+CUT = ReasonKind.CUT
+LOST = ReasonKind.LOST
+DEFERRED = ReasonKind.DEFERRED
+NOT_SUBSCRIBED = ReasonKind.NOT_SUBSCRIBED
+NOT_REASKED = ReasonKind.NOT_REASKED
+NOT_RELAYED = ReasonKind.NOT_RELAYED
+ERROR_ACK = ReasonKind.ERROR_ACK
+NEVER_ACKED = ReasonKind.NEVER_ACKED
+IN_FLIGHT = ReasonKind.IN_FLIGHT
+REASON_KINDS = tuple(ReasonKind)
+
+REGET = ActionKind.REGET
+HEAL = ActionKind.HEAL
+RELINK = ActionKind.RELINK
+WAIT_UNTIL = ActionKind.WAIT_UNTIL
+FIX = ActionKind.FIX
+
+# copies that never reached the peer they were said to (the wire or the queue ate them)
+_LOST_ON_WAY = frozenset(
+    {
+        trace.DropCause.PARTITIONED,
+        trace.DropCause.LOSS,
+        trace.DropCause.WIRE_CLOSED,
+        trace.DropCause.PEER_LEFT,
+        trace.DropCause.QUEUE_FULL,
+    }
+)
+_LOST_TEXT = {
+    trace.DropCause.LOSS: "lost on the lossy link",
+    trace.DropCause.WIRE_CLOSED: "lost when it was closed with the copy on it: link",
+    trace.DropCause.PEER_LEFT: "never sent (the peer had left) on link",
+    trace.DropCause.QUEUE_FULL: "never sent (the queue was full) on link",
+}
+# replies heard but not merged: no open request (its route expired), or past the stream's cap
+_LATE = frozenset({trace.DropCause.UNSOLICITED_REPLY, trace.DropCause.REPLY_CAP})
+
+_MAX_YO = 64  # names kept per message from its '><' lists (gun.js reads 99 characters)
 
 ACK_TIMEOUT = 9.0  # Gun's opt.lack: seconds without an ack before a put is "never acked"
 IN_FLIGHT_FOR = 2.0  # seconds a copy with no sign of arrival counts as on its way
@@ -141,7 +200,7 @@ class Action:
     (``peer``'s clock reaches ``until`` ms, ``wait`` seconds after the snapshot). ``safe``: it
     changes no data and no experiment a user would mind undone in a Lab."""
 
-    kind: str
+    kind: ActionKind
     text: str
     peer: str = ""
     soul: str = ""
@@ -163,7 +222,7 @@ class Reason:
     about (if any); ``since`` the trace time the cause began; ``msg_id`` the message it is
     about; ``actions`` what would cure it."""
 
-    kind: str
+    kind: ReasonKind
     text: str
     peers: tuple[str, ...] = ()
     link: tuple[str, str] | None = None
@@ -368,16 +427,13 @@ def _state(state: float | None) -> str:
 
 
 @dataclass(slots=True)
-class _LinkHist:
-    """One link (a pair of pids) over time: open or closed, each end's faults, down spans."""
+class _WireHist:
+    """One wire between two peers: open or closed, and each end's faults."""
 
     transport: str = ""
     closed: bool = False
     partitioned: dict[str, bool] = field(default_factory=dict)
     loss: dict[str, float] = field(default_factory=dict)
-    down_since: float | None = None
-    why: str = ""
-    spans: list[tuple[float, float, str]] = field(default_factory=list)  # (from, to, why)
 
     def state(self) -> str:
         """``""`` when usable, else why not: ``cut``, ``partitioned`` or ``loss``."""
@@ -388,6 +444,50 @@ class _LinkHist:
         if any(v >= 1.0 for v in self.loss.values()):
             return "loss"
         return ""
+
+
+_DOWN_ORDER = ("partitioned", "loss", "cut")  # the reason named when every wire is down
+
+
+@dataclass(slots=True)
+class _LinkHist:
+    """What joins a pair of pids over time: its wires (several may join one pair: a data
+    channel beside a memory wire), and the spans when none of them was usable. The pair is up
+    while any wire is; down, it names the most curable wire's reason (a partition before a
+    total loss before a cut)."""
+
+    wires: dict[str, _WireHist] = field(default_factory=dict)
+    down_since: float | None = None
+    why: str = ""
+    spans: list[tuple[float, float, str]] = field(default_factory=list)  # (from, to, why)
+
+    def wire(self, key: str, transport: str) -> _WireHist:
+        """The wire named ``key`` (made if new)."""
+        w = self.wires.get(key)
+        if w is None:
+            w = self.wires[key] = _WireHist(transport)
+        return w
+
+    @property
+    def closed(self) -> bool:
+        """Every wire of the pair is closed (or it has none)."""
+        return all(w.closed for w in self.wires.values())
+
+    @property
+    def transport(self) -> str:
+        """The transport of the wire the pair's state comes from (a down one when down)."""
+        why = self.state()
+        for w in self.wires.values():
+            if w.state() == why:
+                return w.transport
+        return ""
+
+    def state(self) -> str:
+        """``""`` when any wire is usable, else why not: ``partitioned``, ``loss`` or ``cut``."""
+        states = {w.state() for w in self.wires.values()}
+        if not states or "" in states:
+            return "" if states else "cut"
+        return next(why for why in _DOWN_ORDER if why in states)
 
     def update(self, t: float) -> None:
         """Record at time ``t`` whether the link went down or came back up (a down span)."""
@@ -428,6 +528,7 @@ class _Trace:
 
     def __init__(self, events: Iterable[trace.Event], names: Mapping[str, str]) -> None:
         self.d = Directory(dict(names))
+        self.wires = WireBook()
         self.links: dict[tuple[str, str], _LinkHist] = {}
         self.opened: dict[tuple[str, str], list[float]] = {}  # (node, far pid) -> open times
         self.closed_at: dict[tuple[str, str], list[float]] = {}
@@ -437,7 +538,10 @@ class _Trace:
         self.carried: dict[str, list[str]] = {}  # soul -> mids of puts/replies carrying it
         self.written: dict[tuple[str, str, float], tuple[float, str, str]] = {}
         self.merged: dict[tuple[str, str, float], tuple[float, str]] = {}
-        self.drops: dict[str, list[tuple[float, str, str, str]]] = {}  # mid -> (t,src,dst,why)
+        # mid -> (t, src, dst, cause): copies that never reached dst
+        self.drops: dict[str, list[tuple[float, str, str, trace.DropCause]]] = {}
+        # mid -> sayer -> the peers it listed in '><' (those it told itself)
+        self.yo: dict[str, dict[str, set[str]]] = {}
         self.copies: dict[str, list[_Copy]] = {}
         self.late: dict[str, list[tuple[float, str, str]]] = {}  # mid -> (t, from, to)
         self.heard: set[tuple[str, str]] = set()  # (mid, receiver)
@@ -460,20 +564,21 @@ class _Trace:
 
     def _apply(self, e: trace.Event) -> None:
         self.d.apply(e)
+        self.wires.apply(e)
         self.now = max(self.now, e.t)
         if isinstance(e, trace.Link | trace.Hi):
             other = e.pid or self.pid_of(e.node, e.peer)
             if not other:
                 return
             link = self._link(e.node, other)
-            link.transport = e.transport or link.transport
             was_closed = link.closed or (e.node, other) not in self.opened
-            link.closed = False
+            wire = link.wire(self.wires.key(e.node, e.peer, e.transport), e.transport)
+            wire.closed = False
             if isinstance(e, trace.Link):
                 props = e.props or {}
-                link.partitioned[e.node] = bool(props.get("partitioned", False))
+                wire.partitioned[e.node] = bool(props.get("partitioned", False))
                 loss = props.get("loss", 0.0)
-                link.loss[e.node] = float(loss) if isinstance(loss, int | float) else 0.0
+                wire.loss[e.node] = float(loss) if isinstance(loss, int | float) else 0.0
             if was_closed:
                 self.opened.setdefault((e.node, other), []).append(e.t)
                 self.opened.setdefault((other, e.node), []).append(e.t)
@@ -482,12 +587,14 @@ class _Trace:
             other = self.pid_of(e.node, e.peer)
             if other:
                 link = self._link(e.node, other)
-                if not link.closed:
+                was_open = not link.closed
+                wire = link.wire(self.wires.key(e.node, e.peer, e.transport), e.transport)
+                wire.closed = True
+                wire.partitioned.clear()
+                wire.loss.clear()
+                if was_open and link.closed:
                     self.closed_at.setdefault((e.node, other), []).append(e.t)
                     self.closed_at.setdefault((other, e.node), []).append(e.t)
-                link.closed = True
-                link.partitioned.clear()
-                link.loss.clear()
                 link.update(e.t)
         elif isinstance(e, trace.Said):
             self._said(e)
@@ -497,10 +604,10 @@ class _Trace:
                 self.heard.add((mid, e.node))
             self._reply(e.t, e.node, self.pid_of(e.node, e.peer), e.msg)
         elif isinstance(e, trace.Dropped):
-            if e.reason.startswith("memory wire") and e.msg_id:
+            if e.cause in _LOST_ON_WAY and e.msg_id:
                 dst = self.pid_of(e.node, e.peer)
-                self.drops.setdefault(e.msg_id, []).append((e.t, e.node, dst, e.reason))
-            elif ("nobody here" in e.reason or "MAX_REPLY_CHUNKS" in e.reason) and e.msg_id:
+                self.drops.setdefault(e.msg_id, []).append((e.t, e.node, dst, e.cause))
+            elif e.cause in _LATE and e.msg_id:
                 # a reply to no request still open here (its route expired), or past the cap
                 # on one reply stream: heard, but not merged
                 src = self.pid_of(e.node, e.peer)
@@ -526,6 +633,11 @@ class _Trace:
             return
         dst = self.pid_of(e.node, e.peer)
         self.copies.setdefault(mid, []).append(_Copy(e.t, e.node, dst, mid, e.transport))
+        yo = msg.get("><")
+        if isinstance(yo, str) and yo and "put" in msg:
+            told = self.yo.setdefault(mid, {}).setdefault(e.node, set())
+            if len(told) < _MAX_YO:
+                told.update(yo[:99].split(","))
         get = msg.get("get")
         if isinstance(get, dict) and isinstance(get.get("#"), str):
             self.gets.setdefault((e.node, get["#"]), []).append((e.t, dst))
@@ -910,6 +1022,50 @@ class _Context:
                     )
                 )
 
+    def _not_relayed(self, p: str, soul: str, mid: str, add: Any) -> None:
+        """A put ``p`` never heard whose sayer listed ``p`` in ``><`` (the peers it tells
+        itself) and whose own copy for ``p`` did not arrive, while a peer that heard it from
+        that sayer has a wire to ``p`` and so would have passed it on, but for the list."""
+        tr = self.tr
+        if (mid, p) in tr.heard:
+            return
+        names = {p, self.n(p)}
+        for sayer, told in tr.yo.get(mid, {}).items():
+            if sayer == p or not (names & told):
+                continue
+            own = [c for c in tr.copies.get(mid, ()) if c.src == sayer and c.dst == p]
+            if not own and sayer in self.relays:
+                continue  # a relay routes by subscription: not telling p is its choice
+            heard_from = {c.dst for c in tr.copies.get(mid, ()) if c.src == sayer}
+            spared = sorted(
+                q
+                for q in heard_from
+                if q != p and (mid, q) in tr.heard and (min(q, p), max(q, p)) in tr.links
+            )
+            if not spared:
+                continue
+            lost = [d for d in tr.drops.get(mid, ()) if d[1] == sayer and d[2] == p]
+            if lost:
+                what = f"it was lost on the way ({lost[0][3].value})"
+            elif own:
+                what = "it never arrived"
+            else:
+                what = "none was sent (their link was closing)"
+            add(
+                Reason(
+                    NOT_RELAYED,
+                    f"{self.n(sayer)}'s copy of put #{mid} ({soul}) listed {self.n(p)} in '><' "
+                    f"(the peers it tells itself), so "
+                    f"{', '.join(self.n(q) for q in spared)} did not pass it on to "
+                    f"{self.n(p)}; but {self.n(sayer)}'s own copy for {self.n(p)}: {what}",
+                    (p,),
+                    msg_id=mid,
+                    since=tr.puts[mid][0],
+                    actions=(self.reget(p, soul),),
+                )
+            )
+            return
+
     def _history(self, p: str, soul: str, key: str, via: set[str], add: Any) -> None:
         """Copies carrying the data that were lost toward ``p`` (or toward a peer ``via``
         which the data would reach it), or are still on their way."""
@@ -923,7 +1079,7 @@ class _Context:
                     continue  # lost toward a peer that is not on p's way to the data
                 lt = self.link_text(src, dst)
                 k = (src, dst) if src <= dst else (dst, src)
-                if "partitioned" in why:
+                if why is trace.DropCause.PARTITIONED:
                     add(
                         Reason(
                             PARTITION,
@@ -941,7 +1097,7 @@ class _Context:
                         Reason(
                             LOST,
                             f"{self.n(src)}'s copy of #{mid} ({soul}) to {self.n(dst)} was "
-                            f"lost on the lossy link {lt} ({self.ago(t)})",
+                            f"{_LOST_TEXT.get(why, 'lost on')} {lt} ({self.ago(t)})",
                             (p,),
                             k,
                             t,
@@ -949,6 +1105,7 @@ class _Context:
                             (self.reget(p, soul),),
                         )
                     )
+            self._not_relayed(p, soul, mid, add)
             for t, src, dst in tr.late.get(mid, ()):
                 if dst == p:
                     add(
@@ -1118,7 +1275,7 @@ class _Context:
                         actions=(
                             *(self.reget(p, soul) for p in behind),
                             Action(
-                                "fix",
+                                FIX,
                                 f"fix the put #{mid} and write it again",
                                 peer=origin,
                                 soul=soul,

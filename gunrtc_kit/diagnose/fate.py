@@ -2,11 +2,17 @@
 acked, replied, never acked; and which request each reply answers.
 
 A DAM message travels as copies: each ``Said`` event is one copy leaving one peer for one
-other peer. The model keeps a **row** per copy and gives it a **mark** when the trace says how
-it ended: the receiver ``Heard`` it (it passed dedup and was handled), the receiver's dedup
-``Dropped`` it as a duplicate, or the wire lost it (a memory wire's loss or partition). A copy
-heard from a sender that is not traced (a Gun.js relay) becomes a ``heard-only`` row, so what
-was *heard* is shown even when nobody traced its saying. Rows are what the flow view draws.
+other peer over one wire. The model keeps a **row** per copy and gives it a **mark** (``Mark``)
+when the trace says how it ended: the receiver ``Heard`` it (it passed dedup and was handled),
+the receiver dropped it as a duplicate or refused it (a reply rule), or it never arrived (the
+wire's loss or partition, the wire closing with it on it, the peer gone, a full queue). Copies
+are matched to their fate by message id, both ends *and the wire* (``diagnose.wires``): two
+wires between one pair carry two copies, each with its own fate. A copy handed to a peer that
+is not traced (a Gun.js relay) is ``untraced`` (its arrival is not known) until that peer
+answers it, which proves it arrived (``answered``). A copy heard from a sender that is not
+traced becomes a ``heard-only`` row, so what was *heard* is shown even when nobody traced its
+saying. Causes are read from ``trace.Dropped.cause`` (typed), never from its text. Rows are
+what the flow view draws.
 
 Per message id the model keeps a ``MsgInfo``: its kind, souls, first JSON, who said it first
 (the origin), the rows of its copies, the replies naming it in ``@``, who merged it, and when
@@ -25,32 +31,83 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.messages import is_signaling, kind_of, label_of, souls_of
 from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.diagnose.wires import WireBook
 
 __all__ = [
+    "ANSWERED",
     "DUP",
     "HEARD",
     "HEARD_ONLY",
     "LOST",
     "MARKS",
+    "QUEUED",
+    "REFUSED",
     "SENT",
+    "UNTRACED",
     "Fate",
     "FateModel",
     "FateStep",
+    "Mark",
     "MsgInfo",
     "Row",
 ]
 
-SENT, HEARD, DUP, LOST, HEARD_ONLY = range(5)
-MARKS = ("sent", "heard", "dup", "lost", "heard-only")
+
+class Mark(StrEnum):
+    """How one copy of a message ended, as far as the trace says."""
+
+    #: said; no sign yet that it arrived or was lost
+    SENT = "sent"
+    #: the receiver heard it (passed dedup, handled)
+    HEARD = "heard"
+    #: the receiver's dedup dropped it (it had the message already)
+    DUP = "dup"
+    #: it never arrived (the wire's loss or partition, a closed wire, a gone peer, a full queue)
+    LOST = "lost"
+    #: heard from a sender whose saying is not traced
+    HEARD_ONLY = "heard-only"
+    #: the receiver got it and refused it (a reply rule)
+    REFUSED = "refused"
+    #: handed to a peer that is not traced: arrival unknown
+    UNTRACED = "untraced"
+    #: handed to a peer that is not traced, which answered it: it arrived
+    ANSWERED = "answered"
+    #: the wire was not open: it waits in the sender's queue for the wire to open
+    QUEUED = "queued"
+
+
+MARKS: tuple[Mark, ...] = tuple(Mark)  # a row's mark is stored as its index here
+SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED = range(len(MARKS))
+_OPEN = frozenset({SENT, UNTRACED, QUEUED})  # marks a later event may still settle
+# drops reported by the sayer for a copy it said (or tried to): the copy never arrived
+_SENDER_SIDE = frozenset(
+    {
+        trace.DropCause.PARTITIONED,
+        trace.DropCause.LOSS,
+        trace.DropCause.WIRE_CLOSED,
+        trace.DropCause.PEER_LEFT,
+        trace.DropCause.QUEUE_FULL,
+    }
+)
+_LOST_WHY = {
+    trace.DropCause.PARTITIONED: "the wire's partition dropped it",
+    trace.DropCause.LOSS: "the wire's loss dropped it",
+    trace.DropCause.WIRE_CLOSED: "the wire closed with it on it",
+    trace.DropCause.PEER_LEFT: "the peer had left the mesh",
+    trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
+}
+_ARRIVED = frozenset({HEARD, ANSWERED, HEARD_ONLY})
 
 ACK_TIMEOUT = 9.0  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
 _PER_UNRESOLVED = 1_000  # rows kept waiting per such pair
+MAX_TRACED = 100_000  # peers remembered as traced (a trace file could name any number)
 HOLD = 2.0  # seconds a copy heard from a peer not known yet waits for its name
 MAX_KINDS = 200  # distinct kinds listed (a remote side chooses its 'dam' values)
 MAX_MSG_BYTES = 64 * 1024  # a bigger message is kept as a preview, not whole
@@ -93,10 +150,12 @@ class Row:
     kind: str
     label: str
     mid: str
-    mark: str
+    mark: Mark
     transport: str
     reply_to: str
     sig: bool
+    why: str = ""  # why a lost or refused copy ended so
+    tag: str = ""  # the wire's tag (memory wires), telling sibling wires apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +240,16 @@ class FateModel:
         self.c_tr: list[str] = []
         self.c_reply: list[str] = []
         self.c_sig: list[bool] = []
+        self.c_tag: list[str] = []  # the wire's tag (memory wires), to tell sibling wires apart
+        self.row_why: dict[int, str] = {}  # seq -> why a lost or refused copy ended so
+        self.wires = WireBook()
+        self.traced: set[str] = set()  # peers that emit events of their own
         self.msgs: dict[str, MsgInfo] = {}
         self.kinds: set[str] = set()
         self.changed: set[int] = set()  # rows whose mark or ends changed (views drain it)
-        self._awaiting: dict[tuple[str, str, str], int] = {}
+        # copies waiting for their fate, by (message id, sayer, receiver): (wire, seq) each,
+        # oldest first; two wires between one pair each carry a copy of their own
+        self._awaiting: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
         self._unres_dst: dict[tuple[str, str], list[int]] = {}
         self._unres_src: dict[tuple[str, str], list[int]] = {}
         # the same rows, by (message id, sayer): a receiver that hears that message from that
@@ -228,6 +293,9 @@ class FateModel:
         if t > self.now:
             self.now = t
         self.events += 1
+        self.wires.apply(e)
+        if e.node and e.node not in self.traced and len(self.traced) < MAX_TRACED:
+            self.traced.add(e.node)
         if self._held_since:
             self.settle(t - HOLD)
         if isinstance(e, trace.Said):
@@ -299,7 +367,16 @@ class FateModel:
                 parent.version += 1
         return info
 
-    def _row(self, t: float, src: int, dst: int, info: MsgInfo, mark: int, transport: str) -> int:
+    def _row(
+        self,
+        t: float,
+        src: int,
+        dst: int,
+        info: MsgInfo,
+        mark: int,
+        transport: str,
+        tag: str = "",
+    ) -> int:
         seq = self.offset + len(self.c_t)
         self.c_t.append(t)
         self.c_src.append(src)
@@ -311,6 +388,7 @@ class FateModel:
         self.c_tr.append(transport)
         self.c_reply.append(info.reply_to)
         self.c_sig.append(info.sig)
+        self.c_tag.append(tag)
         info.seqs.append(seq)
         info.version += 1
         if len(self.c_t) > self.row_cap + max(self.row_cap // 10, 1):
@@ -325,12 +403,35 @@ class FateModel:
         d = self.directory
         info = self._info(msg, mid, t, e.node, True, e.size)
         dst = d.resolve(e.node, e.peer)
-        seq = self._row(t, d.lane(e.node), d.lane(dst), info, SENT, e.transport)
+        tag = self.wires.tag(e.node, e.peer)
+        mark = QUEUED if e.queued else SENT
+        seq = self._row(t, d.lane(e.node), d.lane(dst), info, mark, e.transport, tag)
         if dst:
-            self._awaiting[(mid, e.node, dst)] = seq
+            self._await(mid, e.node, dst, f"{e.transport}:{tag}", seq)
         else:
             _hold(self._unres_dst, (e.node, e.peer), seq)
             _hold(self._unres_by, (mid, e.node), seq)
+
+    def _await(self, mid: str, src: str, dst: str, wire: str, seq: int) -> None:
+        waiting = self._awaiting.get((mid, src, dst))
+        if waiting is None:
+            self._awaiting[(mid, src, dst)] = [(wire, seq)]
+        else:
+            waiting.append((wire, seq))
+
+    def _settle(self, seq: int | None, mark: int, why: str = "") -> bool:
+        """Give row ``seq`` its final mark (and why); False when it is not kept."""
+        if seq is None or seq < self.offset:
+            return False
+        i = seq - self.offset
+        self.c_mark[i] = mark
+        if why:
+            self.row_why[seq] = why
+        self.changed.add(seq)
+        info = self.msgs.get(self.c_mid[i])
+        if info is not None:
+            info.version += 1
+        return True
 
     def _heard(self, e: trace.Heard, t: float, hold: bool = True) -> None:
         msg = e.msg
@@ -342,89 +443,125 @@ class FateModel:
         if not src and hold and self._hold_event(e, t):
             return
         info = self._info(msg, mid, t, src, False, e.size)
-        seq = self._copy_to(mid, src, e.node) if src else None
-        if seq is not None and seq >= self.offset:
-            i = seq - self.offset
-            if self.c_mark[i] == SENT:
-                self.c_mark[i] = HEARD
-                self.changed.add(seq)
-                info.version += 1
-        else:
-            seq = self._row(t, d.lane(src), d.lane(e.node), info, HEARD_ONLY, e.transport)
+        wire = self.wires.key(e.node, e.peer, e.transport)
+        seq = self._copy_to(mid, src, e.node, wire) if src else None
+        if not self._settle(seq, HEARD):
+            seq = self._row(
+                t,
+                d.lane(src),
+                d.lane(e.node),
+                info,
+                HEARD_ONLY,
+                e.transport,
+                self.wires.tag(e.node, e.peer),
+            )
             if not src:
                 _hold(self._unres_src, (e.node, e.peer), seq)
         if info.reply_to:
-            parent = self.msgs.get(info.reply_to)
-            if parent is not None and parent.origin == e.node and parent.answered_at is None:
-                parent.answered_at = t
-                parent.answered_by = info.origin
-                parent.answer_ok = msg.get("ok")
-                err = msg.get("err")
-                parent.answer_err = str(err) if err else ""
-                parent.version += 1
+            self._answered(info, src, e.node, msg, t)
+
+    def _answered(self, reply: MsgInfo, src: str, node: str, msg: dict[str, Any], t: float) -> None:
+        """``node`` heard ``reply`` from ``src``: whoever made it had the request, so a copy of
+        the request handed to that untraced peer arrived; and the origin has its answer."""
+        parent = self.msgs.get(reply.reply_to)
+        if parent is None:
+            return
+        maker = reply.origin or src
+        lane = self.directory.lane_of(maker)
+        for seq in parent.seqs:
+            i = seq - self.offset
+            if i >= 0 and self.c_dst[i] == lane and self.c_mark[i] in (UNTRACED, SENT):
+                self._settle(seq, ANSWERED)
+                break
+        if parent.origin == node and parent.answered_at is None:
+            parent.answered_at = t
+            parent.answered_by = reply.origin
+            parent.answer_ok = msg.get("ok")
+            err = msg.get("err")
+            parent.answer_err = str(err) if err else ""
+            parent.version += 1
 
     def _dropped(self, e: trace.Dropped, t: float, hold: bool = True) -> None:
-        reason = e.reason
-        d = self.directory
-        if reason.startswith("duplicate"):
-            src = d.resolve(e.node, e.peer)
-            if not src and hold and self._hold_event(e, t):
-                return
-            seq = self._copy_to(e.msg_id, src, e.node) if src else None
-            if seq is not None and seq >= self.offset:
-                i = seq - self.offset
-                self.c_mark[i] = DUP
-                self.changed.add(seq)
-                info = self.msgs.get(e.msg_id)
-                if info is not None:
-                    info.version += 1
-                return
-            info = self.msgs.get(e.msg_id)
-            if info is not None:
-                seq = self._row(t, d.lane(src), d.lane(e.node), info, DUP, "")
-                if not src:
-                    _hold(self._unres_src, (e.node, e.peer), seq)
+        cause = e.cause
+        if cause.on_arrival:
+            self._refused(e, t, hold)
             return
-        if reason.startswith("memory wire"):
-            dst = d.resolve(e.node, e.peer)
-            if dst:
-                seq = self._awaiting.pop((e.msg_id, e.node, dst), None)
-            else:  # the far end is not known yet: the copy waits among the unresolved
-                seq = next(
-                    (
-                        s
-                        for s in self._unres_dst.get((e.node, e.peer), ())
-                        if s >= self.offset and self.c_mid[s - self.offset] == e.msg_id
-                    ),
-                    None,
-                )
-            if seq is not None and seq >= self.offset:
-                self.c_mark[seq - self.offset] = LOST
-                self.changed.add(seq)
-                info = self.msgs.get(e.msg_id)
-                if info is not None:
-                    info.version += 1
+        if e.peer and cause in _SENDER_SIDE:
+            if self._lost(e):
                 return
         info = self.msgs.get(e.msg_id) if e.msg_id else None
         if info is not None:
+            d = self.directory
             who = d.label(e.node)
             to = d.label(d.resolve(e.node, e.peer)) if e.peer else ""
-            text = f"not delivered by {who}" + (f" to {to}" if to else "") + f": {reason}"
+            text = f"not delivered by {who}" + (f" to {to}" if to else "") + f": {e.reason}"
             info.notes.append((t, text, "dropped"))
             info.version += 1
 
+    def _refused(self, e: trace.Dropped, t: float, hold: bool) -> None:
+        """The receiver got a copy and dropped it: dedup, or a reply rule."""
+        d = self.directory
+        src = d.resolve(e.node, e.peer)
+        if not src and hold and self._hold_event(e, t):
+            return
+        mark = DUP if e.cause is trace.DropCause.DUPLICATE else REFUSED
+        why = "" if mark == DUP else e.reason
+        wire = self.wires.key(e.node, e.peer, e.transport)
+        seq = self._copy_to(e.msg_id, src, e.node, wire) if src else None
+        if self._settle(seq, mark, why):
+            return
+        info = self.msgs.get(e.msg_id)
+        if info is not None:
+            tag = self.wires.tag(e.node, e.peer)
+            seq = self._row(t, d.lane(src), d.lane(e.node), info, mark, e.transport, tag)
+            if why:
+                self.row_why[seq] = why
+            if not src:
+                _hold(self._unres_src, (e.node, e.peer), seq)
+
+    def _lost(self, e: trace.Dropped) -> bool:
+        """A copy ``e.node`` said never reached the far end: mark its row; False if none."""
+        d = self.directory
+        dst = d.resolve(e.node, e.peer)
+        if dst:
+            seq = self._take((e.msg_id, e.node, dst), self.wires.key(e.node, e.peer, e.transport))
+        else:  # the far end is not known yet: the copy waits among the unresolved
+            seq = next(
+                (
+                    s
+                    for s in self._unres_dst.get((e.node, e.peer), ())
+                    if s >= self.offset
+                    and self.c_mid[s - self.offset] == e.msg_id
+                    and self.c_mark[s - self.offset] in _OPEN
+                ),
+                None,
+            )
+        return self._settle(seq, LOST, _LOST_WHY.get(e.cause, e.reason))
+
     # ------------------------------------------------------------------ resolution
-    def _copy_to(self, mid: str, src: str, dst: str) -> int | None:
-        """The row of ``src`` saying ``mid`` to ``dst`` that still waits for its fate: known
-        by its ends, or one said to a peer ``src`` could not name yet (then it is ``dst``)."""
-        seq = self._awaiting.pop((mid, src, dst), None)
+    def _take(self, key: tuple[str, str, str], wire: str) -> int | None:
+        """The oldest copy waiting under ``key`` on ``wire`` (else on any wire of that pair)."""
+        waiting = self._awaiting.get(key)
+        if not waiting:
+            return None
+        at = next((n for n, (w, _) in enumerate(waiting) if w == wire), 0)
+        seq = waiting.pop(at)[1]
+        if not waiting:
+            del self._awaiting[key]
+        return seq
+
+    def _copy_to(self, mid: str, src: str, dst: str, wire: str = "") -> int | None:
+        """The row of ``src`` saying ``mid`` to ``dst`` (over ``wire`` when it can tell) that
+        still waits for its fate: known by its ends, or one said to a peer ``src`` could not
+        name yet (then it is ``dst``)."""
+        seq = self._take((mid, src, dst), wire)
         if seq is not None:
             return seq
         seqs = self._unres_by.get((mid, src))
         while seqs:
             seq = seqs.pop(0)
             i = seq - self.offset
-            if i >= 0 and self.c_dst[i] == -1 and self.c_mark[i] == SENT:
+            if i >= 0 and self.c_dst[i] == -1 and self.c_mark[i] in _OPEN:
                 self.c_dst[i] = self.directory.lane(dst)
                 self.changed.add(seq)
                 if not seqs:
@@ -476,8 +613,9 @@ class FateModel:
                 i = seq - self.offset
                 self.c_dst[i] = lane
                 self.changed.add(seq)
-                if self.c_mark[i] == SENT:  # a lost copy has its fate already
-                    self._awaiting[(self.c_mid[i], node, entity)] = seq
+                if self.c_mark[i] in _OPEN:  # a lost copy has its fate already
+                    wire = f"{self.c_tr[i]}:{self.c_tag[i]}"
+                    self._await(self.c_mid[i], node, entity, wire, seq)
         for seq in self._unres_src.pop((node, peer), ()):
             if seq >= self.offset:
                 self.c_src[seq - self.offset] = lane
@@ -495,11 +633,18 @@ class FateModel:
             self.c_tr,
             self.c_reply,
             self.c_sig,
+            self.c_tag,
         ):
             del col[:n]
         self.offset += n
         first = self.offset
-        self._awaiting = {k: s for k, s in self._awaiting.items() if s >= first}
+        awaiting: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+        for k, waiting in self._awaiting.items():
+            kept = [(w, s) for w, s in waiting if s >= first]
+            if kept:
+                awaiting[k] = kept
+        self._awaiting = awaiting
+        self.row_why = {s: why for s, why in self.row_why.items() if s >= first}
         self.changed = {s for s in self.changed if s >= first}
 
     # ------------------------------------------------------------------ reading
@@ -507,6 +652,16 @@ class FateModel:
         """The column index of row ``seq``, or -1 when it is no longer kept."""
         i = seq - self.offset
         return i if 0 <= i < len(self.c_t) else -1
+
+    def mark_at(self, i: int) -> Mark:
+        """The mark of the row at column index ``i``: a copy still ``sent`` to a peer that
+        emits no events of its own reads ``untraced`` (its arrival cannot be known)."""
+        m = self.c_mark[i]
+        if m == SENT:
+            dd = self.c_dst[i]
+            if dd >= 0 and self.directory.lanes[dd] not in self.traced:
+                return Mark.UNTRACED
+        return MARKS[m]
 
     def row(self, seq: int) -> Row:
         """Row ``seq`` with names instead of lanes (``IndexError`` when not kept)."""
@@ -523,10 +678,12 @@ class FateModel:
             kind=self.c_kind[i],
             label=self.c_label[i],
             mid=self.c_mid[i],
-            mark=MARKS[self.c_mark[i]],
+            mark=self.mark_at(i),
             transport=self.c_tr[i],
             reply_to=self.c_reply[i],
             sig=self.c_sig[i],
+            why=self.row_why.get(seq, ""),
+            tag=self.c_tag[i],
         )
 
     def rows(self) -> Iterator[Row]:
@@ -554,6 +711,12 @@ class FateModel:
         pair_lanes: tuple[int, int] | None = None
         if pair:
             pair_lanes = (d.lane_of(pair[0]), d.lane_of(pair[1]))
+        # a soul matches exactly; a trailing '*' asks for a prefix ("chat/*")
+        prefix = soul[:-1] if soul.endswith("*") else None
+
+        def soul_ok(s: str) -> bool:
+            return s.startswith(prefix) if prefix is not None else s == soul
+
         c_src, c_dst, c_kind = self.c_src, self.c_dst, self.c_kind
         c_label, c_tr, c_sig, c_mid = self.c_label, self.c_tr, self.c_sig, self.c_mid
         msgs = self.msgs
@@ -572,7 +735,7 @@ class FateModel:
             if soul:
                 info = msgs.get(c_mid[i])
                 souls = info.souls if info is not None else (c_label[i],)
-                if not any(s.startswith(soul) for s in souls):
+                if not any(soul_ok(s) for s in souls):
                     return False
             return True
 
@@ -591,32 +754,19 @@ class FateModel:
         origin = d.label(info.origin)
         missing = 0
         for seq in info.seqs:
-            i = self.index(seq)
-            if i < 0:
+            if self.index(seq) < 0:
                 missing += 1
                 continue
             r = self.row(seq)
-            how = f"over {r.transport}" if r.transport else ""
-            if r.mark == "heard-only":
-                steps.append(FateStep(r.t, f"{r.dst} heard it from {r.src} {how}".strip(), "heard"))
-                heard.append(r.dst)
-                continue
-            if r.mark == "dup":
-                dups += 1
-                steps.append(FateStep(r.t, f"{r.dst} dropped a copy from {r.src} (dedup)", "dup"))
-                continue
             verb = "said" if r.src == origin else "relayed"
-            if verb == "relayed" and r.src not in relayed:
-                relayed.append(r.src)
-            text = f"{r.src} {verb} it to {r.dst} {how}".strip()
-            if r.mark == "heard":
+            if r.mark not in (Mark.HEARD_ONLY, Mark.DUP, Mark.REFUSED):
+                if verb == "relayed" and r.src not in relayed:
+                    relayed.append(r.src)
+            if r.mark in (Mark.HEARD, Mark.HEARD_ONLY, Mark.ANSWERED):
                 heard.append(r.dst)
-                steps.append(FateStep(r.t, text + f"; {r.dst} heard it", "heard"))
-            elif r.mark == "lost":
-                lost += 1
-                steps.append(FateStep(r.t, text + "; the wire lost it", "lost"))
-            else:
-                steps.append(FateStep(r.t, text + "; no sign it arrived (yet)", "sent"))
+            dups += r.mark == Mark.DUP
+            lost += r.mark == Mark.LOST
+            steps.append(FateStep(r.t, _copy_text(r, verb), r.mark.value))
         if missing:
             steps.append(FateStep(info.t, f"{missing} older copies are no longer kept", "note"))
         for t, node, nkeys, deferred in info.merged:
@@ -687,6 +837,30 @@ class FateModel:
             never_acked=never,
             rejected=rejected,
         )
+
+
+def _copy_text(r: Row, verb: str) -> str:
+    """One copy's line in a fate, in words that match its mark."""
+    how = f" over {r.transport}" if r.transport else ""
+    said = f"{r.src} {verb} it to {r.dst}{how}"
+    mark = r.mark
+    if mark == Mark.HEARD_ONLY:
+        return f"{r.dst} heard it from {r.src}{how}"
+    if mark == Mark.DUP:
+        return f"{r.dst} dropped a copy from {r.src}{how} (dedup: it had it already)"
+    if mark == Mark.REFUSED:
+        return f"{r.dst} refused a copy from {r.src}{how}: {r.why}"
+    if mark == Mark.HEARD:
+        return f"{said}; {r.dst} heard it"
+    if mark == Mark.LOST:
+        return f"{said}; it never arrived: {r.why or 'the wire lost it'}"
+    if mark == Mark.ANSWERED:
+        return f"{said}; {r.dst} answered it, so it arrived ({r.dst} is not traced)"
+    if mark == Mark.UNTRACED:
+        return f"{said}; handed to the wire ({r.dst} is not traced: its arrival is not known)"
+    if mark == Mark.QUEUED:
+        return f"{said}; queued: the wire was not open (sent when it opens again)"
+    return f"{said}; no sign it arrived (yet)"
 
 
 def _preview(msg: dict[str, Any], size: int) -> dict[str, Any]:

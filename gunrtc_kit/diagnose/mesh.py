@@ -1,4 +1,9 @@
-"""The mesh as the trace shows it: a node per peer, an edge per link, with what each carried.
+"""The mesh as the trace shows it: a node per peer, an edge per wire, with what each carried.
+
+An edge is a *wire*, not a pair of peers: two peers may share several at once (a WebSocket, a
+WebRTC data channel, one or more memory wires), each with its own state, faults and traffic, and
+each is drawn and counted apart (``edge_id`` names one by its ends, transport and tag; see
+``diagnose.wires``).
 
 Nodes are *entities* of a ``Directory``: a traced peer's pid, or the pid (or URL) of a remote
 side whose identity the trace established (``Hi`` with a pid, a ``Link`` naming the far end,
@@ -23,17 +28,26 @@ from typing import Any
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.messages import kind_of
 from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.diagnose.wires import WireBook
 
-__all__ = ["EdgeState", "MeshModel", "NodeState", "edge_id"]
+__all__ = ["EdgeState", "MeshModel", "NodeState", "edge_id", "pair_of"]
 
 PULSE_CAP = 200  # pulses kept between two takes (extra ones are counted, not kept)
 MAX_NODES = 5_000  # a remote side can invent pids: past this, new peers are counted, not drawn
 MAX_EDGES = 50_000
 
 
-def edge_id(a: str, b: str) -> str:
-    """The id of the link between two entities, the same whichever end names it."""
-    return f"{a}|{b}" if a <= b else f"{b}|{a}"
+def edge_id(a: str, b: str, transport: str = "?", tag: str = "") -> str:
+    """The id of one wire between two entities, the same whichever end names it:
+    ``"<a>|<b>|<transport>|<tag>"`` with ``a <= b``."""
+    lo, hi = (a, b) if a <= b else (b, a)
+    return f"{lo}|{hi}|{transport or '?'}|{tag}"
+
+
+def pair_of(eid: str) -> tuple[str, str]:
+    """The two entities an edge id joins (sorted)."""
+    a, b, _ = eid.split("|", 2)
+    return a, b
 
 
 @dataclass(slots=True)
@@ -52,12 +66,13 @@ class NodeState:
 
 @dataclass(slots=True)
 class EdgeState:
-    """One link between two peers."""
+    """One wire between two peers (``tag`` tells apart wires of one transport)."""
 
     id: str
     a: str
     b: str
     transport: str = "?"
+    tag: str = ""
     state: str = "open"
     count: int = 0
     lost: int = 0
@@ -70,11 +85,12 @@ class EdgeState:
 
 
 class MeshModel:
-    """Peers and links, fed one trace event at a time (directory already applied)."""
+    """Peers and wires, fed one trace event at a time (directory already applied)."""
 
     def __init__(self, directory: Directory | None = None) -> None:
         self.directory = directory or Directory()
         self.directory.on_resolved.append(self._resolved)
+        self.wires = WireBook()
         self.nodes: dict[str, NodeState] = {}
         self.edges: dict[str, EdgeState] = {}
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
@@ -105,23 +121,39 @@ class MeshModel:
             self.changed_nodes.add(entity)
         return n
 
-    def edge(self, a: str, b: str, **attrs: Any) -> EdgeState | None:
-        """The link between ``a`` and ``b`` (made if new), with ``attrs`` set on it; None when
-        the bounds refuse it."""
-        eid = edge_id(a, b)
+    def edge(
+        self, a: str, b: str, transport: str = "?", tag: str = "", **attrs: Any
+    ) -> EdgeState | None:
+        """The wire between ``a`` and ``b`` of ``transport`` and ``tag`` (made if new), with
+        ``attrs`` set on it; None when the bounds refuse it."""
+        eid = edge_id(a, b, transport, tag)
         e = self.edges.get(eid)
         if e is None:
             if len(self.edges) >= MAX_EDGES or self.node(a) is None or self.node(b) is None:
                 self.refused += 1
                 return None
             lo, hi = (a, b) if a <= b else (b, a)
-            e = self.edges[eid] = EdgeState(eid, lo, hi)
+            e = self.edges[eid] = EdgeState(eid, lo, hi, transport or "?", tag)
             self.changed_edges.add(eid)
         for k, v in attrs.items():
             if getattr(e, k) != v:
                 setattr(e, k, v)
                 self.changed_edges.add(eid)
         return e
+
+    def wire_of(self, node: str, peer: str, transport: str) -> EdgeState | None:
+        """The wire ``node`` calls ``peer`` (of ``transport``), if it is drawn."""
+        other = self.directory.resolve(node, peer)
+        if not other:
+            return None
+        tag = self.wires.tag(node, peer)
+        if transport:
+            return self.edges.get(edge_id(node, other, transport, tag))
+        # an event that does not name its transport (an older trace): the pair's wire with
+        # that tag, when there is just one
+        prefix = edge_id(node, other, "", "").rsplit("|", 2)[0] + "|"
+        found = [e for k, e in self.edges.items() if k.startswith(prefix) and e.tag == tag]
+        return found[0] if len(found) == 1 else None
 
     # ------------------------------------------------------------------ events
     def apply(self, e: trace.Event) -> None:
@@ -134,38 +166,23 @@ class MeshModel:
         node = e.node
         if not node:
             return
+        self.wires.apply(e)
         n = self.nodes.get(node)
         if n is None or not n.traced:
             n = self.node(node, traced=True)
             if n is None:
                 return  # past MAX_NODES: counted in ``refused``
-        d = self.directory
         if isinstance(e, trace.Said):
             n.said += 1
             self.counted_nodes.add(node)
-            other = d.resolve(node, e.peer)
-            if not other:
-                return
-            eid = edge_id(node, other)
-            edge = self.edges.get(eid)
-            if edge is None:
-                edge = self.edge(node, other, transport=e.transport or "?")
-                if edge is None:
-                    return
-            edge.count += 1
-            self.counted_edges.add(eid)
-            if len(self.pulses) < PULSE_CAP:
-                self.pulses.append((eid, node, kind_of(e.msg)))
-            else:
-                self.pulses_skipped += 1
+            self._said(e)
         elif isinstance(e, trace.Heard):
             n.heard += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Dropped):
-            if e.reason.startswith("memory wire"):
+            if e.cause.on_wire:
                 n.lost += 1
-                other = d.resolve(node, e.peer)
-                edge = self.edge(node, other) if other else None
+                edge = self.wire_of(node, e.peer, e.transport)
                 if edge is not None:
                     edge.lost += 1
                     self.counted_edges.add(edge.id)
@@ -179,66 +196,97 @@ class MeshModel:
             n.errors += 1
             self.counted_nodes.add(node)
         elif isinstance(e, trace.Hi):
-            self._link(node, e.peer, {"transport": e.transport or "?", "state": "open"})
+            self._link(node, e.peer, e.transport, {"state": "open"})
         elif isinstance(e, trace.Link):
-            attrs: dict[str, Any] = {"transport": e.transport or "?"}
-            props = e.props or {}
-            for key in ("latency", "jitter", "loss"):
-                if isinstance(props.get(key), int | float):
-                    attrs[key] = float(props[key])
-            if "partitioned" in props:
-                attrs["partitioned"] = bool(props["partitioned"])
-            other = e.pid or d.resolve(node, e.peer)
-            if other:
-                existing = self.edges.get(edge_id(node, other))
-                if existing is None:
-                    attrs["state"] = "open"
-                self.edge(node, other, **attrs)
-            else:
-                self._hold(node, e.peer, attrs)
+            self._link_event(e)
         elif isinstance(e, trace.Bye):
-            other = d.resolve(node, e.peer)
-            if other and edge_id(node, other) in self.edges:
-                self.edge(node, other, state="closed")
-            self.pending.pop((node, e.peer), None)
+            self._bye(e)
         elif isinstance(e, trace.RtcState):
             self._rtc_state(e)
+
+    def _said(self, e: trace.Said) -> None:
+        node = e.node
+        other = self.directory.resolve(node, e.peer)
+        if not other:
+            return
+        tr = e.transport or "?"
+        eid = edge_id(node, other, tr, self.wires.tag(node, e.peer))
+        edge = self.edges.get(eid)
+        if edge is None:
+            edge = self.edge(node, other, tr, self.wires.tag(node, e.peer))
+            if edge is None:
+                return
+        edge.count += 1
+        self.counted_edges.add(eid)
+        if len(self.pulses) < PULSE_CAP:
+            self.pulses.append((eid, node, kind_of(e.msg)))
+        else:
+            self.pulses_skipped += 1
+
+    def _link_event(self, e: trace.Link) -> None:
+        attrs: dict[str, Any] = {}
+        props = e.props or {}
+        for key in ("latency", "jitter", "loss"):
+            if isinstance(props.get(key), int | float):
+                attrs[key] = float(props[key])
+        if "partitioned" in props:
+            attrs["partitioned"] = bool(props["partitioned"])
+        other = e.pid or self.directory.resolve(e.node, e.peer)
+        tr = e.transport or "?"
+        if other:
+            if edge_id(e.node, other, tr, e.wire) not in self.edges:
+                attrs["state"] = "open"
+            self.edge(e.node, other, tr, e.wire, **attrs)
+        else:
+            self._hold(e.node, e.peer, tr, attrs)
+
+    def _bye(self, e: trace.Bye) -> None:
+        other = self.directory.resolve(e.node, e.peer)
+        tr = e.transport or "?"
+        if other:
+            eid = edge_id(e.node, other, tr, self.wires.tag(e.node, e.peer))
+            if eid in self.edges:
+                self.edge(e.node, other, tr, self.wires.tag(e.node, e.peer), state="closed")
+        self.pending.pop((e.node, e.peer), None)
 
     def _rtc_state(self, e: trace.RtcState) -> None:
         if not e.peer:
             return
         layer = getattr(e, "layer", "pc")
-        eid = edge_id(e.node, e.peer)
-        existing = self.edges.get(eid)
+        existing = self.edges.get(edge_id(e.node, e.peer, "dc"))
         if layer == "link":
             if e.state == "open":
-                self.edge(e.node, e.peer, transport="dc", state="open")
-            elif e.state == "closed" and existing is not None and existing.transport == "dc":
-                self.edge(e.node, e.peer, state="closed")
+                self.edge(e.node, e.peer, "dc", state="open")
+            elif e.state == "closed" and existing is not None:
+                self.edge(e.node, e.peer, "dc", state="closed")
         elif layer == "pc":
             if e.state in ("new", "connecting"):
                 if existing is None or existing.state != "open":
-                    self.edge(e.node, e.peer, transport="dc", state="connecting")
+                    self.edge(e.node, e.peer, "dc", state="connecting")
             elif e.state in ("failed", "closed"):
-                if existing is not None and existing.transport == "dc":
-                    self.edge(e.node, e.peer, state=e.state)
+                if existing is not None:
+                    self.edge(e.node, e.peer, "dc", state=e.state)
 
-    def _link(self, node: str, peer: str, attrs: dict[str, Any]) -> None:
+    def _link(self, node: str, peer: str, transport: str, attrs: dict[str, Any]) -> None:
         other = self.directory.resolve(node, peer)
+        tr = transport or "?"
         if other:
-            self.edge(node, other, **attrs)
+            self.edge(node, other, tr, self.wires.tag(node, peer), **attrs)
         else:
-            self._hold(node, peer, attrs)
+            self._hold(node, peer, tr, attrs)
 
-    def _hold(self, node: str, peer: str, attrs: dict[str, Any]) -> None:
+    def _hold(self, node: str, peer: str, transport: str, attrs: dict[str, Any]) -> None:
         if len(self.pending) >= 10_000:
             del self.pending[next(iter(self.pending))]
-        self.pending.setdefault((node, peer), {}).update(attrs)
+        held = self.pending.setdefault((node, peer), {})
+        held.update(attrs)
+        held["transport"] = transport
 
     def _resolved(self, node: str, peer: str, entity: str) -> None:
         attrs = self.pending.pop((node, peer), None)
         if attrs is not None and node in self.nodes:
-            self.edge(node, entity, **attrs)
+            tr = attrs.pop("transport", "?")
+            self.edge(node, entity, tr, self.wires.tag(node, peer), **attrs)
 
     # ------------------------------------------------------------------ reading
     def sample_rates(self, min_interval: float = 0.5) -> None:
@@ -261,7 +309,8 @@ class MeshModel:
         return pulses, skipped
 
     def partitions(self) -> int:
-        """Groups of peers that reach each other over open, unpartitioned links."""
+        """Groups of peers that reach each other over open, unpartitioned wires (any one of a
+        pair's wires is enough)."""
         parent = {n: n for n in self.nodes}
 
         def find(x: str) -> str:
@@ -276,7 +325,7 @@ class MeshModel:
         return len({find(n) for n in self.nodes})
 
     def links(self) -> list[tuple[str, str, str, str, int]]:
-        """(name, name, transport, state, messages) per link, sorted: for tables and tests."""
+        """(name, name, transport, state, messages) per wire, sorted: for tables and tests."""
         label = self.directory.label
         out = []
         for e in self.edges.values():

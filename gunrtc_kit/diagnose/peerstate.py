@@ -78,7 +78,7 @@ class PeersModel:
         elif isinstance(e, trace.Said):
             c["said"] += 1
         elif isinstance(e, trace.Dropped):
-            c["lost" if e.reason.startswith("memory wire") else "dropped"] += 1
+            c["lost" if e.cause.on_wire else "dropped"] += 1
         elif isinstance(e, trace.Error):
             c["errors"] += 1
         elif isinstance(e, trace.Put):

@@ -84,7 +84,7 @@ class SignalingModel:
     def _add(
         self, e: trace.Event, step: str, direction: str, layer: str, text: str, sdp: str | None
     ) -> None:
-        link = edge_id(e.node, e.peer)
+        link = edge_id(e.node, e.peer, "dc")
         if link not in self.links and len(self.links) < MAX_LINKS:
             self.links[link] = (e.node, e.peer) if e.node <= e.peer else (e.peer, e.node)
         self.steps.append(

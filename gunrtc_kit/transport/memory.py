@@ -9,25 +9,49 @@ loop (never re-entrant into the sender's mesh).
 ``connect_memory`` emits a ``trace.Link`` for each end at once (it knows both pids, and a wire
 that loses everything never completes the ``?`` exchange); changing a fault on a connected wire
 emits another ``Link`` with the new ``props``, so views draw faults as they are injected.
+Both ends share a ``tag`` (carried by ``Link.wire``), so two wires between the same two peers
+stay two wires in every view.
+
+Ground truth: a frame that reaches a closed end is reported as ``Dropped`` (cause
+``WIRE_CLOSED``) on the sender's bus, never dropped silently; and ``record`` (a callable set on a
+wire end) is told the outcome of every frame sent from that end: delivered, or the drop cause.
+It is the record the diagnose models are tested against, kept apart from the trace they read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
+import itertools
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gunrtc_kit import trace
+from gunrtc_kit.core import codec
+from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError
 
-__all__ = ["MemoryWire", "connect_memory"]
+__all__ = ["DELIVERED", "FrameRecord", "MemoryWire", "connect_memory"]
 
 _SHARED_RNG = random.Random()
+_TAGS = itertools.count(1)  # wire tags: m1, m2, ... (unique in a process)
+DELIVERED = "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    """What became of one frame on a memory wire: ``outcome`` is ``DELIVERED`` (handed to the
+    far mesh) or the ``trace.DropCause`` that ate it. ``src``/``dst`` are the meshes' pids."""
+
+    tag: str
+    src: str
+    dst: str
+    text: str
+    outcome: str
 
 
 class MemoryWire:
@@ -59,6 +83,8 @@ class MemoryWire:
         self.closed = False
         self.sent = 0
         self.dropped = 0
+        self.tag = ""  # shared by both ends (connect_memory sets it)
+        self.record: Callable[[FrameRecord], None] | None = None  # ground truth, see module doc
         self._loop: asyncio.AbstractEventLoop | None = None
         # the context deliveries run in: copied once, when connected, as asyncio's socket
         # transports copy it once per reader (None: a copy per frame, call_soon's default)
@@ -145,6 +171,7 @@ class MemoryWire:
                 pid=self.far_pid,
                 transport=self.transport,
                 props=self.props,
+                wire=self.tag,
             )
         )
 
@@ -160,15 +187,9 @@ class MemoryWire:
             or (self._loss and self.rng.random() < self._loss)
         ):
             self.dropped += 1
-            if self.mesh is not None and self.peer is not None:
-                why = "partitioned" if self._partitioned or other._partitioned else "loss"
-                bus, node, peer_id = self.mesh.bus, self.mesh.pid, self.peer.id
-                for mid in _message_ids(text):
-                    bus.emit(
-                        trace.Dropped(
-                            bus.now(), node, peer_id, msg_id=mid, reason=f"memory wire {why}"
-                        )
-                    )
+            partitioned = self._partitioned or other._partitioned
+            cause = trace.DropCause.PARTITIONED if partitioned else trace.DropCause.LOSS
+            self._report(text, cause, f"memory wire {cause.value}")
             return
         loop = self._loop or asyncio.get_running_loop()
         delay = self._latency + (self.rng.uniform(0, self._jitter) if self._jitter else 0.0)
@@ -180,8 +201,41 @@ class MemoryWire:
 
     def _deliver(self, text: str) -> None:
         if self.closed or self.mesh is None or self.peer is None:
+            # the wire closed while the frame was on it: the sender's side says so
+            if self._other is not None:
+                self._other._report(
+                    text, trace.DropCause.WIRE_CLOSED, "memory wire closed with the frame on it"
+                )
             return
+        sender = self._other
+        if sender is not None and sender.record is not None:
+            sender.record(FrameRecord(sender.tag, sender._pid(), self._pid(), text, DELIVERED))
         self.mesh.hear(text, self.peer)
+
+    def _pid(self) -> str:
+        return self.mesh.pid if self.mesh is not None else ""
+
+    def _report(self, text: str, cause: trace.DropCause, reason: str) -> None:
+        """A frame sent from this end was dropped: tell ``record`` and the trace (a
+        ``Dropped`` per message in the frame, on this end's bus)."""
+        if self.record is not None:
+            far = self._other._pid() if self._other is not None else ""
+            self.record(FrameRecord(self.tag, self._pid(), far, text, cause))
+        if self.mesh is None or self.peer is None:
+            return
+        bus, node, peer_id = self.mesh.bus, self.mesh.pid, self.peer.id
+        for mid in codec.message_ids(text):
+            bus.emit(
+                trace.Dropped(
+                    bus.now(),
+                    node,
+                    peer_id,
+                    msg_id=mid,
+                    reason=reason,
+                    cause=cause,
+                    transport=self.transport,
+                )
+            )
 
     def close(self) -> None:
         """Hang up both ends; each mesh sees ``bye``."""
@@ -204,18 +258,6 @@ def _share(name: str, value: float) -> float:
     return value
 
 
-def _message_ids(text: str) -> list[str]:
-    """The ``#`` of each message in a frame (one object or an array of them); ``[""]`` when
-    the frame cannot be read, so a lost frame always yields at least one Dropped."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return [""]
-    msgs = data if isinstance(data, list) else [data]
-    ids = [m["#"] if isinstance(m, dict) and isinstance(m.get("#"), str) else "" for m in msgs]
-    return ids or [""]
-
-
 def connect_memory(
     a: Mesh,
     b: Mesh,
@@ -236,17 +278,21 @@ def connect_memory(
     wa = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wb = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wa.other, wb.other = wb, wa
+    wa.tag = wb.tag = f"m{next(_TAGS)}"
     wa._loop = wb._loop = loop
     wa._context = wb._context = contextvars.copy_context()  # deliveries never nest: one will do
-    peer_b = MeshPeer(id="", wire=wa)  # inbound on a: gets a random id and a's '?'
+    # inbound on a: a random id (as an accepted socket gets) and a's '?'
+    peer_b = MeshPeer(id=random_id(9), wire=wa)
     peer_a = MeshPeer(id=f"mem:{a.pid}", wire=wb)  # dialled from b
     wa.mesh, wa.peer, wa.far_pid = a, peer_b, b.pid
     wb.mesh, wb.peer, wb.far_pid = b, peer_a, a.pid
     if on_wire is not None:
         on_wire(wa, wb)
-    b.hi(peer_a)
-    a.hi(peer_b)  # gives peer_b its (random) id
+    # the wire is named (its tag, both pids) before anything travels on it, so every view
+    # files the Hi and the first frames under this wire and no other
     for end in (wa, wb):
         end._announced = True
         end._announce()
+    b.hi(peer_a)
+    a.hi(peer_b, greet=True)
     return peer_b, peer_a

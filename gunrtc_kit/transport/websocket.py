@@ -275,7 +275,16 @@ def _over_budget(mesh: Mesh, peer: MeshPeer) -> OverBudget:
         log.warning("websocket %s", text)
         now = mesh.bus.now()
         mesh.bus.emit(trace.Error(now, mesh.pid, peer.id, error=text))
-        mesh.bus.emit(trace.Dropped(now, mesh.pid, peer.id, reason=f"{limit} exceeded"))
+        mesh.bus.emit(
+            trace.Dropped(
+                now,
+                mesh.pid,
+                peer.id,
+                reason=f"{limit} exceeded",
+                cause=trace.DropCause.BUDGET,
+                transport=peer.transport,
+            )
+        )
         mesh.bye(peer)
         peer.queue = None
         peer.queued_chars = 0

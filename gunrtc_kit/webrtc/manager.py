@@ -232,7 +232,16 @@ class WebRTCManager:
         self.gun.bus.emit(trace.Error(self._now(), self.pid, pid, error=text))
 
     def _dropped(self, pid: str, reason: str, msg_id: str = "") -> None:
-        self.gun.bus.emit(trace.Dropped(self._now(), self.pid, pid, msg_id=msg_id, reason=reason))
+        self.gun.bus.emit(
+            trace.Dropped(
+                self._now(),
+                self.pid,
+                pid,
+                msg_id=msg_id,
+                reason=reason,
+                cause=trace.DropCause.RTC_LIMIT,
+            )
+        )
 
     def _loop_time(self) -> float:
         return asyncio.get_running_loop().time()

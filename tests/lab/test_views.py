@@ -181,7 +181,7 @@ def test_signaling_and_peer_views_from_events() -> None:
     front(sig, {"type": "sdp", "i": steps[0]["i"]})
     lines = dict(map(tuple, sent[-1]["lines"]))
     assert "DTLS role" in lines["a=setup:actpass"]
-    assert sig.links == [{"id": "A|B", "label": "ana ↔ ben"}]
+    assert sig.links == [{"id": "A|B|dc|", "label": "ana ↔ ben"}]
     assert peer.peer["data"] == {"doc": {"x": 5}} and peer.peer["counters"]["puts"] == 1
     assert peer.peer["links"] == [{"peer": "ana", "transport": "memory", "state": "open"}]
     hub.close()

@@ -53,9 +53,13 @@ def test_each_copy_gets_its_own_fate() -> None:
             said(1.0, A, "b1", put),
             heard(1.1, B, "a1", put),
             said(1.2, B, "c1", put),
-            trace.Dropped(1.2, B, "c1", msg_id="m1", reason="memory wire loss"),
+            trace.Dropped(
+                1.2, B, "c1", msg_id="m1", reason="memory wire loss", cause=trace.DropCause.LOSS
+            ),
             said(1.3, B, "a1", put),  # echoed back (a real mesh would not, but dedup must)
-            trace.Dropped(1.4, A, "b1", msg_id="m1", reason="duplicate"),
+            trace.Dropped(
+                1.4, A, "b1", msg_id="m1", reason="duplicate", cause=trace.DropCause.DUPLICATE
+            ),
         ],
     )
     rows = list(fate.rows())
@@ -70,7 +74,7 @@ def test_each_copy_gets_its_own_fate() -> None:
     assert "relayed by b" in f.summary and "1 lost on the wire" in f.summary
     # the three rows changed fate after they were made: views are told which
     assert fate.changed == {0, 1, 2}
-    assert mesh.edges["pidA|pidB"].count == 2 and mesh.edges["pidB|pidC"].lost == 1
+    assert mesh.edges["pidA|pidB|memory|"].count == 2 and mesh.edges["pidB|pidC|memory|"].lost == 1
 
 
 def test_ack_timeout_is_judged_on_the_traces_clock() -> None:
@@ -164,12 +168,32 @@ def test_a_url_named_before_its_pid_gives_its_name_to_the_pid() -> None:
         fate.feed(e)
     rows = list(fate.rows())
     assert [(r.src, r.dst, r.mark) for r in rows] == [
-        (A, "gun.js relay", "sent"),
+        # the Gun.js relay is not traced, but its answer proves the get arrived
+        (A, "gun.js relay", "answered"),
         ("gun.js relay", A, "heard-only"),  # the Gun.js relay is not traced: heard only
     ]
     assert d.role("pidJS") == "external"
     f = fate.fate("g1")
     assert f.replies == ("r1",) and "answered by gun.js relay" in f.summary
+    # an answer is proof of arrival: never "heard by 0" next to "answered"
+    assert f.heard_by == ("gun.js relay",) and "no sign it arrived" not in str(f)
+
+
+def test_a_copy_to_an_untraced_peer_says_so_until_it_answers() -> None:
+    d = Directory()
+    d.name("ws://127.0.0.1:9/gun", "gun.js relay", "external")
+    fate = FateModel(d)
+    put = {"#": "p1", "put": {"x": {"a": 1}}}
+    for e in (
+        trace.Hi(0.0, A, "ws://127.0.0.1:9/gun", pid="pidJS", transport="ws"),
+        said(0.01, A, "ws://127.0.0.1:9/gun", put, "ws"),
+    ):
+        fate.feed(e)
+    (row,) = fate.rows()
+    assert row.mark == "untraced"
+    assert "gun.js relay is not traced" in str(fate.fate("p1"))
+    fate.feed(heard(0.02, A, "ws://127.0.0.1:9/gun", {"#": "a1", "@": "p1", "ok": 1}, "ws"))
+    assert next(fate.rows()).mark == "answered"
 
 
 def test_rows_and_messages_are_bounded_and_say_so() -> None:
@@ -228,13 +252,13 @@ def test_mesh_partitions_and_rates() -> None:
     _, fate, mesh = linked()
     assert mesh.partitions() == 1
     mesh.apply(trace.Link(1.0, B, "c1", pid=C, transport="memory", props={"partitioned": True}))
-    assert mesh.partitions() == 2 and mesh.edges["pidB|pidC"].partitioned
+    assert mesh.partitions() == 2 and mesh.edges["pidB|pidC|memory|"].partitioned
     for i in range(10):
         mesh.apply(said(1.0 + i * 0.1, A, "b1", {"#": f"m{i}", "put": {}}))
     mesh.sample_rates()
-    assert mesh.edges["pidA|pidB"].rate == pytest.approx(10 / 1.9, abs=0.1)
+    assert mesh.edges["pidA|pidB|memory|"].rate == pytest.approx(10 / 1.9, abs=0.1)
     pulses, skipped = mesh.take_pulses()
-    assert len(pulses) == 10 and skipped == 0 and pulses[0] == ("pidA|pidB", A, "put")
+    assert len(pulses) == 10 and skipped == 0 and pulses[0] == ("pidA|pidB|memory|", A, "put")
 
 
 def test_signaling_steps_and_sdp_explained() -> None:
@@ -269,7 +293,11 @@ def test_a_copy_lost_before_its_far_end_was_named_is_still_lost() -> None:
     fate = FateModel(d)
     hello = {"#": "q1", "dam": "?", "pid": A}
     fate.feed(said(0.0, A, "sock1", hello))
-    fate.feed(trace.Dropped(0.0, A, "sock1", msg_id="q1", reason="memory wire loss"))
+    fate.feed(
+        trace.Dropped(
+            0.0, A, "sock1", msg_id="q1", reason="memory wire loss", cause=trace.DropCause.LOSS
+        )
+    )
     fate.feed(trace.Link(0.0, A, "sock1", pid=B, transport="memory"))
     (row,) = fate.rows()
     assert (row.src, row.dst, row.mark) == ("a", "b", "lost")
@@ -305,7 +333,7 @@ def test_what_a_remote_side_can_grow_is_bounded(monkeypatch: pytest.MonkeyPatch)
     for i in range(20):  # a relay that keeps inventing peers, dams and WebRTC links
         for e in (
             trace.Hi(0.0, A, f"s{i}", pid=f"fake{i}", transport="ws"),
-            said(0.0, A, f"s{i}", {"#": f"m{i}", "dam": f"x{i}"}),
+            said(0.0, A, f"s{i}", {"#": f"m{i}", "dam": f"x{i}"}, "ws"),
             trace.RtcSignal(0.0, A, f"fake{i}", step="offer", direction="in", data={}),
         ):
             d.apply(e)

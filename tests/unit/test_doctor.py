@@ -63,7 +63,16 @@ def test_the_higher_state_wins_and_the_older_holder_is_behind() -> None:
 def test_a_partitioned_link_on_the_way_is_named_with_its_heal() -> None:
     events = [*link(0.0, A, B), *link(0.0, B, C), *link(5.0, B, C, partitioned=True)]
     events += [trace.Said(6.0, B, f"to-{C}", msg=put_msg("m1", "chat", m="hi"))]
-    events += [trace.Dropped(6.0, B, f"to-{C}", msg_id="m1", reason="memory wire partitioned")]
+    events += [
+        trace.Dropped(
+            6.0,
+            B,
+            f"to-{C}",
+            msg_id="m1",
+            reason="memory wire partitioned",
+            cause=trace.DropCause.PARTITIONED,
+        )
+    ]
     r = diagnose(
         [snap(A, node("chat", m="hi")), snap(B, node("chat", m="hi")), snap(C)], events, now=8.0
     )
@@ -79,7 +88,11 @@ def test_a_partitioned_link_on_the_way_is_named_with_its_heal() -> None:
 def test_a_lost_frame_and_a_cut_link() -> None:
     events = [*link(0.0, A, B), *link(0.0, A, C)]
     events += [trace.Said(1.0, A, f"to-{B}", msg=put_msg("m1", "chat", m="hi"))]
-    events += [trace.Dropped(1.0, A, f"to-{B}", msg_id="m1", reason="memory wire loss")]
+    events += [
+        trace.Dropped(
+            1.0, A, f"to-{B}", msg_id="m1", reason="memory wire loss", cause=trace.DropCause.LOSS
+        )
+    ]
     events += [trace.Bye(2.0, A, f"to-{C}", transport="memory")]
     r = diagnose([snap(A, node("chat", m="hi")), snap(B), snap(C)], events)
     f = only(r)
@@ -161,7 +174,14 @@ def test_a_get_lost_on_the_way_and_never_sent_again() -> None:
         trace.Said(1.0, A, f"to-{R}", msg=put_msg("m1", "chat", m="hi")),
         trace.Heard(1.0, R, f"to-{A}", msg=put_msg("m1", "chat", m="hi")),
         trace.Said(1.5, B, f"to-{R}", msg=get),
-        trace.Dropped(1.5, B, f"to-{R}", msg_id="g1", reason="memory wire partitioned"),
+        trace.Dropped(
+            1.5,
+            B,
+            f"to-{R}",
+            msg_id="g1",
+            reason="memory wire partitioned",
+            cause=trace.DropCause.PARTITIONED,
+        ),
         trace.Bye(2.0, B, f"to-{R}", transport="memory"),
         *link(2.5, B, R),
     ]

@@ -229,10 +229,11 @@ def test_save_load_round_trip_with_meta(tmp_path: Path) -> None:
     written = trace.save(tmp_path / "run.jsonl", events, meta=meta)
     assert written == tmp_path / "run.jsonl"
     first = json.loads(written.read_text().splitlines()[0])
-    assert first == {"kind": "meta", "format": "gunrtc-trace", "version": 1, **meta}
+    head = {"kind": "meta", "format": "gunrtc-trace", "version": trace.TRACE_VERSION}
+    assert first == {**head, **meta}
     loaded = trace.load(written)
     assert loaded.meta == meta
-    assert loaded.version == 1
+    assert loaded.version == trace.TRACE_VERSION
     assert loaded.events == events
     assert list(tmp_path.iterdir()) == [written]  # no temporary file left behind
 
@@ -310,8 +311,9 @@ def test_load_bad_line_in_gzip_counts_the_meta_line(tmp_path: Path) -> None:
 
 def test_load_refuses_a_newer_format_and_a_foreign_one(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_text('{"kind": "meta", "format": "gunrtc-trace", "version": 2}\n')
-    with pytest.raises(InvalidDataError, match="version 2 is newer"):
+    newer = trace.TRACE_VERSION + 1
+    path.write_text(f'{{"kind": "meta", "format": "gunrtc-trace", "version": {newer}}}\n')
+    with pytest.raises(InvalidDataError, match=f"version {newer} is newer"):
         trace.load(path)
     path.write_text('{"kind": "meta", "format": "other", "version": 1}\n')
     with pytest.raises(InvalidDataError, match="format 'other'"):
@@ -415,3 +417,26 @@ def test_a_mesh_builds_no_heard_or_said_events_for_a_subscriber_of_other_kinds()
     seen, built = asyncio.run(run())
     assert trace.Hi in seen and trace.Heard not in seen and trace.Said not in seen
     assert built < 20  # 20 puts said and merged would be 40+ events if they were built
+
+
+def test_a_dropped_needs_a_typed_cause_and_an_old_trace_reads_as_unknown(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="typed cause"):
+        trace.Dropped(0.0, "a", "b", msg_id="m", reason="duplicate")
+    with pytest.raises(TypeError, match="typed cause"):
+        trace.Dropped(0.0, "a", "b", reason="x", cause="duplicate")  # type: ignore[arg-type]
+    kept = trace.Dropped(0.0, "a", "b", msg_id="m", cause=trace.DropCause.LOSS)
+    back = list(trace.from_jsonl(trace.to_jsonl([kept])))
+    assert back == [kept] and back[0].cause is trace.DropCause.LOSS
+    old = (
+        '{"kind": "meta", "format": "gunrtc-trace", "version": 1}\n'
+        '{"kind": "dropped", "t": 1.0, "node": "a", "peer": "b", "msg_id": "m",'
+        ' "reason": "memory wire loss"}\n'
+    )
+    path = tmp_path / "old.jsonl"
+    path.write_text(old)
+    (e,) = trace.load(path).events
+    assert isinstance(e, trace.Dropped) and e.cause is trace.DropCause.UNKNOWN
+    bad = path.with_name("bad.jsonl")
+    bad.write_text(old.replace('"reason"', '"cause": "no such cause", "reason"'))
+    with pytest.raises(InvalidDataError, match="line 2"):
+        trace.load(bad)

@@ -58,7 +58,7 @@ class SignalingView(View):
 
     def show_link(self, a: str, b: str) -> None:
         """Show only the link between pids ``a`` and ``b``."""
-        self.link = edge_id(a, b)
+        self.link = edge_id(a, b, "dc")
 
     @property
     def steps(self) -> list[Step]:
