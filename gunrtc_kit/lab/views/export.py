@@ -15,8 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path
 
 from gunrtc_kit.diagnose.fate import Row
+from gunrtc_kit.lab.views.layout import Wire, wire_curves
 
 __all__ = ["KIND_COLOURS", "TRANSPORT_COLOURS", "flow_figure", "mesh_figure", "to_png", "to_svg"]
 
@@ -46,49 +49,94 @@ def to_svg(fig: Figure) -> str:
     return buf.getvalue().decode("utf-8")
 
 
+def _wire_style(e: dict[str, Any]) -> tuple[str, float, Any]:
+    """(colour, width, line style) of one wire, as the live view draws it."""
+    closed = e["state"] in ("closed", "failed")
+    width = min(1.2 + (e.get("rate") or 0) ** 0.5, 6)
+    if e.get("partitioned"):
+        return "#dc2626", width, (0, (5, 2))
+    colour = "#d1d5db" if closed else TRANSPORT_COLOURS.get(e["transport"], "#9ca3af")
+    return colour, width, "dotted" if closed else "dashed" if e["state"] != "open" else "solid"
+
+
+def _stopped(nodes: dict[str, Any], edges: Sequence[dict[str, Any]]) -> set[str]:
+    """Relays that have wires and every one of them closed: drawn as stopped."""
+    states: dict[str, list[str]] = {}
+    for e in edges:
+        for end in (e["a"], e["b"]):
+            states.setdefault(end, []).append(e["state"])
+    return {
+        n
+        for n, d in nodes.items()
+        if d.get("role") == "relay"
+        and states.get(n)
+        and all(s in ("closed", "failed") for s in states[n])
+    }
+
+
+def _draw_wires(ax: Any, nodes: dict[str, Any], edges: Sequence[dict[str, Any]]) -> None:
+    """Each wire as its own arc (parallel wires apart, bent around nodes), as the live view."""
+    # in the view's own frame (y down), as the browser draws them, then flipped for the axes
+    pos = {n: (float(d["x"]), float(d["y"])) for n, d in nodes.items()}
+    wires = [
+        Wire(str(e["id"]), e["a"], e["b"], str(e.get("transport") or "?"), str(e.get("tag") or ""))
+        for e in edges
+    ]
+    curves = wire_curves(pos, wires)
+    for e in edges:
+        c = curves.get(str(e["id"]))
+        if c is None:
+            continue
+        colour, width, style = _wire_style(e)
+        path = Path(
+            [(c.x0, -c.y0), (c.cx, -c.cy), (c.x1, -c.y1)],
+            [Path.MOVETO, Path.CURVE3, Path.CURVE3],
+        )
+        ax.add_patch(
+            PathPatch(
+                path,
+                facecolor="none",
+                edgecolor=colour,
+                linewidth=width,
+                linestyle=style,
+                gid=f"wire:{e['id']}",
+            )
+        )
+
+
 def mesh_figure(state: dict[str, Any]) -> Figure:
-    """The mesh (a view's ``snapshot``-shaped dict) with names, links and a legend beside."""
+    """The mesh (a view's ``snapshot``-shaped dict) with names, wires and a legend beside.
+    Each wire is its own arc, as in the live view: a partitioned memory wire shows red
+    beside an open dc between the same two peers. ``state["closed"]`` titles it closed."""
     nodes = {n["id"]: n for n in state.get("nodes", [])}
+    edges = [e for e in state.get("edges", []) if e["a"] in nodes and e["b"] in nodes]
     fig = Figure(figsize=(7.5, 6))
     ax = fig.add_axes((0.02, 0.02, 0.72, 0.96))
     ax.set_axis_off()
     ax.set_aspect("equal")
-    segs: list[Any] = []
-    colours: list[str] = []
-    widths: list[float] = []
-    styles: list[Any] = []
-    for e in state.get("edges", []):
-        a, b = nodes.get(e["a"]), nodes.get(e["b"])
-        if a is None or b is None:
-            continue
-        segs.append([(a["x"], -a["y"]), (b["x"], -b["y"])])
-        closed = e["state"] in ("closed", "failed")
-        colours.append("#d1d5db" if closed else TRANSPORT_COLOURS.get(e["transport"], "#9ca3af"))
-        widths.append(min(1.2 + (e.get("rate") or 0) ** 0.5, 6))
-        styles.append("dotted" if closed else "dashed" if e["state"] != "open" else "solid")
-    if segs:
-        ax.add_collection(
-            LineCollection(segs, colors=colours, linewidths=widths, linestyles=styles)
-        )
+    _draw_wires(ax, nodes, edges)
+    stopped = _stopped(nodes, edges)
     for n in nodes.values():
         relay = n["role"] in ("relay", "external")
+        grey = n["id"] in stopped
         ax.scatter(
             [n["x"]],
             [-n["y"]],
             s=260 if relay else 150,
             marker="s" if relay else "o",
-            color="#111827" if relay else "#ffffff",
-            edgecolors="#111827",
+            color="#9ca3af" if grey else "#111827" if relay else "#ffffff",
+            edgecolors="#9ca3af" if grey else "#111827",
             zorder=3,
         )
         ax.annotate(
-            n["label"],
+            f"{n['label']} (stopped)" if grey else n["label"],
             (n["x"], -n["y"]),
             xytext=(0, -14),
             textcoords="offset points",
             ha="center",
             va="top",
             fontsize=9,
+            color="#6b7280" if grey else "#111827",
         )
     ax.set_xlim(-1.3, 1.3)
     ax.set_ylim(-1.3, 1.3)
@@ -100,13 +148,10 @@ def mesh_figure(state: dict[str, Any]) -> Figure:
     legend.set_xlim(0, 1.2)
     legend.set_ylim(0.2, 1.1)
     stats = state.get("stats") or {}
-    fig.text(
-        0.76,
-        0.45,
-        f"{stats.get('peers', len(nodes))} peers\n{stats.get('links', 0)} open links",
-        fontsize=9,
-        va="top",
-    )
+    text = f"{stats.get('peers', len(nodes))} peers\n{stats.get('links', 0)} open links"
+    if state.get("closed"):
+        text += "\nLab closed"
+    fig.text(0.76, 0.45, text, fontsize=9, va="top")
     return fig
 
 

@@ -7,6 +7,12 @@ notebook still shows the mesh without a kernel) is refreshed at most every 2 s.
 Positions come from a stable layout (see ``layout.py``); ``relayout("spring")`` asks for
 networkx's force-directed one. ``to_png()``/``to_svg()`` export a static picture with
 matplotlib (for reports and nbconvert).
+
+An edge is a *wire*: two peers may share several (a ws, a dc, memory wires), each with its own
+id (``a|b|transport|tag``), state and faults. The browser draws each one apart (see
+``layout.wire_curves``), so a partitioned memory wire shows red beside an open dc, and
+``graph`` is a ``MultiGraph`` keyed by wire id. ``closed`` (set by the Lab when it closes)
+puts a banner on the view: what it shows no longer changes.
 """
 
 from __future__ import annotations
@@ -25,15 +31,17 @@ PULSES_PER_TICK = 30
 
 
 class MeshView(View):
-    """Peers and links: colour by transport, dashes by state, width by rate, faults on memory
-    links, a dot per message. Hover a node for its counters; click a node (``selected_node``)
-    or a link (``selected_edge``)."""
+    """Peers and wires: colour by transport, dashes by state, width by rate, faults on memory
+    wires, a dot per message along the wire it was said on. Hover a node for its counters;
+    click a node (``selected_node``) or a wire (``selected_edge``, its wire id). A relay whose
+    every wire is closed is drawn stopped; ``closed`` shows a "Lab closed" banner."""
 
     _esm = module("mesh.js")
     snapshot = traitlets.Dict().tag(sync=True)
     selected_node = traitlets.Unicode("").tag(sync=True)
     selected_edge = traitlets.Unicode("").tag(sync=True)
     title = traitlets.Unicode("Mesh").tag(sync=True)
+    closed = traitlets.Bool(False).tag(sync=True)
 
     kind = "mesh"
     counts_every = 0.5
@@ -76,12 +84,13 @@ class MeshView(View):
 
     @staticmethod
     def edge_dict(e: EdgeState) -> dict[str, Any]:
-        """One link as the front end takes it."""
+        """One wire as the front end takes it."""
         return {
             "id": e.id,
             "a": e.a,
             "b": e.b,
             "transport": e.transport,
+            "tag": e.tag,  # memory wires: one tag each
             "state": e.state,
             "count": e.count,
             "rate": e.rate,
@@ -165,20 +174,22 @@ class MeshView(View):
     # ------------------------------------------------------------------ questions
     @property
     def graph(self) -> Any:
-        """The mesh as a networkx graph (nodes by pid with ``label``; edges with their
-        transport, state, count...), for graph questions: paths, components, degrees."""
+        """The mesh as a networkx ``MultiGraph`` (nodes by pid with ``label``; one edge per
+        wire, keyed by its wire id, with its transport, tag, state, count...), for graph
+        questions: paths, components, degrees. Parallel wires stay apart: two peers joined by
+        a dc and a memory wire have two edges (``nx.Graph(view.graph)`` collapses them)."""
         import networkx as nx
 
-        g = nx.Graph()
+        g = nx.MultiGraph()
         with self.hub.lock:
             for n in self.hub.mesh.nodes:
                 g.add_node(n, **self.node_dict(n))
             for e in self.hub.mesh.edges.values():
-                g.add_edge(e.a, e.b, **self.edge_dict(e))
+                g.add_edge(e.a, e.b, key=e.id, **self.edge_dict(e))
         return g
 
     def links(self) -> list[tuple[str, str, str, str, int]]:
-        """(name, name, transport, state, messages) per link, sorted."""
+        """(name, name, transport, state, messages) per wire, sorted."""
         with self.hub.lock:
             return self.hub.mesh.links()
 
@@ -189,7 +200,7 @@ class MeshView(View):
 
     def relayout(self, method: str = "spring") -> None:
         """Place every peer again: ``"spring"`` (force-directed, relays in the middle) or
-        ``"ring"`` (the default: a ring in the order peers appeared)."""
+        ``"ring"`` (the default: relays in the middle, peers on a ring by name)."""
         with self.hub.lock:
             m = self.hub.mesh
             self.hub.layout.relayout(
@@ -197,6 +208,7 @@ class MeshView(View):
                 [(e.a, e.b) for e in m.edges.values()],
                 self.hub.directory.roles,
                 method,
+                label=self.hub.directory.label,
             )
             self.reset()
 
@@ -206,7 +218,7 @@ class MeshView(View):
         from gunrtc_kit.lab.views.export import mesh_figure, to_png
 
         with self.hub.lock:
-            fig = mesh_figure(self._everything())
+            fig = mesh_figure({**self._everything(), "closed": self.closed})
         return to_png(fig, dpi)
 
     def to_svg(self) -> str:
@@ -214,5 +226,5 @@ class MeshView(View):
         from gunrtc_kit.lab.views.export import mesh_figure, to_svg
 
         with self.hub.lock:
-            fig = mesh_figure(self._everything())
+            fig = mesh_figure({**self._everything(), "closed": self.closed})
         return to_svg(fig)

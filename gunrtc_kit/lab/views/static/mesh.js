@@ -3,8 +3,13 @@
 // State arrives as a `reset` then `diff`s (custom messages) or, for a saved notebook, the
 // `snapshot` trait. Every node and edge element is kept in a Map id -> record and only the
 // elements a diff names are touched. Nodes move only when Python moves them (animated over
-// 300 ms); pulses are dots travelling along an edge (450 ms, at most 60 alive). One
-// requestAnimationFrame loop runs only while something moves.
+// 300 ms); pulses are dots travelling along the wire they were said on (450 ms, at most 60
+// alive). One requestAnimationFrame loop runs only while something moves.
+//
+// An edge is a wire: two peers may share several (ws, dc, memory wires), each its own path.
+// The wires of a pair are drawn as symmetric arcs around their chord (ordered by transport,
+// then tag), and a bundle whose chord would pass over a third node is bent around it: the
+// same steps as wire_curves in layout.py, here in pixels.
 
 import { NS, html, svg, errorBanner, kindColor } from "./common.js";
 
@@ -15,6 +20,11 @@ const PULSE_MS = 450;
 const MAX_PULSES = 60;
 const MIN_K = 0.1;
 const MAX_K = 10;
+const NODE_MARGIN = 5; // px a wire keeps clear of a node's outline
+const WIRE_GAP = 10; // px between the apexes of two parallel wires
+const BEND_STEP = 6; // px: how a bundle's bend grows while it still hits a node
+const SAMPLES = 12; // straight pieces a curve is measured on
+const CLOSED_TEXT = "Lab closed — this view no longer updates";
 
 const fmtInt = (n) => (Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "–");
 const plural = (n, one, many) => `${fmtInt(n)} ${+n === 1 ? one : many}`;
@@ -26,6 +36,63 @@ function faultText(d) {
   if (d.latency != null && +d.latency > 0) parts.push(`${Math.round(+d.latency * 1000)} ms`);
   if (d.loss != null && +d.loss > 0) parts.push(`${+(+d.loss * 100).toFixed(1)}% loss`);
   return parts.join(" · ");
+}
+
+// ---------- wire geometry (pixels; see wire_curves in layout.py) ----------
+const pairKey = (a, b) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
+const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+function byWire(p, q) {
+  const a = p.d;
+  const b = q.d;
+  return cmp(String(a.transport ?? "?"), String(b.transport ?? "?")) || cmp(String(a.tag ?? ""), String(b.tag ?? "")) || cmp(String(a.id), String(b.id));
+}
+function segDist(px, py, ax, ay, bx, by) {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const n = dx * dx + dy * dy;
+  let t = n ? ((px - ax) * dx + (py - ay) * dy) / n : 0;
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  return Math.hypot(ax + t * dx - px, ay + t * dy - py);
+}
+function bez(g, t) {
+  const u = 1 - t;
+  return [u * u * g.x0 + 2 * u * t * g.cx + t * t * g.x1, u * u * g.y0 + 2 * u * t * g.cy + t * t * g.y1];
+}
+function curveDist(g, x, y) {
+  if (g.straight) return segDist(x, y, g.x0, g.y0, g.x1, g.y1);
+  let best = Infinity;
+  let [px, py] = bez(g, 0);
+  for (let i = 1; i <= SAMPLES; i++) {
+    const [qx, qy] = bez(g, i / SAMPLES);
+    best = Math.min(best, segDist(x, y, px, py, qx, qy));
+    px = qx;
+    py = qy;
+  }
+  return best;
+}
+// the arc from A to B whose apex stands `off` px off the chord's middle (left of A->B)
+function arc(A, B, off) {
+  const len = Math.hypot(B.x - A.x, B.y - A.y) || 1;
+  const nx = -(B.y - A.y) / len;
+  const ny = (B.x - A.x) / len;
+  const mx = (A.x + B.x) / 2;
+  const my = (A.y + B.y) / 2;
+  return { x0: A.x, y0: A.y, cx: mx + 2 * off * nx, cy: my + 2 * off * ny, x1: B.x, y1: B.y, straight: Math.abs(off) < 0.05 };
+}
+// the least slack (px) between the curves and the obstacles [x, y, r]: >= 0 is clear
+function slack(curves, obstacles) {
+  let worst = Infinity;
+  for (const g of curves) {
+    const x0 = Math.min(g.x0, g.x1, g.cx) - 40;
+    const x1 = Math.max(g.x0, g.x1, g.cx) + 40;
+    const y0 = Math.min(g.y0, g.y1, g.cy) - 40;
+    const y1 = Math.max(g.y0, g.y1, g.cy) + 40;
+    for (const [x, y, r] of obstacles) {
+      if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+      worst = Math.min(worst, curveDist(g, x, y) - r);
+    }
+  }
+  return worst;
 }
 
 function edgeWidth(d) {
@@ -70,6 +137,17 @@ function render({ model, el }) {
   const status = html("div", "gk-status", root, "0 peers · 0 links");
   status.setAttribute("role", "status");
   const offError = errorBanner(model, root, null, () => bump());
+  // the Lab closed: what is drawn stays, plainly marked as no longer live
+  const closedBox = html("div", "gk-closed-banner", root, CLOSED_TEXT);
+  closedBox.setAttribute("role", "status");
+  Object.assign(closedBox.style, {
+    padding: "4px 10px",
+    fontWeight: "600",
+    color: "var(--gk-fg)",
+    background: "color-mix(in srgb, var(--gk-fg) 12%, var(--gk-bg))",
+    borderBottom: "1px solid var(--gk-border)",
+  });
+  closedBox.hidden = true;
   const stage = html("div", "gk-stage", root);
   // Three stacked SVGs, each its own compositing layer: moving dots repaint only theirs,
   // never the 1,500 edges below them. The top one takes the pointer.
@@ -78,7 +156,7 @@ function render({ model, el }) {
   const svgEl = svg("svg", { class: "gk-svg", role: "img", "aria-label": "mesh graph" }, stage);
   const viewports = [edgeSvg, pulseSvg, svgEl].map((s) => svg("g", { class: "gk-viewport" }, s));
   const gEdges = svg("g", { class: "gk-edges" }, viewports[0]);
-  const halo = svg("line", { class: "gk-edge-halo", hidden: "" }, gEdges);
+  const halo = svg("path", { class: "gk-edge-halo", hidden: "" }, gEdges);
   const gLabels = svg("g", { class: "gk-edge-labels" }, viewports[0]);
   const gPulses = svg("g", { class: "gk-pulses" }, viewports[1]);
   const gNodes = svg("g", { class: "gk-nodes" }, viewports[2]);
@@ -89,8 +167,10 @@ function render({ model, el }) {
 
   // ---------- state ----------
   const nodes = new Map(); // id -> {d, g, shape, label, badge, x, y, role}
-  const edges = new Map(); // id -> {d, line, label, cls, w, text, a, b}
+  const edges = new Map(); // id -> {d, line, label, cls, w, text, a, b, key, geo, path}
   const adj = new Map(); // node id -> Set(edge id)
+  const pairs = new Map(); // pairKey -> {lo, hi, ids: Set(edge id)}: the wires of two peers
+  let placeAllDue = false; // a node came, went or jumped: any bundle may need a new bend
   const anims = new Map(); // node id -> {fx, fy, tx, ty, t0}
   const pulses = []; // {el, from, to, t0}
   let v = -1;
@@ -106,6 +186,7 @@ function render({ model, el }) {
   let selEdge = model.get("selected_edge") || "";
   let drag = null;
   let dead = false;
+  let closed = !!model.get("closed");
 
   const bump = () => {
     root.dataset.updates = String((+root.dataset.updates || 0) + 1);
@@ -133,28 +214,110 @@ function render({ model, el }) {
     n.y = y;
     n.g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
   }
-  function placeEdge(e) {
-    const a = nodes.get(e.a);
-    const b = nodes.get(e.b);
-    if (!a || !b) {
-      e.line.setAttribute("visibility", "hidden");
-      if (e.label) e.label.setAttribute("visibility", "hidden");
-      return;
+  // the bend of a bundle of wires between A and B (apex offsets `offs`): the least that
+  // keeps every wire clear of every other node, the best one found when none does
+  function bend(A, B, offs, skipA, skipB) {
+    const len = Math.hypot(B.x - A.x, B.y - A.y);
+    if (len < 1) return 0;
+    const nx = -(B.y - A.y) / len;
+    const ny = (B.x - A.x) / len;
+    const mx = (A.x + B.x) / 2;
+    const my = (A.y + B.y) / 2;
+    const reach = 0.6 * len + WIRE_GAP * offs.length + 20;
+    const obstacles = [];
+    let nearest = null;
+    let nearD = Infinity;
+    let blocked = false;
+    for (const [id, n] of nodes) {
+      if (id === skipA || id === skipB) continue;
+      // a relay's square reaches ~1.42 r at its corners; then a margin and half a thick wire
+      const r = (n.role === "relay" ? 1.42 : 1) * (n.r || 8) + NODE_MARGIN + 4;
+      const d = segDist(n.x, n.y, A.x, A.y, B.x, B.y);
+      if (d < r) blocked = true;
+      if (d < reach + r) obstacles.push([n.x, n.y, r]);
+      if (d < 3 * r && d < nearD) {
+        nearD = d;
+        nearest = n;
+      }
+    }
+    if (offs.length === 1 && !blocked) return 0;
+    const side = nearest && (nearest.x - mx) * nx + (nearest.y - my) * ny > 1e-6 ? -1 : 1;
+    let best = 0;
+    let bestGap = -Infinity;
+    const steps = Math.min(40, Math.floor((0.6 * len) / BEND_STEP));
+    for (let k = 0; k <= steps; k++) {
+      for (const shift of k ? [side * k * BEND_STEP, -side * k * BEND_STEP] : [0]) {
+        const gap = slack(offs.map((o) => arc(A, B, shift + o)), obstacles);
+        if (gap >= 0) return shift;
+        if (gap > bestGap) {
+          best = shift;
+          bestGap = gap;
+        }
+      }
+    }
+    return best;
+  }
+  function hideEdge(e) {
+    e.geo = null;
+    e.line.setAttribute("visibility", "hidden");
+    if (e.label) e.label.setAttribute("visibility", "hidden");
+  }
+  function setGeo(e, g) {
+    e.geo = g;
+    const f = (x) => x.toFixed(1);
+    const path = g.straight ? `M${f(g.x0)},${f(g.y0)}L${f(g.x1)},${f(g.y1)}` : `M${f(g.x0)},${f(g.y0)}Q${f(g.cx)},${f(g.cy)} ${f(g.x1)},${f(g.y1)}`;
+    if (path !== e.path) {
+      e.line.setAttribute("d", path);
+      e.path = path;
     }
     e.line.removeAttribute("visibility");
-    e.line.setAttribute("x1", a.x.toFixed(1));
-    e.line.setAttribute("y1", a.y.toFixed(1));
-    e.line.setAttribute("x2", b.x.toFixed(1));
-    e.line.setAttribute("y2", b.y.toFixed(1));
     if (e.label) {
+      let [x, y] = bez(g, 0.5);
+      if (!g.straight) {
+        // on a bent wire the plate stands just outside the arc, clear of what it bends around
+        const dx = x - (g.x0 + g.x1) / 2;
+        const dy = y - (g.y0 + g.y1) / 2;
+        const len = Math.hypot(dx, dy) || 1;
+        const out = ((e.plateW || 0) / 2) * Math.abs(dx / len) + 7 * Math.abs(dy / len) + 2;
+        x += (dx / len) * out;
+        y += (dy / len) * out;
+      }
       e.label.removeAttribute("visibility");
-      e.label.setAttribute("transform", `translate(${((a.x + b.x) / 2).toFixed(1)},${((a.y + b.y) / 2).toFixed(1)})`);
+      e.label.setAttribute("transform", `translate(${f(x)},${f(y)})`);
     }
     if (selEdge === e.d.id || (hover && hover.type === "edge" && hover.id === e.d.id)) placeHalo();
   }
+  // every wire of one pair: apart around the chord, the bundle bent off any third node
+  function placePair(key) {
+    const p = pairs.get(key);
+    if (!p) return;
+    const ws = [];
+    for (const id of p.ids) ws.push(edges.get(id));
+    const A = nodes.get(p.lo);
+    const B = nodes.get(p.hi);
+    if (!A || !B) {
+      for (const e of ws) hideEdge(e);
+      return;
+    }
+    ws.sort(byWire);
+    const offs = ws.map((_, i) => (i - (ws.length - 1) / 2) * WIRE_GAP);
+    const shift = bend(A, B, offs, p.lo, p.hi);
+    ws.forEach((e, i) => {
+      const g = arc(A, B, shift + offs[i]);
+      // drawn from the wire's own first end (a pulse from `a` runs t = 0 -> 1)
+      setGeo(e, e.a === p.lo ? g : { x0: g.x1, y0: g.y1, cx: g.cx, cy: g.cy, x1: g.x0, y1: g.y0, straight: g.straight });
+    });
+  }
   function placeEdgesOf(id) {
     const set = adj.get(id);
-    if (set) for (const eid of set) placeEdge(edges.get(eid));
+    if (!set) return;
+    const keys = new Set();
+    for (const eid of set) keys.add(edges.get(eid).key);
+    for (const k of keys) placePair(k);
+  }
+  function placeAll() {
+    placeAllDue = false;
+    for (const k of pairs.keys()) placePair(k);
   }
   function applyTransform() {
     const tr = `translate(${T.x.toFixed(2)},${T.y.toFixed(2)}) scale(${T.k.toFixed(4)})`;
@@ -164,17 +327,12 @@ function render({ model, el }) {
   function placeHalo() {
     const id = selEdge || (hover && hover.type === "edge" ? hover.id : "");
     const e = id && edges.get(id);
-    const a = e && nodes.get(e.a);
-    const b = e && nodes.get(e.b);
-    if (!a || !b) {
+    if (!e || !e.geo) {
       halo.setAttribute("hidden", "");
       return;
     }
     halo.removeAttribute("hidden");
-    halo.setAttribute("x1", a.x.toFixed(1));
-    halo.setAttribute("y1", a.y.toFixed(1));
-    halo.setAttribute("x2", b.x.toFixed(1));
-    halo.setAttribute("y2", b.y.toFixed(1));
+    halo.setAttribute("d", e.path);
     halo.style.strokeWidth = `${e.w + 6}px`;
   }
 
@@ -236,8 +394,20 @@ function render({ model, el }) {
     L.setAttribute("text-anchor", pos[2]);
     L.setAttribute("dominant-baseline", pos[3]);
   }
+  // a relay whose every wire is closed has stopped: drawn greyed, its name says so
+  function stopped(id, role) {
+    if (role !== "relay") return false;
+    const set = adj.get(id);
+    if (!set || !set.size) return false;
+    for (const eid of set) {
+      const st = edges.get(eid).d.state;
+      if (st !== "closed" && st !== "failed") return false;
+    }
+    return true;
+  }
   function nodeClass(d) {
     let c = `gk-node gk-role-${["relay", "peer", "external"].includes(d.role) ? d.role : "peer"}`;
+    if (stopped(String(d.id), d.role)) c += " gk-stopped";
     if ((+d.errors || 0) > 0) c += " gk-has-errors";
     if (d.id === selNode) c += " gk-selected";
     if (hover && hover.type === "node" && hover.id === d.id) c += " gk-hover";
@@ -255,6 +425,7 @@ function render({ model, el }) {
       n.badge = svg("circle", { class: "gk-node-badge", r: 3.5, hidden: "" }, g);
       nodes.set(id, n);
       setNodePos(n, tx, ty);
+      placeAllDue = true; // a new node may stand on another pair's chord
     } else if (Math.abs(n.tx - tx) > 0.05 || Math.abs(n.ty - ty) > 0.05) {
       if (animate) {
         anims.set(id, { fx: n.x, fy: n.y, tx, ty, t0: performance.now() });
@@ -262,7 +433,7 @@ function render({ model, el }) {
       } else {
         anims.delete(id);
         setNodePos(n, tx, ty);
-        placeEdgesOf(id);
+        placeAllDue = true;
       }
     }
     n.d = d;
@@ -271,16 +442,7 @@ function render({ model, el }) {
     const role = ["relay", "peer", "external"].includes(d.role) ? d.role : "peer";
     if (role !== n.role) makeShape(n, role);
     placeLabel(n, d);
-    const text = String(d.label ?? id);
-    if (text !== n.text) {
-      n.label.textContent = text;
-      n.text = text;
-    }
-    const cls = nodeClass(d);
-    if (cls !== n.cls) {
-      n.g.setAttribute("class", cls);
-      n.cls = cls;
-    }
+    refreshNodeLook(n);
     const bad = (+d.lost || 0) > 0 && !((+d.errors || 0) > 0);
     if (bad !== !n.badge.hasAttribute("hidden")) {
       if (bad) n.badge.removeAttribute("hidden");
@@ -295,16 +457,29 @@ function render({ model, el }) {
     nodes.delete(id);
     anims.delete(id);
     placeEdgesOf(id); // hides edges that lost an end
+    placeAllDue = true; // and bundles that bent around it may straighten
     if (hover && hover.type === "node" && hover.id === id) hideTip();
   }
-  function refreshNodeClass(id) {
-    const n = nodes.get(id);
-    if (!n) return;
-    const cls = nodeClass(n.d);
+  function refreshNodeLook(n) {
+    const d = n.d;
+    const off = stopped(String(d.id), n.role);
+    const text = `${d.label ?? d.id}${off ? " (stopped)" : ""}`;
+    if (text !== n.text) {
+      n.label.textContent = text;
+      n.text = text;
+    }
+    const cls = nodeClass(d);
     if (cls !== n.cls) {
       n.g.setAttribute("class", cls);
       n.cls = cls;
+      // greyed inline (views.css styles the rest of the node)
+      n.g.style.opacity = off ? "0.55" : "";
+      n.g.style.filter = off ? "grayscale(1)" : "";
     }
+  }
+  function refreshNodeClass(id) {
+    const n = nodes.get(id);
+    if (n) refreshNodeLook(n);
   }
 
   // ---------- edges ----------
@@ -334,22 +509,42 @@ function render({ model, el }) {
       }
     }
   }
+  function joinPair(id, a, b) {
+    const key = pairKey(a, b);
+    let p = pairs.get(key);
+    if (!p) pairs.set(key, (p = { lo: a < b ? a : b, hi: a < b ? b : a, ids: new Set() }));
+    p.ids.add(id);
+    return key;
+  }
+  function leavePair(id, key) {
+    const p = pairs.get(key);
+    if (!p) return;
+    p.ids.delete(id);
+    if (p.ids.size) placePair(key); // the wires left close up around the chord
+    else pairs.delete(key);
+  }
   function upsertEdge(d) {
     if (!d || d.id == null) return;
     const id = String(d.id);
     let e = edges.get(id);
     const a = String(d.a);
     const b = String(d.b);
+    const oldState = e ? e.d.state : null;
     if (!e) {
-      const line = svg("line", { "data-id": id }, gEdges);
-      e = { d, line, label: null, cls: "", w: 0, text: "", a, b };
+      // one path per wire: parallel wires between the same two peers are drawn apart
+      const line = svg("path", { "data-id": id }, gEdges);
+      e = { d, line, label: null, cls: "", w: 0, text: "", a, b, key: "", geo: null, path: "" };
       edges.set(id, e);
       link(id, a, b);
+      e.key = joinPair(id, a, b);
     } else if (e.a !== a || e.b !== b) {
       unlink(id, e.a, e.b);
+      const oldKey = e.key;
       e.a = a;
       e.b = b;
       link(id, a, b);
+      e.key = joinPair(id, a, b);
+      if (oldKey !== e.key) leavePair(id, oldKey);
     }
     e.d = d;
     const cls = edgeClass(d);
@@ -374,6 +569,7 @@ function render({ model, el }) {
         if (text) {
           const t = e.label.lastChild;
           t.textContent = text;
+          e.label.setAttribute("class", `gk-edge-label${d.partitioned ? " gk-partitioned-label" : ""}`); // before measuring: bold is wider
           let w = 0;
           try {
             w = t.getComputedTextLength();
@@ -384,7 +580,7 @@ function render({ model, el }) {
           const plate = e.label.firstChild;
           plate.setAttribute("width", (w + 8).toFixed(1));
           plate.setAttribute("x", (-(w + 8) / 2).toFixed(1));
-          e.label.setAttribute("class", `gk-edge-label${d.partitioned ? " gk-partitioned-label" : ""}`);
+          e.plateW = w + 8;
         } else {
           e.label.remove();
           e.label = null;
@@ -392,7 +588,11 @@ function render({ model, el }) {
       }
       e.text = text;
     }
-    placeEdge(e);
+    placePair(e.key);
+    if (oldState !== d.state) {
+      refreshNodeClass(a); // a relay whose last open wire closed has stopped
+      refreshNodeClass(b);
+    }
     if (hover && hover.type === "edge" && hover.id === id) showTip();
   }
   function removeEdge(id) {
@@ -402,6 +602,9 @@ function render({ model, el }) {
     if (e.label) e.label.remove();
     unlink(id, e.a, e.b);
     edges.delete(id);
+    leavePair(id, e.key);
+    refreshNodeClass(e.a);
+    refreshNodeClass(e.b);
     if (hover && hover.type === "edge" && hover.id === id) hideTip();
     if (selEdge === id) placeHalo();
   }
@@ -428,10 +631,11 @@ function render({ model, el }) {
     if (!e) return false;
     const f = String(from);
     const to = f === e.a ? e.b : f === e.b ? e.a : null;
-    if (to === null || !nodes.has(f) || !nodes.has(to)) return false;
+    if (to === null || !nodes.has(f) || !nodes.has(to) || !e.geo) return false;
     const a = nodes.get(f);
-    const el = svg("circle", { class: "gk-pulse", r: 4, cx: a.x.toFixed(1), cy: a.y.toFixed(1), fill: kindColor(kind), "data-kind": String(kind || "") }, gPulses);
-    pulses.push({ el, from: f, to, t0: performance.now() });
+    const el = svg("circle", { class: "gk-pulse", r: 4, cx: a.x.toFixed(1), cy: a.y.toFixed(1), fill: kindColor(kind), "data-kind": String(kind || ""), "data-edge": String(eid) }, gPulses);
+    // it follows its own wire's curve: from `a` forwards along it, from `b` backwards
+    pulses.push({ el, eid: String(eid), back: f !== e.a, t0: performance.now() });
     return true;
   }
 
@@ -453,21 +657,25 @@ function render({ model, el }) {
       const q = ease(p);
       setNodePos(n, a.fx + (a.tx - a.fx) * q, a.fy + (a.ty - a.fy) * q);
       placeEdgesOf(id);
-      if (p >= 1) anims.delete(id);
+      if (p >= 1) {
+        anims.delete(id);
+        placeAllDue = true;
+      }
     }
     let j = 0;
+    if (placeAllDue && !anims.size) placeAll(); // the slide is over: bend what now needs it
     for (let i = 0; i < pulses.length; i++) {
       const p = pulses[i];
       const t = (now - p.t0) / PULSE_MS;
-      const a = nodes.get(p.from);
-      const b = nodes.get(p.to);
-      if (t >= 1 || !a || !b) {
+      const e = edges.get(p.eid);
+      if (t >= 1 || !e || !e.geo) {
         p.el.remove();
         continue;
       }
       const q = Math.max(0, t);
-      p.el.setAttribute("cx", (a.x + (b.x - a.x) * q).toFixed(1));
-      p.el.setAttribute("cy", (a.y + (b.y - a.y) * q).toFixed(1));
+      const [x, y] = bez(e.geo, p.back ? 1 - q : q);
+      p.el.setAttribute("cx", x.toFixed(1));
+      p.el.setAttribute("cy", y.toFixed(1));
       pulses[j++] = p;
     }
     pulses.length = j;
@@ -480,6 +688,7 @@ function render({ model, el }) {
     const links = stats && Number.isFinite(+stats.links) ? +stats.links : edges.size;
     let s = `${plural(peers, "peer", "peers")} · ${plural(links, "link", "links")}`;
     if (stats && +stats.partitions > 1) s += ` · ${fmtInt(stats.partitions)} partitions`;
+    if (closed) s += " · closed";
     if (status.textContent !== s) status.textContent = s;
     empty.hidden = nodes.size > 0;
     const dense = edges.size > 300;
@@ -503,6 +712,7 @@ function render({ model, el }) {
     for (const d of es) upsertEdge(d);
     if (msg.stats) stats = msg.stats;
     if (Number.isFinite(+msg.v)) v = +msg.v;
+    if (placeAllDue && !anims.size) placeAll();
     updateStatus();
     bump();
   }
@@ -517,6 +727,7 @@ function render({ model, el }) {
       added = addPulse(p) || added;
     }
     if (added) kick();
+    if (placeAllDue && !anims.size) placeAll();
     if (msg.stats) stats = msg.stats;
     v = +msg.v;
     updateStatus();
@@ -578,7 +789,10 @@ function render({ model, el }) {
       html("div", "gk-tt-title", tip, `${an ? an.d.label ?? e.a : e.a} ↔ ${bn ? bn.d.label ?? e.b : e.b}`);
       const t = html("table", "", tip);
       row(t, "transport", String(d.transport ?? "?"));
+      if (d.tag) row(t, "wire", String(d.tag));
       row(t, "state", String(d.state ?? "?"));
+      const together = pairs.get(e.key);
+      if (together && together.ids.size > 1) row(t, "wires", `${together.ids.size} between these two`);
       row(t, "messages", fmtInt(d.count || 0));
       row(t, "rate", `${(+d.rate || 0).toFixed(1)}/s`);
       row(t, "lost", fmtInt(d.lost || 0));
@@ -631,24 +845,20 @@ function render({ model, el }) {
     const r = svgEl.getBoundingClientRect();
     return [ev.clientX - r.left, ev.clientY - r.top];
   }
+  // the wire under the pointer: the nearest curve within a few pixels (each parallel wire
+  // is its own target)
   function nearestEdge(px, py) {
     const wx = (px - T.x) / T.k;
     const wy = (py - T.y) / T.k;
     let best = null;
     let bestD = Infinity;
     for (const [id, e] of edges) {
-      const a = nodes.get(e.a);
-      const b = nodes.get(e.b);
-      if (!a || !b) continue;
-      const dx = b.x - a.x;
-      const dy = b.y - a.y;
-      const len = dx * dx + dy * dy;
-      let t = len ? ((wx - a.x) * dx + (wy - a.y) * dy) / len : 0;
-      t = t < 0 ? 0 : t > 1 ? 1 : t;
-      const ex = a.x + t * dx - wx;
-      const ey = a.y + t * dy - wy;
-      const dd = ex * ex + ey * ey;
-      const tol = (6 / T.k + e.w / 2) ** 2;
+      const g = e.geo;
+      if (!g) continue;
+      const tol = 6 / T.k + e.w / 2;
+      if (wx < Math.min(g.x0, g.x1, g.cx) - tol || wx > Math.max(g.x0, g.x1, g.cx) + tol) continue;
+      if (wy < Math.min(g.y0, g.y1, g.cy) - tol || wy > Math.max(g.y0, g.y1, g.cy) + tol) continue;
+      const dd = curveDist(g, wx, wy);
       if (dd <= tol && dd < bestD) {
         best = id;
         bestD = dd;
@@ -779,7 +989,7 @@ function render({ model, el }) {
       n.ty = ty;
       setNodePos(n, tx, ty);
     }
-    for (const e of edges.values()) placeEdge(e);
+    placeAll();
     for (const p of pulses) p.el.remove();
     pulses.length = 0;
   }
@@ -802,7 +1012,16 @@ function render({ model, el }) {
     measure();
   }
   function onTitle() {
-    title.textContent = model.get("title") || "Mesh";
+    const text = model.get("title") || "Mesh";
+    title.textContent = closed ? `${text} (closed)` : text;
+  }
+  function onClosed() {
+    closed = !!model.get("closed");
+    closedBox.hidden = !closed;
+    root.classList.toggle("gk-closed", closed);
+    root.dataset.closed = closed ? "1" : "0";
+    onTitle();
+    updateStatus();
   }
   function onSelected() {
     const n = model.get("selected_node") || "";
@@ -824,6 +1043,7 @@ function render({ model, el }) {
   const traitHandlers = {
     "change:height": () => (onHeight(), bump()),
     "change:title": () => (onTitle(), bump()),
+    "change:closed": () => (onClosed(), bump()),
     "change:selected_node": () => (onSelected(), bump()),
     "change:selected_edge": () => (onSelected(), bump()),
     "change:snapshot": () => onSnapshot(),
@@ -841,7 +1061,7 @@ function render({ model, el }) {
   fitBtn.addEventListener("click", fit);
 
   onHeight();
-  onTitle();
+  onClosed();
   applyTransform();
   onSnapshot();
   updateStatus();
