@@ -14,22 +14,56 @@ were a peer (that is how phantom nodes appeared), so everything goes through a `
 - Names and roles (``relay``, ``peer``, ``external``) come from whoever made the peers (the
   Lab) or from a saved trace's metadata; a URL's name passes to its pid once known.
 
+Who is at the far end of a wire is learned two ways, and they are not equal:
+
+- *Facts*: a ``Link`` from the wire's maker (it made both ends), a WebRTC link (its id is the
+  far pid, from signalling), the Lab's ``alias`` of its relay's URL.
+- *Claims*: the pid the far end sent in its ``?`` (a ``Hi`` with ``pid``). Anybody who can open a
+  wire can send any pid, so a claim is believed only when nothing we know contradicts it: the
+  claimed pid, if it is a traced peer (it emits events, or the Lab named it a ``peer`` or
+  ``relay``), must show in its own events more wires to this node (plus any of its wires whose
+  far end is not known yet) than this node already has bound to it: one wire counts once at
+  each end, so honest counts agree. An untraced pid must not already have a live wire of the
+  same kind here (a reconnect follows the old wire's ``Bye``). A
+  claim that fails resolves to an entity of its own, ``claim:<peer id>``, role ``claim``,
+  labelled ``⚠ claims alice (wire 3fz…)``, and is listed by ``claims()``: a hostile peer can
+  say it is alice, but the views never show its messages as alice's.
+
 Pure: no clock, no asyncio, no widgets; fed one event at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gunrtc_kit import trace
 
-__all__ = ["Directory"]
+__all__ = ["Claim", "Directory"]
 
 Resolved = Callable[[str, str, str], None]
 
 MAX_LANES = 10_000  # entities that get a lane; more peers than that are drawn as "?"
 MAX_VIA = 100_000  # (node, peer id) -> pid entries kept (oldest forgotten first)
+MAX_CLAIMS = 10_000  # flagged claims listed (a hostile side can make as many as it likes)
+TRACED_ROLES = ("peer", "relay")  # roles the Lab gives to peers it made (they emit events)
+CLAIM_ROLE = "claim"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A ``?`` pid that was not believed: ``node``'s wire ``peer`` said it is ``pid``.
+
+    ``entity`` is what the wire resolves to instead (``claim:<peer>``, or the pid a fact named);
+    ``why`` says what contradicted the claim, in words a user can check.
+    """
+
+    node: str
+    peer: str
+    pid: str
+    why: str
+    entity: str
 
 
 class Directory:
@@ -49,6 +83,17 @@ class Directory:
         self.on_resolved: list[Resolved] = []
         self.lanes_refused = 0  # entities met after MAX_LANES (a remote side can make pids)
         self.version = 0  # grows whenever names, roles or lanes change
+        # what claims are checked against (see the module docstring)
+        self._traced: set[str] = set()  # nodes seen emitting events
+        # (node, far entity) -> wires ``node`` had whose far end is that entity; a wire between
+        # two traced peers counts once at each end, so the two counts agree when all is honest
+        self._opens: dict[tuple[str, str], int] = {}
+        self._counted: set[tuple[str, str]] = set()  # (node, peer) wires already in _opens
+        self._unresolved: dict[str, set[str]] = {}  # node -> its live wires of unknown far end
+        self._live: dict[tuple[str, str], tuple[str, str]] = {}  # (node, peer) -> (far, transport)
+        self._live_n: dict[tuple[str, str, str], int] = {}  # (node, far, transport) -> live wires
+        self._claims: list[Claim] = []
+        self.claims_dropped = 0  # flagged claims past MAX_CLAIMS (counted, not listed)
 
     # ------------------------------------------------------------------ naming
     def name(self, entity: str, name: str, role: str | None = None) -> None:
@@ -77,8 +122,12 @@ class Directory:
         return self.names.get(entity) or self.names.get(self._alias.get(entity, ""), entity)
 
     def role(self, entity: str) -> str:
-        """``relay``, ``external`` or ``peer`` (the default)."""
+        """``relay``, ``external``, ``claim`` (an unbelieved ``?`` pid) or ``peer`` (default)."""
         return self.roles.get(entity, "peer")
+
+    def claims(self) -> list[Claim]:
+        """The ``?`` pids not believed, oldest first (see ``Claim``)."""
+        return list(self._claims)
 
     def lane(self, entity: str) -> int:
         """The entity's lane (lifeline) number, given on first sight; -1 for unknown."""
@@ -134,16 +183,113 @@ class Directory:
             fn(node, peer, entity)
 
     def apply(self, e: trace.Event) -> None:
-        """Learn from one event: ``Hi`` with a pid, ``Link`` with a pid, WebRTC ids (pids)."""
+        """Learn from one event: ``Link`` (fact), WebRTC ids (facts: they are pids), ``Hi``
+        with a pid (a claim, checked), ``Bye`` (the wire is gone)."""
+        if e.node and len(self._traced) < MAX_LANES:
+            self._traced.add(e.node)
         if isinstance(e, trace.Hi):
             if e.pid:
-                self.learn(e.node, e.peer, e.pid)
+                self._claimed(e.node, e.peer, e.pid, e.transport)
+            self._opened(e.node, e.peer, e.transport)
         elif isinstance(e, trace.Link):
             if e.pid:
                 self.learn(e.node, e.peer, e.pid)
+            self._opened(e.node, e.peer, e.transport)
         elif isinstance(e, trace.RtcSignal | trace.RtcState):
             if e.peer:
                 self.learn(e.node, e.peer, e.peer)  # WebRTC names the other side by pid
+        elif isinstance(e, trace.Bye):
+            key = (e.node, e.peer)
+            self._drop_live(key)
+            self._counted.discard(key)
+            self._unresolved.get(e.node, set()).discard(e.peer)
+
+    # ------------------------------------------------------------------ claims
+    def _opened(self, node: str, peer: str, transport: str) -> None:
+        """``node`` has a live wire ``peer``: count it once toward the far end's opens."""
+        if not peer:
+            return
+        key = (node, peer)
+        far = self.resolve(node, peer)
+        if not far:
+            waiting = self._unresolved.setdefault(node, set())
+            if len(waiting) < MAX_LANES:
+                waiting.add(peer)
+            return
+        self._unresolved.get(node, set()).discard(peer)
+        if self._live.get(key) != (far, transport):
+            self._drop_live(key)
+            if len(self._live) >= MAX_VIA:
+                self._drop_live(next(iter(self._live)))
+            self._live[key] = (far, transport)
+            n = (node, far, transport)
+            self._live_n[n] = self._live_n.get(n, 0) + 1
+        if key in self._counted or far.startswith("claim:"):
+            return
+        if len(self._counted) >= MAX_VIA:
+            self._counted.clear()  # only ever more lenient: a wire may be counted twice
+        self._counted.add(key)
+        if (node, far) not in self._opens and len(self._opens) >= MAX_VIA:
+            del self._opens[next(iter(self._opens))]
+        self._opens[(node, far)] = self._opens.get((node, far), 0) + 1
+
+    def _drop_live(self, key: tuple[str, str]) -> None:
+        far = self._live.pop(key, None)
+        if far is not None:
+            n = (key[0], *far)
+            left = self._live_n.get(n, 1) - 1
+            if left > 0:
+                self._live_n[n] = left
+            else:
+                self._live_n.pop(n, None)
+
+    def _traced_pid(self, pid: str) -> bool:
+        return pid in self._traced or self.roles.get(pid) in TRACED_ROLES
+
+    def _claimed(self, node: str, peer: str, pid: str, transport: str) -> None:
+        """``node``'s wire ``peer`` sent ``?`` saying it is ``pid``: believe it, or flag it."""
+        if not peer:
+            return
+        pid = self._alias.get(pid, pid)
+        known = self._via.get((node, peer))
+        if known is not None:
+            if known != pid and not known.startswith("claim:"):
+                self._flag(node, peer, pid, f"the wire is known to be {self.label(known)}", known)
+            return  # a wire's far end is decided once; its later Hi (a redial) says the same
+        if pid == node:
+            return  # the mesh hangs up on itself
+        if peer == pid or peer in self._alias:
+            self.learn(node, peer, pid)  # a WebRTC link's id, or the Lab's own relay's URL
+            return
+        why = self._doubt(node, pid, transport)
+        if not why:
+            self.learn(node, peer, pid)
+            return
+        entity = f"claim:{peer}"
+        self.name(entity, f"⚠ claims {self.label(pid)} (wire {peer[:3]}…)", CLAIM_ROLE)
+        self._flag(node, peer, pid, why, entity)
+        self.learn(node, peer, entity)
+
+    def _doubt(self, node: str, pid: str, transport: str) -> str:
+        """Why a claim of ``pid`` at ``node`` cannot be believed, or ``""``."""
+        name = self.label(pid)
+        if self._traced_pid(pid):
+            opened = self._opens.get((pid, node), 0) + len(self._unresolved.get(pid, ()))
+            if self._opens.get((node, pid), 0) < opened:
+                return ""
+            if opened == 0:
+                return f"{name}'s own events show no wire to {self.label(node)}"
+            return f"more wires claim to be {name} here than {name} opened to {self.label(node)}"
+        if self._live_n.get((node, pid, transport)):
+            return f"a live {transport or 'wire'} wire here is already {name}"
+        return ""
+
+    def _flag(self, node: str, peer: str, pid: str, why: str, entity: str) -> None:
+        if len(self._claims) >= MAX_CLAIMS:
+            self.claims_dropped += 1
+            return
+        self._claims.append(Claim(node, peer, pid, why, entity))
+        self.version += 1
 
     # ------------------------------------------------------------------ saving
     def meta(self) -> dict[str, Any]:

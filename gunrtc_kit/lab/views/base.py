@@ -9,6 +9,7 @@ docs/views.md). Errors while ticking or answering the browser are shown in the v
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -21,13 +22,54 @@ import traitlets
 
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
-__all__ = ["STATIC", "View", "module"]
+__all__ = ["STATIC", "View", "module", "text_safe"]
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 
 _IMPORT_COMMON = re.compile(r'^import \{[^}]*\} from "\./common\.js";\n', re.M)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def text_safe(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (dict keys too) written as the visible
+    escape ``\\ud800``; the same object when it has none.
+
+    Why: Gun's JSON allows ``"\\ud800"``, which decodes to a str that UTF-8 cannot encode, and
+    the kernel sends widget messages as UTF-8: one such key would fail the whole message (the
+    view shows an error, or waits forever for an answer). Every string a view sends passes
+    here, at that one boundary; the escape shows the user what was really there.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape, value) if _SURROGATE.search(value) else value
+    try:  # one pass in C finds the (rare) messages that need the walk
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return _walk(value)
+    return _walk(value) if _SURROGATE.search(text) else value
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape, value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        items = [(_walk(k), _walk(v)) for k, v in value.items()]
+        if all(k2 is k and v2 is v for (k2, v2), (k, v) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)
+    if isinstance(value, list | tuple):
+        out = [_walk(x) for x in value]
+        if all(a is b for a, b in zip(out, value, strict=True)):
+            return value
+        return out if isinstance(value, list) else tuple(out)
+    return value
 
 
 def module(name: str) -> str:
@@ -52,6 +94,10 @@ class View(anywidget.AnyWidget):
 
     kind = "view"
 
+    @staticmethod
+    def _trait_to_json(x: Any, self: Any) -> Any:  # ipywidgets' hook for every synced trait
+        return text_safe(x)
+
     def __init__(self, hub: ViewHub, **kw: Any) -> None:
         super().__init__(**kw)
         self.hub = hub
@@ -65,7 +111,9 @@ class View(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ to the browser
     def post(self, msg: dict[str, Any]) -> None:
-        """Send one custom message to every front end of this view."""
+        """Send one custom message to every front end of this view (strings made safe for
+        UTF-8 first, see ``text_safe``)."""
+        msg = text_safe(msg)
         with self._send_lock:
             self.send(msg)
             self.sent += 1

@@ -196,7 +196,7 @@ class ViewHub:
             self.signaling,
         )
         rtc = (trace.RtcSignal, trace.RtcState)
-        learns = (trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState)
+        learns = (trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState, trace.Bye)
         with self.lock:
             while q and (limit is None or n < limit):
                 e = q.popleft()
@@ -228,7 +228,7 @@ class ViewHub:
         ch.pulses, ch.pulses_skipped = m.take_pulses()
         if ch.nodes or self.directory.version != self._dir_version:
             self._dir_version = self.directory.version
-            ch.moved = self.layout.update(list(m.nodes), self.directory.roles)
+            ch.moved = self.layout.update(list(m.nodes), self.directory.roles, self.directory.label)
             ch.nodes |= set(ch.moved)
         return ch
 
