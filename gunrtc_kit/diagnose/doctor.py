@@ -545,6 +545,7 @@ class _Trace:
         self.copies: dict[str, list[_Copy]] = {}
         self.late: dict[str, list[tuple[float, str, str]]] = {}  # mid -> (t, from, to)
         self.heard: set[tuple[str, str]] = set()  # (mid, receiver)
+        self.refused: set[tuple[str, str]] = set()  # (mid, receiver): arrived, dropped there
         self.errs: dict[str, list[tuple[float, str, str]]] = {}  # mid -> (t, who, err)
         self.acked: set[str] = set()
         self.now = 0.0
@@ -607,6 +608,8 @@ class _Trace:
             if e.cause in _LOST_ON_WAY and e.msg_id:
                 dst = self.pid_of(e.node, e.peer)
                 self.drops.setdefault(e.msg_id, []).append((e.t, e.node, dst, e.cause))
+            elif e.cause.on_arrival and e.msg_id:
+                self.refused.add((e.msg_id, e.node))  # it arrived, and was not taken
             elif e.cause in _LATE and e.msg_id:
                 # a reply to no request still open here (its route expired), or past the cap
                 # on one reply stream: heard, but not merged
@@ -1037,6 +1040,9 @@ class _Context:
             if not own and sayer in self.relays:
                 continue  # a relay routes by subscription: not telling p is its choice
             heard_from = {c.dst for c in tr.copies.get(mid, ()) if c.src == sayer}
+            asked = {to for _, to in tr.asked(p, soul)}
+            # a relay routes by subscription: it would pass the put to p only if p asked it
+            heard_from = {q for q in heard_from if q not in self.relays or q in asked}
             spared = sorted(
                 q
                 for q in heard_from
@@ -1124,6 +1130,7 @@ class _Context:
                 if (
                     c.dst != p
                     or (mid, p) in tr.heard
+                    or (mid, p) in tr.refused
                     or any(d[2] == p for d in tr.drops.get(mid, ()))
                 ):
                     continue

@@ -504,8 +504,8 @@ def _put_preview(e: trace.Put) -> bool:
 
 
 def _pid_of(peer_id: str) -> str:
-    """A memory wire dialled from this side names the far end ``mem:<pid>``."""
-    return peer_id[4:] if peer_id.startswith("mem:") else peer_id
+    """A memory wire dialled from this side names the far end ``mem:<pid>/<wire tag>``."""
+    return peer_id[4:].split("/", 1)[0] if peer_id.startswith("mem:") else peer_id
 
 
 def _authors(evs: list[trace.Event], rows: dict[str, Write], d: Directory) -> None:

@@ -26,7 +26,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from gunrtc_kit import trace
 from gunrtc_kit.core import codec
@@ -58,6 +58,9 @@ class MemoryWire:
     """One direction-pair end: ``send`` hands text to the other end's mesh."""
 
     transport = "memory"
+    #: the ``record`` every new wire end starts with (a test sets it to hear every frame of
+    #: wires made for it, from their first ``?``); None: no record
+    recorder: ClassVar[Callable[[FrameRecord], None] | None] = None
 
     def __init__(
         self,
@@ -84,7 +87,8 @@ class MemoryWire:
         self.sent = 0
         self.dropped = 0
         self.tag = ""  # shared by both ends (connect_memory sets it)
-        self.record: Callable[[FrameRecord], None] | None = None  # ground truth, see module doc
+        # ground truth (see the module doc); a wire made while ``recorder`` is set starts with it
+        self.record: Callable[[FrameRecord], None] | None = MemoryWire.recorder
         self._loop: asyncio.AbstractEventLoop | None = None
         # the context deliveries run in: copied once, when connected, as asyncio's socket
         # transports copy it once per reader (None: a copy per frame, call_soon's default)
@@ -283,7 +287,9 @@ def connect_memory(
     wa._context = wb._context = contextvars.copy_context()  # deliveries never nest: one will do
     # inbound on a: a random id (as an accepted socket gets) and a's '?'
     peer_b = MeshPeer(id=random_id(9), wire=wa)
-    peer_a = MeshPeer(id=f"mem:{a.pid}", wire=wb)  # dialled from b
+    # dialled from b: named by a's pid and the wire's tag, so a second wire to the same mesh
+    # is a second peer (one id per wire, as two sockets to one relay get two ids)
+    peer_a = MeshPeer(id=f"mem:{a.pid}/{wa.tag}", wire=wb)
     wa.mesh, wa.peer, wa.far_pid = a, peer_b, b.pid
     wb.mesh, wb.peer, wb.far_pid = b, peer_a, a.pid
     if on_wire is not None:
