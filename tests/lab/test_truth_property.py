@@ -13,6 +13,7 @@ its outcome), it holds the Lab's own models and the doctor against it:
   lost are exactly those the wires delivered and dropped;
 - the mesh model: exactly one edge per wire ever made, with that wire's state and faults, and
   as many partitions as the live wires make;
+- explain: for every field a peer holds, the write it names as the winner holds that value;
 - the doctor: every peer that lacks a value gets a reason, and each reason that speaks of the
   present or of a message holds: a link said to be closed, partitioned or losing everything is,
   a peer said to have no way to the data has none, a copy said to be dropped by a partition or
@@ -212,6 +213,7 @@ class Truth(RuleBasedStateMachine):
         self._check_fate(names)
         self._check_mesh(names)
         self._check_doctor(names)
+        self._check_explain()
         # the healer leaves a wire that loses some frames as the user set it (it may still
         # deliver); convergence is asked of a mesh whose wires either work or do not
         for link in self.links.values():
@@ -317,6 +319,21 @@ class Truth(RuleBasedStateMachine):
                 if r.kind == dr.NOT_RELAYED:
                     for p in r.peers:
                         assert (r.msg_id, names[p]) not in delivered, str(r)
+
+
+    def _check_explain(self) -> None:
+        """For every field a peer holds, explain names the write that put it there."""
+        for name, p in self.p.items():
+            for soul, node in p.graph().items():
+                if soul.startswith("/RTC"):
+                    continue
+                for key, value in node.items():
+                    if key == "_":
+                        continue
+                    ex = self.lab.explain(name, soul, key)
+                    assert ex.held and ex.value == value, (name, soul, key, ex)
+                    won = [r for r in ex.rows if r.n == ex.winner]
+                    assert won and won[0].value == value, f"{name} {soul}.{key}:\n{ex}"
 
 
 def _diff(got: Counter[tuple[Any, ...]], want: Counter[tuple[Any, ...]]) -> str:
