@@ -233,7 +233,9 @@ def test_filters() -> None:
     assert mids() == ["m1", "m2", "m3", "m4"]
     assert mids(kind="put") == ["m1", "m3"]
     assert mids(hide_signaling=True) == ["m1", "m2"]
-    assert mids(soul="chat") == ["m1", "m2"]
+    assert mids(soul="chat/1") == ["m1", "m2"]
+    assert mids(soul="chat/*") == ["m1", "m2"]  # a prefix only when asked for with '*'
+    assert mids(soul="chat") == [] and mids(soul="chat/") == []
     assert mids(peer="c") == ["m3", "m4"]
     assert mids(pair=(A, B)) == ["m1", "m2"]
     assert mids(peer="nobody") == []
