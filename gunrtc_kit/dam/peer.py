@@ -55,7 +55,13 @@ class MeshPeer:
 
     @property
     def transport(self) -> str:
-        return self.wire.transport if self.wire is not None else ""
+        """The wire's kind; before a dialled peer's wire exists (frames said meanwhile wait in
+        its queue), the kind its URL dials, so those frames are filed under that wire too."""
+        if self.wire is not None:
+            return self.wire.transport
+        if self.url is not None and self.url.startswith(("ws://", "wss://", "http://", "https://")):
+            return "ws"
+        return ""
 
     @property
     def label(self) -> str:

@@ -210,12 +210,14 @@ class MeshModel:
         if not other:
             return
         tr = e.transport or "?"
-        eid = edge_id(node, other, tr, self.wires.tag(node, e.peer))
-        edge = self.edges.get(eid)
+        edge = self.edges.get(edge_id(node, other, tr, self.wires.tag(node, e.peer)))
+        if edge is None and not e.transport:
+            edge = self.wire_of(node, e.peer, "")  # the one wire it can be (an older trace)
         if edge is None:
             edge = self.edge(node, other, tr, self.wires.tag(node, e.peer))
             if edge is None:
                 return
+        eid = edge.id
         edge.count += 1
         self.counted_edges.add(eid)
         if len(self.pulses) < PULSE_CAP:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from gunrtc_kit import trace
+from gunrtc_kit.dam.mesh import Mesh
+from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.diagnose import Directory, FateModel, MeshModel, SignalingModel, annotate_sdp
 from gunrtc_kit.diagnose.messages import is_signaling, kind_of
 
@@ -352,3 +354,22 @@ def test_what_a_remote_side_can_grow_is_bounded(monkeypatch: pytest.MonkeyPatch)
     kept = fate.msgs["big"]
     assert kept.kind == "put" and "only a preview is kept" in kept.msg["…"]
     assert len(kept.souls) == 50 and "#" in kept.msg
+
+
+def test_a_frame_queued_before_its_socket_opens_is_filed_under_that_socket() -> None:
+    # a dialled peer's frames said before its WebSocket exists name the wire its URL dials:
+    # said with no transport, they drew a phantom '?' wire beside every relay spoke
+    url = "ws://127.0.0.1:9/gun"
+    bus = trace.TraceBus()
+    m = Mesh("pidA", clock_ms=lambda: 0.0, bus=bus)
+    m.add(MeshPeer(id=url, url=url))
+    m.say({"#": "g1", "get": {"#": "s"}})
+    (said_event,) = bus.events(trace.Said)
+    assert said_event.transport == "ws" and said_event.queued
+    d = Directory({"pidA": "a", B: "relay"})
+    d.alias(url, B)
+    mesh = MeshModel(d)
+    for e in (*bus.history, trace.Hi(0.1, "pidA", url, pid=B, transport="ws")):
+        d.apply(e)
+        mesh.apply(e)
+    assert [(e.transport, e.count) for e in mesh.edges.values()] == [("ws", 1)]
