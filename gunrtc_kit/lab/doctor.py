@@ -282,14 +282,20 @@ def _clear_faults(a: Gun, b: Gun, lt: str) -> str:
     ]
     if not wires:
         return f"heal {lt}: not done (no open memory link between them)"
+    done: set[str] = set()
     for w in wires:
         for end in (w, w.other):
             if end is None:
                 continue
-            end.partitioned = False
+            if end.partitioned:
+                end.partitioned = False
+                done.add("partition cleared")
             if end.loss >= 1.0:
                 end.loss = 0.0
-    return f"healed {lt} (partition cleared, loss 100 % set back to 0)"
+                done.add("loss 100 % set back to 0")
+    if not done:
+        return f"heal {lt}: nothing to do (not partitioned, not losing every frame)"
+    return f"healed {lt} ({', '.join(sorted(done))})"
 
 
 async def adoctor(

@@ -49,7 +49,7 @@ def _settled(lab: Lab, peers: dict[str, LabPeer], rounds: int) -> None:
     """Wait (bounded) until every peer holds a value for every key written."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if all(len((p.graph().get("chat") or {})) - 1 >= rounds for p in peers.values()):
+        if all(len(p.graph().get("chat") or {}) - 1 >= rounds for p in peers.values()):
             return
         time.sleep(0.05)
 

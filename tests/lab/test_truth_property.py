@@ -320,7 +320,6 @@ class Truth(RuleBasedStateMachine):
                     for p in r.peers:
                         assert (r.msg_id, names[p]) not in delivered, str(r)
 
-
     def _check_explain(self) -> None:
         """For every field a peer holds, explain names the write that put it there."""
         for name, p in self.p.items():
