@@ -51,7 +51,8 @@ from gunrtc_kit import trace
 from gunrtc_kit.chain import Chain
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
-from gunrtc_kit.errors import GunError
+from gunrtc_kit.errors import GunError, NetworkError
+from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.lab.runtime import Runtime, call_in_loop, get_runtime
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
     from gunrtc_kit.lab.views.replay import Replay
     from gunrtc_kit.lab.views.signaling_view import SignalingView
 
-__all__ = ["Lab", "LabPeer", "MemoryLink", "SignalingSteps"]
+__all__ = ["Lab", "LabPeer", "MemoryLink", "NoValueWarning", "Read", "SignalingSteps"]
 
 T = TypeVar("T")
 
@@ -216,6 +217,28 @@ class _Owned:
         self.guns: list[Gun] = []
         self.relay: Relay | None = None
         self.closed = False
+        # every widget the Lab made (views, snapshots, the dashboard): closed with it
+        self.widgets: list[Any] = []
+
+    def close_widgets(self, notes: bool = True) -> None:
+        """Close every widget the Lab made, each with its layout and inner boxes; the views
+        first hear ``closed`` and (``notes``) their outputs shown with a display id become a
+        note saying the Lab is closed (``views.peer_view.Published``). Once. ``notes=False``
+        off a cell's thread (a collected Lab): an output update there has no cell to go to."""
+        widgets, self.widgets = self.widgets, []
+        if not widgets:
+            return
+        from gunrtc_kit.lab.views.dashboard import close_tree
+
+        seen: set[int] = set()
+        for w in widgets:
+            try:
+                mark = getattr(w, "mark_closed", None) if notes else None
+                if mark is not None:
+                    mark()
+                close_tree(w, seen)
+            except Exception:  # one widget's failure must not keep the others open
+                log.exception("closing %s failed", type(w).__name__)
 
     async def aclose(self) -> None:
         """Close every peer, then the relay (on the runtime thread); once."""
@@ -239,6 +262,7 @@ async def _finish_release(owned: _Owned, hub: ViewHub) -> None:
         log.exception("closing a Lab that was collected without close() failed")
     finally:
         hub.close()
+        owned.close_widgets(notes=False)
 
 
 def _release_on_runtime(owned: _Owned, hub: ViewHub, forget: Callable[[], None]) -> None:
@@ -261,6 +285,57 @@ def _release(rt: Runtime, owned: _Owned, hub: ViewHub, forget: Callable[[], None
         pass
 
 
+class NoValueWarning(UserWarning):
+    """A read found no value: Gun answers a missing value with nothing (``get_sync`` returns
+    None, as Gun.js's ``once`` gives ``undefined``), so this warning says what was asked and
+    of whom. Silence it with ``warnings.simplefilter("ignore", NoValueWarning)``."""
+
+
+class Read:
+    """What a peer's last ``get``/``get_sync`` asked, of whom, and what came back
+    (``peer.last_read``): a read that found nothing is otherwise just None."""
+
+    def __init__(
+        self, peer: str, path: KeyPath, value: Any, asked: list[str], timeout: float
+    ) -> None:
+        self.peer, self.path, self.value = peer, path, value
+        self.asked, self.timeout = tuple(asked), timeout
+
+    @property
+    def found(self) -> bool:
+        """True when a value came back (None is Gun's "nothing there")."""
+        return self.value is not None
+
+    def __str__(self) -> str:
+        call = f"{self.peer}.get({self.path!r})"
+        if self.found:
+            return f"{call} = {self.value!r}"
+        if not self.asked:
+            return (
+                f"{call}: no value. {self.peer} does not hold it and has no links, so it asked "
+                "nobody (link it to a peer or the relay first)"
+            )
+        return (
+            f"{call}: no value. {self.peer} does not hold it, and none of the peers it asked "
+            f"({', '.join(self.asked)}) had it within {self.timeout:g} s"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Read {self}>"
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>Read</b> {html.escape(str(self))}</div>"
+
+
+class _Peers(dict[str, "LabPeer"]):
+    """``lab.peers``: the Lab's peers by name. A name it does not hold is a ``GunError`` that
+    lists the names it does (a bare ``KeyError: 'x'`` says neither what is known nor where)."""
+
+    def __missing__(self, name: str) -> LabPeer:
+        known = ", ".join(sorted(self)) or "none yet"
+        raise GunError(f"lab.peers[{name!r}]: no peer named {name!r}; known: {known}")
+
+
 class LabPeer:
     """A named Gun peer living on the Lab's runtime; made by ``lab.peer`` or ``lab.memory_peer``.
 
@@ -269,11 +344,27 @@ class LabPeer:
     ``"soul.key"`` strings or lists of keys (see the module docstring)."""
 
     clock_skew: float = 0.0  # seconds its machine clock runs ahead (+) or behind (-)
+    last_read: Read | None = None  # what the last get/get_sync asked, of whom, and got
 
     def __init__(self, lab: Lab, name: str, gun: Gun) -> None:
         self.lab = lab
         self.name = name
         self.gun = gun
+
+    def _asked(self) -> list[str]:
+        """The names of the peers a read now is asked of (the open links), on the runtime."""
+        return [self.lab.name_of(p.pid or p.id) for p in self.gun.mesh.peers.values() if p.met]
+
+    def _note_read(
+        self, path: KeyPath, value: Any, asked: list[str], timeout: float, who: str = ""
+    ) -> Any:
+        """Keep the read in ``last_read``; a read that found nothing warns what was asked and
+        of whom (``NoValueWarning``), since the None it returns says neither. ``who`` names
+        the reader when it is not the peer itself (``alice.user``)."""
+        self.last_read = Read(who or self.name, path, value, asked, timeout)
+        if value is None:
+            warnings.warn(str(self.last_read), NoValueWarning, stacklevel=3)
+        return value
 
     @property
     def pid(self) -> str:
@@ -373,21 +464,38 @@ class LabPeer:
 
     async def get(self, path: KeyPath, timeout: float = 5.0) -> Any:
         """The value at ``path`` (asking linked peers for what this one lacks), or None if no
-        peer has it within ``timeout`` seconds, for the whole path however long it is."""
+        peer has it within ``timeout`` seconds, for the whole path however long it is.
+
+        None is what Gun gives for "nothing there", so it stays the answer; to make it
+        discoverable, ``last_read`` keeps what was asked and of whom, and a read that found
+        nothing warns so (``NoValueWarning``, naming the path, the peers asked and that none
+        had it), which a notebook shows under the cell."""
         self._check("get")
-        return await self.lab.rt.arun(_path(self.gun, path).once(timeout=timeout))
+        chain = _path(self.gun, path)
+
+        async def go() -> tuple[Any, list[str]]:
+            asked = self._asked()
+            return await chain.once(timeout=timeout), asked
+
+        value, asked = await self.lab.rt.arun(go())
+        return self._note_read(path, value, asked, timeout)
 
     def get_sync(self, path: KeyPath, timeout: float = 5.0) -> Any:
-        """Blocking twin of ``get``: the same read, waited for from this thread. The read ends
-        by itself after about ``timeout`` seconds; the wait for it is longer still, so a slow
-        answer gives None and only a stuck runtime gives ``TimeoutError``."""
+        """Blocking twin of ``get``: the same read, waited for from this thread (and the same
+        ``last_read`` and ``NoValueWarning`` when it finds nothing). The read ends by itself
+        after about ``timeout`` seconds; the wait for it is longer still, so a slow answer
+        gives None and only a stuck runtime gives ``TimeoutError``."""
         self._check("get_sync")
         chain = _path(self.gun, path)
-        return self.lab.rt.run(
-            chain.once(timeout=timeout),
-            timeout + max(5.0, timeout),
-            what=f"{self.name}.get_sync({path!r})",
+
+        async def go() -> tuple[Any, list[str]]:
+            asked = self._asked()
+            return await chain.once(timeout=timeout), asked
+
+        value, asked = self.lab.rt.run(
+            go(), timeout + max(5.0, timeout), what=f"{self.name}.get_sync({path!r})"
         )
+        return self._note_read(path, value, asked, timeout)
 
     def say(self, msg: dict[str, Any], to: LabPeer | None = None) -> dict[str, Any]:
         """Send a raw DAM message to one linked peer, or to the mesh; returns it with its ``#``."""
@@ -756,7 +864,7 @@ class Lab:
         self.rt = runtime or get_runtime()
         self.bus = trace.TraceBus(keep=keep)
         self.room = room
-        self.peers: dict[str, LabPeer] = {}
+        self.peers: dict[str, LabPeer] = _Peers()
         self.names: dict[str, str] = {}
         self.directory = Directory()
         self._hub = ViewHub(self.directory, self.bus)
@@ -825,23 +933,37 @@ class Lab:
         if self.closed:
             raise GunError(f"{action}: this Lab is closed; make a new Lab()")
 
-    def _own(self, action: str, *peers: LabPeer) -> None:
-        """The Lab is open, and every peer is one of its own (not one of an older Lab)."""
-        self._check_open(action)
-        for p in peers:
-            if not isinstance(p, LabPeer):
-                raise GunError(f"{action}: expected a LabPeer, got {p!r}")
-            if p.lab is not self:
-                raise GunError(f"{action}: {p.name!r} belongs to another Lab")
+    def _peer(self, action: str, p: LabPeer | str) -> LabPeer:
+        """``p`` as one of this Lab's peers: a ``LabPeer`` of this Lab, or a peer's name. An
+        unknown name is a ``GunError`` listing the known ones."""
+        if isinstance(p, str):
+            found = self.peers.get(p)
+            if found is None:
+                known = ", ".join(sorted(self.peers)) or "none yet"
+                raise GunError(f"{action}: no peer named {p!r}; known: {known}")
+            return found
+        if not isinstance(p, LabPeer):
+            raise GunError(f"{action}: expected a LabPeer or a peer's name, got {p!r}")
+        if p.lab is not self:
+            raise GunError(f"{action}: {p.name!r} belongs to another Lab")
+        return p
 
-    def _pair(self, action: str, a: LabPeer, b: LabPeer) -> str:
-        """Check a two-peer action (open Lab, own peers, two different peers); returns its
-        name for messages, e.g. ``link(alice, bob)``."""
+    def _own(self, action: str, *peers: LabPeer | str) -> list[LabPeer]:
+        """The Lab is open, and every peer is one of its own (not one of an older Lab), or
+        the name of one; returns them as ``LabPeer``s."""
+        self._check_open(action)
+        return [self._peer(action, p) for p in peers]
+
+    def _pair(
+        self, action: str, a: LabPeer | str, b: LabPeer | str
+    ) -> tuple[str, LabPeer, LabPeer]:
+        """Check a two-peer action (open Lab, own peers or their names, two different peers);
+        returns its name for messages (e.g. ``link(alice, bob)``) and the two peers."""
         label = f"{action}({getattr(a, 'name', a)}, {getattr(b, 'name', b)})"
-        self._own(label, a, b)
-        if a is b:
+        pa, pb = self._own(label, a, b)
+        if pa is pb:
             raise GunError(f"{label}: a peer has no link to itself; give two different peers")
-        return label
+        return label, pa, pb
 
     def _peer_rows(self) -> list[tuple[str, str, int]]:
         return [
@@ -973,10 +1095,51 @@ class Lab:
 
         clock = (lambda: time.time() + clock_skew) if clock_skew else time.time
         gun = Gun(peers, rtc=rtc, bus=self.bus, clock=clock)
-        await gun.start()
-        if peers:
-            await gun.wait_connected(10)
+        try:
+            await gun.start()
+            if peers:
+                await gun.wait_connected(10)
+        except BaseException as exc:
+            await gun.close()  # nothing of a peer that did not start is left running
+            if isinstance(exc, GunTimeoutError):
+                raise GunTimeoutError(
+                    f"peer({name!r}): {', '.join(peers)} took the connection but no Gun "
+                    "websocket opened within 10 s (is a Gun relay serving that path? does it "
+                    "refuse this client's origin?); no peer was made"
+                ) from None
+            raise
         return gun
+
+    async def _reach(self, action: str, url: str, timeout: float = 5.0) -> None:
+        """Can a connection to ``url``'s host and port open? Asked before a peer is made for
+        a relay other than the Lab's own, so that an unreachable one fails at once, says
+        why, and leaves nothing behind: no peer, no name, no trace events (a peer made first
+        would have traced its first messages, and the views would keep drawing it)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
+            raise GunError(f"{action}: {url!r} is not a relay URL such as ws://host:8765/gun")
+        try:
+            port = parts.port or (443 if parts.scheme in ("wss", "https") else 80)
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(parts.hostname, port)
+        except (OSError, TimeoutError, ValueError) as exc:
+            if isinstance(exc, TimeoutError):
+                why = f"no answer within {timeout:g} s"
+            elif isinstance(exc, ConnectionRefusedError):
+                why = f"connection refused, nothing listens on port {parts.port or port}"
+            else:
+                why = str(exc) or type(exc).__name__
+            raise NetworkError(
+                f"{action}: cannot reach {url}: {why}; no peer was made (is the relay "
+                "running, at that host and port?)"
+            ) from None
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
 
     def peer(
         self,
@@ -995,12 +1158,17 @@ class Lab:
         clock catches up (deferred); one running behind loses to older writes.
 
         Blocking, with no awaitable twin: it returns once the peer is connected to its relay,
-        which on loopback takes milliseconds."""
+        which on loopback takes milliseconds. A relay it cannot reach is a ``GunError``
+        naming the URL and why (refused, no answer...), and leaves nothing: no peer, no name,
+        and for a relay other than the Lab's own, checked before the peer is made, no trace
+        events either (so no node in the views)."""
         self._new_name("peer", name)
         _check_skew(clock_skew)
         url = relay_url or (self.relay.url if self.relay is not None else None)
         use_room = self.room if room is True else (None if room is False else room)
         options = self.rtc_options(use_room) if rtc else None
+        if url is not None and (self.relay is None or url != self.relay.url):
+            self._run(self._reach(f"peer({name!r})", url), what=f"peer({name!r})")
         gun = self._run(
             self._make(name, [url] if url else [], options, clock_skew), what=f"peer({name!r})"
         )
@@ -1026,8 +1194,8 @@ class Lab:
 
     def link_memory(
         self,
-        a: LabPeer,
-        b: LabPeer,
+        a: LabPeer | str,
+        b: LabPeer | str,
         *,
         latency: float = 0.0,
         jitter: float = 0.0,
@@ -1035,8 +1203,9 @@ class Lab:
     ) -> MemoryLink:
         """Join two peers by an in-memory wire, with faults (``latency``/``jitter`` in seconds,
         ``loss`` a share 0..1) you can change later on the returned ``MemoryLink``. Needs no
-        relay and no network; a peer can have memory links and WebRTC links at once."""
-        label = self._pair("link_memory", a, b)
+        relay and no network; a peer can have memory links and WebRTC links at once. Peers
+        are ``LabPeer``s or their names (as for every two-peer action)."""
+        label, a, b = self._pair("link_memory", a, b)
         wires: list[MemoryWire] = []
 
         async def go() -> None:
@@ -1059,24 +1228,26 @@ class Lab:
         from urllib.parse import urlsplit
 
         where = urlsplit(url).netloc or url
+        self._new_name("attach", name)
+        self._run(self._reach(f"attach({name!r})", url), what=f"attach({name!r})")
         with self._hub.lock:
             self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
 
     # ------------------------------------------------------------------ WebRTC
-    def signaling(self, a: LabPeer, b: LabPeer) -> SignalingSteps:
+    def signaling(self, a: LabPeer | str, b: LabPeer | str) -> SignalingSteps:
         """Step-by-step signalling of one link (both peers need ``rtc=True``)."""
-        self._pair("signaling", a, b)
+        _, a, b = self._pair("signaling", a, b)
         return SignalingSteps(self, a, b)
 
-    async def link(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
+    async def link(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Link two peers by WebRTC now (offer, answer, wait for the channel)."""
-        self._pair("link", a, b)
+        _, a, b = self._pair("link", a, b)
         await self.rt.arun(self._link(a, b, timeout))
 
-    def link_sync(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
+    def link_sync(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Blocking twin of ``link`` (plain cells, scripts): blocks this thread only."""
-        label = self._pair("link_sync", a, b)
+        label, a, b = self._pair("link_sync", a, b)
         self._run(self._link(a, b, timeout), timeout + 10, what=label)
 
     async def _link(self, a: LabPeer, b: LabPeer, timeout: float) -> None:
@@ -1090,14 +1261,14 @@ class Lab:
         await ra.wait_open(b.pid, timeout)
         await rb.wait_open(a.pid, timeout)
 
-    async def wait_linked(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
+    async def wait_linked(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Wait for a link that room discovery is making."""
-        self._pair("wait_linked", a, b)
+        _, a, b = self._pair("wait_linked", a, b)
         await self.rt.arun(self._wait_linked(a, b, timeout))
 
-    def wait_linked_sync(self, a: LabPeer, b: LabPeer, timeout: float = 20.0) -> None:
+    def wait_linked_sync(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Blocking twin of ``wait_linked`` (plain cells, scripts): blocks this thread only."""
-        label = self._pair("wait_linked_sync", a, b)
+        label, a, b = self._pair("wait_linked_sync", a, b)
         self._run(self._wait_linked(a, b, timeout), timeout + 10, what=label)
 
     async def _wait_linked(self, a: LabPeer, b: LabPeer, timeout: float) -> None:
@@ -1106,11 +1277,11 @@ class Lab:
         await a.gun.rtc.wait_open(b.pid, timeout)
         await b.gun.rtc.wait_open(a.pid, timeout)
 
-    def cut(self, a: LabPeer, b: LabPeer) -> None:
+    def cut(self, a: LabPeer | str, b: LabPeer | str) -> None:
         """Fault: drop the WebRTC link between ``a`` and ``b`` (both ends see it close).
         A ``GunError`` if there is no such link: same peer twice, a peer without WebRTC, or
         peers not linked by WebRTC (a memory link is cut with its ``MemoryLink.cut()``)."""
-        label = self._pair("cut", a, b)
+        label, a, b = self._pair("cut", a, b)
         self._run(self._cut(label, a, b), what=label)
 
     async def _cut(self, label: str, a: LabPeer, b: LabPeer) -> None:
@@ -1140,10 +1311,17 @@ class Lab:
         return self._hub
 
     def _view(self, key: str, make: Any) -> Any:
+        # a closed Lab's views are closed widgets: nothing to show or to read from
+        self._check_open(f"the {key.split(':')[0]} view")
         view = self.views.get(key)
         if view is None:
-            view = self.views[key] = make()
+            view = self.views[key] = self._keep(make())
         return view
+
+    def _keep(self, widget: T) -> T:
+        """Record a widget this Lab made, to close it with the Lab (``close()``)."""
+        self._owned.widgets.append(widget)
+        return widget
 
     def mesh_view(self) -> MeshView:
         """The Lab's live mesh (one per Lab: displaying it again shows the same view)."""
@@ -1151,42 +1329,81 @@ class Lab:
 
         return self._view("mesh", lambda: MeshView(self._hub))  # type: ignore[no-any-return]
 
-    def flow_view(self, **filters: Any) -> FlowView:
-        """The Lab's live message flow; keyword arguments set its filters (``peer``,
-        ``kind``, ``soul``, ``transport``, ``hide_signaling``, ``pair``)."""
+    def flow_view(self, *, group: bool = False, **filters: Any) -> FlowView:
+        """The Lab's live message flow. Without arguments: the one flow of the dashboard
+        (``show()``), the same view each time. With filters (``peer``, ``kind``, ``soul``,
+        ``transport``, ``hide_signaling``, ``pair``) or ``group=True`` (group repeats): a new
+        view of its own, so a cell's output keeps the filters that cell asked for whatever
+        later cells show. ``peer`` and ``pair`` take peers or their names (an unknown name
+        raises ``GunError``); ``soul`` is exact, or a prefix ending in ``*`` (``"chat/*"``)."""
         from gunrtc_kit.lab.views.flow_view import FlowView
 
-        view: FlowView = self._view("flow", lambda: FlowView(self._hub))
-        if filters:
-            with self._hub.lock:
-                view.set_filters(**filters)
-        return view
+        if not filters and not group:
+            return self._view("flow", lambda: FlowView(self._hub))  # type: ignore[no-any-return]
+        if "peer" in filters and filters["peer"]:
+            filters["peer"] = self._peer_pid(filters["peer"], "flow_view(peer=...)")
+        if "pair" in filters and filters["pair"]:
+            pair = list(filters["pair"])
+            if len(pair) != 2:
+                raise GunError(f"flow_view(pair={filters['pair']!r}): expected two peers")
+            filters["pair"] = [self._peer_pid(x, "flow_view(pair=...)") for x in pair]
+        return FlowView(self._hub, group=group, **filters)
 
-    def signaling_view(self, a: LabPeer | None = None, b: LabPeer | None = None) -> SignalingView:
+    def _peer_pid(self, who: Any, action: str) -> str:
+        """The pid of ``who`` (a LabPeer, a name or a pid this Lab's trace knows); a name
+        that matches no peer raises instead of quietly matching nothing."""
+        if isinstance(who, LabPeer):
+            return who.pid
+        with self._hub.lock:
+            names = {**self.directory.names, **self.names}
+        if who in names:
+            return str(who)
+        pid = next((p for p, n in names.items() if n == who), None)
+        if pid is None:
+            known = ", ".join(sorted(set(names.values()))) or "none yet"
+            raise GunError(f"{action}: no peer is named {who!r}; known peers: {known}")
+        return pid
+
+    def signaling_view(
+        self, a: LabPeer | str | None = None, b: LabPeer | str | None = None
+    ) -> SignalingView:
         """The Lab's WebRTC signalling timeline; with two peers, showing only their link."""
         from gunrtc_kit.lab.views.signaling_view import SignalingView
 
         view: SignalingView = self._view("signaling", lambda: SignalingView(self._hub))
         if a is not None and b is not None:
-            self._own("signaling_view", a, b)
+            a, b = self._own("signaling_view", a, b)
             with self._hub.lock:
                 view.show_link(a.pid, b.pid)
         return view
 
-    def peer_view(self, p: LabPeer) -> PeerView:
-        """One peer's counters, links and data (from the trace; works on replays too)."""
+    def peer_view(self, p: LabPeer | str, *, live: bool = False) -> PeerView:
+        """One peer's counters, links and data (from the trace; works on replays too).
+
+        Frozen by default: a new view of what the peer is now, which later traffic does not
+        change (an output under a cell tells what was true when that cell ran); tick "live"
+        in it, or set ``view.live = True``, to follow the peer. ``live=True`` gives the
+        Lab's one live view of the peer (the dashboard's tab): showing it again reuses it.
+        ``p`` is a ``LabPeer`` or its name."""
         from gunrtc_kit.lab.views.peer_view import PeerView
 
-        self._own("peer_view", p)
-        return self._view(  # type: ignore[no-any-return]
-            f"peer:{p.name}",
-            lambda: PeerView(
-                self._hub,
-                p.pid,
-                name=p.name,
-                explainer=lambda soul, key: self.explain(p, soul, key),
-            ),
-        )
+        (p,) = self._own("peer_view", p)
+        # a weak hold of the Lab: a view in ipywidgets' registry must not keep it alive
+        lab, name = weakref.ref(self), p.name
+
+        def explainer(soul: str, key: str) -> Any:
+            found = lab()
+            if found is None:
+                raise GunError(f"peer {name}: its Lab is gone")
+            return found.explain(name, soul, key)
+
+        def make() -> PeerView:
+            return PeerView(self._hub, p.pid, name=p.name, explainer=explainer, live=live)
+
+        if live:
+            return self._view(f"peer:{p.name}", make)  # type: ignore[no-any-return]
+        self._hub.refresh()  # every event so far applied: the snapshot is of now
+        return self._keep(make())
 
     def compact(self) -> MeshView:
         """A small mesh view to display again next to the cell you are working in (the same
@@ -1198,25 +1415,34 @@ class Lab:
         )
 
     def show(self) -> Dashboard:
-        """Mesh and flow side by side, then tabs: signalling and one per peer. Clicking a
-        peer opens its tab; clicking a link filters the flow to it. Showing it again reuses
-        the same views (nothing leaks); peers made later get their tab too."""
+        """Mesh and flow side by side, then tabs: signalling and one per peer (live). Clicking
+        a peer opens its tab; clicking a link filters the flow to it. Showing it again reuses
+        the same views (nothing leaks); peers made later get their tab too.
+
+        In IPython it displays the dashboard itself, wherever the call sits in its cell (a
+        pasted snippet with ``show()`` before other lines still shows it); as the cell's
+        last line the returned dashboard is not displayed a second time. Returns the
+        ``Dashboard`` (its ``mesh``, ``flow``, ``tabs``...). A closed Lab raises
+        ``GunError``: its dashboard would only be a picture of nothing running."""
         from gunrtc_kit.lab.views.dashboard import Dashboard
 
+        self._check_open("show()")
         board: Dashboard = self._view(
             "dashboard",
             lambda: Dashboard(self.mesh_view(), self.flow_view(), self.signaling_view()),
         )
         for p in list(self.peers.values()):
-            view = self.peer_view(p)
+            view = self.peer_view(p, live=True)
             with self._hub.lock:
                 board.add_peer(p.pid, view)
+        if _ipython_shell() is not None:
+            board.shown_by_show()
         return board
 
     def _new_peer_view(self, p: LabPeer) -> None:
         board = self.views.get("dashboard")
         if board is not None:
-            view = self.peer_view(p)
+            view = self.peer_view(p, live=True)
             with self._hub.lock:
                 board.add_peer(p.pid, view)
 
@@ -1266,16 +1492,7 @@ class Lab:
         """
         from gunrtc_kit.diagnose.explain import explain, split_field
 
-        self._check_open(f"explain({peer!r}, {path!r})")
-        if isinstance(peer, LabPeer):
-            self._own("explain", peer)
-            p = peer
-        else:
-            found = self.peers.get(peer) if isinstance(peer, str) else None
-            if found is None:
-                known = ", ".join(sorted(self.peers)) or "none yet"
-                raise GunError(f"explain({peer!r}, ...): no peer named {peer!r}; known: {known}")
-            p = found
+        (p,) = self._own(f"explain({getattr(peer, 'name', peer)!r}, {path!r})", peer)
         if key is None:
             try:
                 soul, key = split_field(path)
@@ -1301,7 +1518,9 @@ class Lab:
     if TYPE_CHECKING:
         from gunrtc_kit.lab.views.sea_view import SeaView as _SeaView
 
-    def sea(self, peer: LabPeer, who: Any, timeout: float = 5.0) -> _SeaView:
+    def sea(
+        self, peer: LabPeer | str, who: Any, timeout: float = 5.0, *, live: bool = False
+    ) -> _SeaView:
         """The SEA inspector: every field of a user's space as ``peer`` holds it, each with its
         verdict (``valid``, ``valid-cert``, ``invalid``, ``unsigned``) and the key that signed
         it, and the steps of the last ``auth`` on ``peer`` (``gunrtc_kit.diagnose.sea``).
@@ -1310,9 +1529,14 @@ class Lab:
         (``"x.y"`` or ``"~x.y"``) or an alias (``"alice"`` or ``"~@alice"``; the first
         account it lists, the peer's own user's if it is one of them). What ``peer`` lacks of
         the alias or the account is asked of its peers first (each read bounded by
-        ``timeout``). The view reads the peer's graph again when the peer's traffic shows a
-        change, on ``refresh()`` and on its button; one view per peer and user (showing it
-        again reuses it)."""
+        ``timeout``). ``peer`` is a ``LabPeer`` or its name.
+
+        Frozen by default: each call reads now and makes a new view that keeps what it read
+        (a wrong password's failed login stays failed under its cell after a later cell logs
+        in); call it again for a new snapshot, or tick "live" in it. ``live=True`` gives the
+        one live view per peer and user (showing it again reuses it): it reads the peer's
+        graph again when the peer's traffic shows a change, on ``refresh()`` and on its
+        button."""
         import re
 
         from gunrtc_kit.lab.users import LabUser
@@ -1320,7 +1544,7 @@ class Lab:
         from gunrtc_kit.sea.check import unpack
         from gunrtc_kit.user import User
 
-        self._own("sea", peer)
+        (peer,) = self._own("sea", peer)
         if isinstance(who, LabUser):
             who = who.peer.gun.user()
         gun = peer.gun
@@ -1379,30 +1603,35 @@ class Lab:
             steps = list((user or gun.user()).last_auth)
             return json.loads(json.dumps(nodes)), steps
 
-        def source() -> tuple[dict[str, Any], list[Any]]:
-            return self.rt.call(read, timeout=10, what=label)
+        rt = self.rt  # not ``self``: a view in ipywidgets' registry must not hold the Lab
 
-        return self._view(  # type: ignore[no-any-return]
-            f"sea:{peer.name}:{pub}",
-            lambda: SeaView(self._hub, pub, source, pid=peer.pid, name=peer.name),
-        )
+        def source() -> tuple[dict[str, Any], list[Any]]:
+            return rt.call(read, timeout=10, what=label)
+
+        def make() -> SeaView:
+            return SeaView(self._hub, pub, source, pid=peer.pid, name=peer.name, live=live)
+
+        if live:
+            return self._view(f"sea:{peer.name}:{pub}", make)  # type: ignore[no-any-return]
+        return self._keep(make())
 
     def messages(self, *, kind: str = "", soul: str = "", by: LabPeer | str = "") -> list[str]:
         """Ids of the messages seen so far, oldest first: of a ``kind`` (``"get"``,
-        ``"put"``, ``"reply"``...; a prefix), naming a ``soul`` (a prefix), said first by
-        peer ``by``. For ``fate()`` of a message a call did not hand you (a ``get_sync``)."""
-        pid = (
-            by.pid
-            if isinstance(by, LabPeer)
-            else next((p for p, n in self.names.items() if n == by), by)
-        )
+        ``"put"``, ``"reply"``...; a prefix), naming a ``soul`` (exactly: ``"chat/m49"`` is
+        not ``"chat/m490"``; a prefix when it ends in ``*``: ``"chat/*"``), said first by
+        peer ``by`` (a peer, its name or pid; a name no peer has raises ``GunError``, not an
+        empty list). For ``fate()`` of a message a call did not hand you (a ``get_sync``)."""
+        from gunrtc_kit.lab.views.flow_view import soul_test
+
         self._hub.refresh()
+        pid = self._peer_pid(by, "messages(by=...)") if by else ""
+        test = soul_test(soul)
         with self._hub.lock:
             return [
                 m.mid
                 for m in self._hub.fate.msgs.values()
                 if (not kind or m.kind.startswith(kind))
-                and (not soul or any(s.startswith(soul) for s in m.souls))
+                and (test is None or any(test(s) for s in m.souls))
                 and (not pid or m.origin == pid)
             ]
 
@@ -1461,7 +1690,12 @@ class Lab:
         done for you when the runtime closes at exit, or when the Lab is collected. Closing
         twice is harmless. The closing runs on the runtime thread; an error it raised (or a
         wait that ran out) is raised here once the views have been closed all the same, and
-        what is left open is closed with the runtime (or when the Lab is collected)."""
+        what is left open is closed with the runtime (or when the Lab is collected).
+
+        Every widget the Lab made is closed too (views, frozen snapshots, the dashboard, with
+        their layouts: nothing stays in ipywidgets' registry), after its views were told
+        ``closed`` and its outputs on the page were replaced by a note that the Lab is closed
+        (the ones displayed with a display id: the dashboard, peer and SEA views)."""
         if self.rt.in_runtime:
             raise GunError(
                 "Lab.close(): a blocking call was made on the runtime thread; call it from "
@@ -1481,6 +1715,7 @@ class Lab:
             self.relay = None
             self._hub.refresh()
             self._hub.close()
+            self._owned.close_widgets()
 
     def __enter__(self) -> Lab:
         return self

@@ -160,15 +160,24 @@ class LabUser:
         )
         return ack
 
+    async def _read(self, path: Any, timeout: float) -> tuple[Any, list[str]]:
+        """Read ``path`` (on the runtime), with the names of the peers it was asked of."""
+        asked = self.peer._asked()
+        return await self._space(path).once(timeout), asked
+
     async def get(self, path: Any, timeout: float = 5.0) -> Any:
-        """The value at ``path`` in the user's space, verified and unpacked, or None."""
-        return await self._arun(f"get({path!r})", lambda: self._space(path).once(timeout))
+        """The value at ``path`` in the user's space, verified and unpacked, or None; as for
+        ``LabPeer.get``, a read that finds nothing is kept in ``peer.last_read`` and warns
+        what was asked and of whom (``NoValueWarning``)."""
+        value, asked = await self._arun(f"get({path!r})", lambda: self._read(path, timeout))
+        return self.peer._note_read(path, value, asked, timeout, f"{self.peer.name}.user")
 
     def get_sync(self, path: Any, timeout: float = 5.0) -> Any:
         """Blocking twin of ``get``."""
-        return self._run(
-            f"get_sync({path!r})", lambda: self._space(path).once(timeout), timeout + SLACK
+        value, asked = self._run(
+            f"get_sync({path!r})", lambda: self._read(path, timeout), timeout + SLACK
         )
+        return self.peer._note_read(path, value, asked, timeout, f"{self.peer.name}.user")
 
     def __repr__(self) -> str:
         try:

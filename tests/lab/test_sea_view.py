@@ -122,8 +122,9 @@ def test_lab_sea_follows_a_users_writes_and_its_logins() -> None:
         alice = lab.memory_peer("alice")
         user = alice.gun.user()
         pub = lab.rt.run(user.create("alice", PASSWORD), 30)
-        view = lab.sea(alice, user)
-        assert lab.sea(alice, "alice") is view and lab.sea(alice, "~" + pub) is view
+        view = lab.sea(alice, user, live=True)  # live: this test follows the peer
+        assert lab.sea(alice, "alice", live=True) is view
+        assert lab.sea(alice, "~" + pub, live=True) is view
         assert view.last is not None and view.last.ok and view.report["alias"] == "alice"
         assert [f.key for f in view.last.fields] == ["pub", "alias", "epub", "auth"]
         # a signed write: the pump's tick sees alice's Put event and reads again by itself
@@ -157,7 +158,7 @@ def test_a_forged_write_from_another_peer_is_refused_and_nothing_changes() -> No
         lab.link_memory(alice, bob)
         user = alice.gun.user()
         pub = lab.rt.run(user.create("alice", PASSWORD), 30)
-        view = lab.sea(alice, "alice")
+        view = lab.sea(alice, "alice", live=True)
         before = view.report["nodes"]
         soul, state = "~" + pub, time.time() * 1000
         sig = sea_parse(sign(pack(soul, "alias", "mallory", state), pair()))["s"]

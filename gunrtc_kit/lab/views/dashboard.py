@@ -3,6 +3,11 @@
 Clicking a peer in the mesh opens its tab; clicking a link filters the flow to that link
 (click the background to clear). The dashboard holds views, it does not own them: the Lab
 (or the replay) keeps one of each, so showing it again makes no new views.
+
+``close_tree`` closes a widget with everything it made for itself (its layout, its style, the
+boxes inside it): what a Lab calls on close, so that no widget of a closed Lab stays in
+ipywidgets' registry. The dashboard styles its views through their own layouts rather than
+new ``Layout`` objects (a replaced layout would be a widget nobody closes).
 """
 
 from __future__ import annotations
@@ -10,17 +15,39 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from gunrtc_kit.lab.views.flow_view import FlowView
 from gunrtc_kit.lab.views.mesh_view import MeshView
-from gunrtc_kit.lab.views.peer_view import PeerView
+from gunrtc_kit.lab.views.peer_view import PeerView, Published, _shell
 from gunrtc_kit.lab.views.signaling_view import SignalingView
 
-__all__ = ["Dashboard"]
+__all__ = ["Dashboard", "close_tree"]
 
 
-class Dashboard(widgets.VBox):  # type: ignore[misc]
+def close_tree(w: Any, seen: set[int] | None = None) -> None:
+    """Close widget ``w``, the widgets inside it (``children``) and its ``layout`` and
+    ``style`` widgets; each once. Setting ``closed`` first where the widget has that trait, so
+    the front end hears it before the comm ends."""
+    seen = set() if seen is None else seen
+    if not isinstance(w, widgets.Widget) or id(w) in seen:
+        return
+    seen.add(id(w))
+    if w.has_trait("closed") and w.comm is not None:
+        w.closed = True
+    for child in list(getattr(w, "children", ()) or ()):
+        close_tree(child, seen)
+    for part in ("layout", "style"):
+        inner = getattr(w, part, None) if w.has_trait(part) else None
+        if isinstance(inner, widgets.Widget):
+            inner.close()
+    w.close()
+
+
+class Dashboard(Published, widgets.VBox):  # type: ignore[misc]
     """Mesh + flow, then tabs: signalling and one per peer."""
+
+    closed = traitlets.Bool(False)  # its Lab is closed (kept on the Python side only)
 
     def __init__(
         self,
@@ -32,8 +59,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         self.mesh, self.flow, self.signaling = mesh, flow, signaling
         self.peer_views: dict[str, PeerView] = {}
-        mesh.layout = widgets.Layout(flex="2 1 380px", min_width="320px")
-        flow.layout = widgets.Layout(flex="3 1 480px", min_width="380px")
+        mesh.layout.flex, mesh.layout.min_width = "2 1 380px", "320px"
+        flow.layout.flex, flow.layout.min_width = "3 1 480px", "380px"
         top = widgets.HBox([mesh, flow], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
         self.tabs = widgets.Tab(children=[signaling])
         self.tabs.set_title(0, "signalling")
@@ -60,5 +87,29 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
 
     def _edge_clicked(self, change: dict[str, Any]) -> None:
         eid = change.get("new") or ""
-        pair = eid.split("|") if "|" in eid else []
+        pair = eid.split("|")[:2] if "|" in eid else []  # a wire id: a|b|transport|tag
         self.flow.set_filters(pair=pair)
+
+    # ------------------------------------------------------------------ in a notebook
+    _echo_at: int | None = None  # the execution whose ``show()`` displayed it already
+
+    def shown_by_show(self) -> None:
+        """Display the dashboard now (``lab.show()`` does, wherever it sits in its cell), and
+        remember that this execution showed it: were ``show()`` the cell's last line, the
+        value it returns would be displayed a second time below the first."""
+        from IPython.display import display
+
+        display(self)  # type: ignore[no-untyped-call]
+        self._echo_at = getattr(_shell(), "execution_count", None)
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        shell = _shell()
+        count = getattr(shell, "execution_count", None)
+        if self._echo_at is not None and count == self._echo_at:
+            self._echo_at = None  # the cell's value, just displayed by show(): once is enough
+            return
+        Published._ipython_display_(self, **kwargs)
+
+    def closed_text(self) -> str:
+        """The note a closed Lab's dashboard leaves on the page."""
+        return "Lab dashboard: closed (its Lab is closed; make a new Lab() and show() it)"

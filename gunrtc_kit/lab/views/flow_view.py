@@ -7,25 +7,109 @@ discarded, so a position keeps naming the same row). The browser asks for the ro
 count, the newest rows when it follows the traffic, and rows in its window whose fate changed
 (a copy heard, dropped by dedup, lost). Selection is by message id, so the message a user
 clicked stays selected however the rows move; ``detail`` holds its JSON and its fate.
+
+Order: positions follow the order the model made its rows (``seq``, the order the events were
+emitted), never the wall clock: many rows share a millisecond and only the emission order
+keeps happens-before among them. Lanes (``lanes``) go relays first, then peers by name (or
+the order ``lane_order`` chose); rows name lanes by their directory number (``lane``), so a
+new peer's lane never renumbers the rows already sent.
+
+Grouping (``group``, off by default): a row of the same kind, sender, receiver and transport
+as a group opened less than ``GROUP_SPAN`` seconds earlier, and still among the newest
+``GROUP_ROWS`` positions, joins that group instead of taking a position; the group's row says
+how many copies it holds and what became of them (its mark is the worst one), and the
+browser lists the copies on a click. At 50 puts/s that turns hundreds of rows a second into a
+few a second. A group sits at its first copy: turn grouping off to read every copy in order.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import traitlets
 
-from gunrtc_kit.diagnose.fate import MARKS
+from gunrtc_kit.diagnose.fate import (
+    ANSWERED,
+    DUP,
+    HEARD,
+    HEARD_ONLY,
+    LOST,
+    MARKS,
+    QUEUED,
+    REFUSED,
+    SENT,
+    UNTRACED,
+)
+from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
-__all__ = ["FlowView"]
+__all__ = ["FlowView", "lane_order", "soul_test"]
 
 FILTER_KEYS = ("peer", "kind", "soul", "transport", "hide_signaling", "pair")
 MAX_REQUEST = 500  # rows one request may ask for
 JSON_CHARS = 20_000
+GROUP_SPAN = 1.0  # seconds a group of repeats stays open
+GROUP_ROWS = 64  # a group takes more copies only while among the newest positions
+GROUP_OPEN = 1024  # open groups remembered at most (one per kind and link)
+MAX_MEMBERS = 500  # copies of a group the browser is sent on a click
+# which mark a group shows: the worst of its copies
+_RANK = {
+    HEARD: 0,
+    ANSWERED: 1,
+    HEARD_ONLY: 2,
+    UNTRACED: 3,
+    SENT: 4,
+    QUEUED: 5,
+    DUP: 6,
+    REFUSED: 7,
+    LOST: 8,
+}
+JUMP_MARKS = ("lost", "dup", "err")
+
+
+def soul_test(pattern: str) -> Callable[[str], bool] | None:
+    """The test a ``soul`` filter makes: the soul exactly (``chat/m49`` is not
+    ``chat/m490``), or a prefix when the pattern ends in ``*`` (``chat/*``); None when the
+    pattern is empty (no filter)."""
+    p = pattern.strip()
+    if not p:
+        return None
+    if p.endswith("*"):
+        prefix = p[:-1]
+        return lambda s: s.startswith(prefix)
+    return lambda s: s == p
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """Sort key that puts ``peer2`` before ``peer10``."""
+    return tuple(int(x) if x.isdigit() else x.lower() for x in re.split(r"(\d+)", text))
+
+
+def lane_order(d: Directory, chosen: Sequence[str] = ()) -> list[int]:
+    """Directory lane numbers in display order: the ``chosen`` names (or ids) first, in
+    their order; then relays, then named peers by name, then the rest (ids nobody named).
+    The mesh reads this way round (the relay in the middle of a star); first-seen order
+    would move a peer's lifeline from one run to the next."""
+    pick = {name: k for k, name in enumerate(chosen)}
+    roles = {"relay": 0, "peer": 1}
+
+    def key(n: int) -> tuple[Any, ...]:
+        ent = d.lanes[n]
+        label = d.label(ent)
+        k = pick.get(label, pick.get(ent))
+        if k is not None:
+            return (0, k)
+        named = label != ent
+        return (1, roles.get(d.role(ent), 2), not named, _natural(label), ent)
+
+    return sorted(range(len(d.lanes)), key=key)
 
 
 def _default_filters() -> dict[str, Any]:
@@ -41,7 +125,11 @@ def _default_filters() -> dict[str, Any]:
 
 class FlowView(View):
     """Message flow: filter by peer, kind, soul, transport; hide discovery and signalling;
-    pause; follow the newest rows; pick a message to see its JSON and its fate."""
+    pause; follow the newest rows; pick a message to see its JSON and its fate; jump to the
+    next lost, duplicate or failed copy; group repeats when the traffic is heavy.
+
+    Each ``FlowView`` has its own filters: ``Lab.flow_view(kind="put")`` makes a new one, so
+    an output keeps showing what its cell asked for."""
 
     _esm = module("flow.js")
     lanes: traitlets.List[Any] = traitlets.List().tag(sync=True)
@@ -57,13 +145,21 @@ class FlowView(View):
     paused = traitlets.Bool(False).tag(sync=True)
     follow = traitlets.Bool(True).tag(sync=True)
     window: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    order: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    group = traitlets.Bool(False).tag(sync=True)
 
     kind = "flow"
     traits_every = 1.0
     detail_every = 0.25
 
-    def __init__(self, hub: ViewHub, *, height: int = 460, **filters: Any) -> None:
-        self._index: list[int] = []
+    def __init__(
+        self, hub: ViewHub, *, height: int = 460, group: bool = False, **filters: Any
+    ) -> None:
+        self._index: list[int] = []  # row seqs at positions (a group's first copy)
+        self._members: dict[int, list[int]] = {}  # a group's first copy -> the later ones
+        self._head_of: dict[int, int] = {}  # a later copy -> its group's first
+        self._open: dict[tuple[str, int, int, str], int] = {}
+        self._grown: set[int] = set()
         self._base = 0
         self._next = 0
         self._match: Any = None
@@ -77,14 +173,12 @@ class FlowView(View):
         self._detail_version = -1
         self._lanes_version = -1
         self._n_kinds = -1
-        super().__init__(hub, height=height, cap=hub.fate.row_cap)
-        start = _default_filters()
-        start.update({k: v for k, v in filters.items() if k in FILTER_KEYS})
         unknown = set(filters) - set(FILTER_KEYS)
         if unknown:
-            from gunrtc_kit.errors import GunError
-
             raise GunError(f"unknown flow filter(s) {sorted(unknown)}; expected {FILTER_KEYS}")
+        super().__init__(hub, height=height, cap=hub.fate.row_cap, group=group)
+        start = _default_filters()
+        start.update(filters)
         with hub.lock:
             self.filters = start
             self._rebuild()
@@ -92,25 +186,27 @@ class FlowView(View):
         self.observe(self._on_filters, names="filters")
         self.observe(self._on_selected, names="selected")
         self.observe(self._on_paused, names="paused")
+        self.observe(self._on_order, names="order")
+        self.observe(self._on_group, names="group")
 
     # ------------------------------------------------------------------ the sequence
     def _rebuild(self) -> None:
         f = {**_default_filters(), **self.filters}
         pair = f.get("pair") or []
         fate = self._fate = self.hub.fate
-        self._match = fate.matcher(
+        match = fate.matcher(
             peer=str(f.get("peer") or ""),
             kind=str(f.get("kind") or ""),
-            soul=str(f.get("soul") or ""),
             transport=str(f.get("transport") or ""),
             hide_signaling=bool(f.get("hide_signaling")),
             pair=(str(pair[0]), str(pair[1])) if len(pair) == 2 else None,
         )
-        match = self._match
-        n = len(fate)
-        self._index = [fate.offset + i for i in range(n) if match(i)]
+        self._match = _with_soul(match, fate, soul_test(str(f.get("soul") or "")))
+        self._index, self._members, self._head_of = [], {}, {}
+        self._open, self._grown = {}, set()
         self._base = 0
-        self._next = fate.total
+        self._next = fate.offset
+        self._extend()
 
     def _extend(self) -> None:
         fate = self.hub.fate
@@ -123,21 +219,59 @@ class FlowView(View):
         index = self._index
         for seq in range(start, fate.total):
             if match(seq - off):
-                index.append(seq)
+                if not (self.group and self._join(seq, seq - off)):
+                    index.append(seq)
         self._next = fate.total
         if index and index[0] < off:
             k = bisect.bisect_left(index, off)
+            for head in index[:k]:
+                for m in self._members.pop(head, ()):
+                    self._head_of.pop(m, None)
             del index[:k]
             self._base += k
+
+    def _join(self, seq: int, i: int) -> bool:
+        """Put row ``seq`` in an open group of the same kind and link (True), or open a
+        group with it (False: it takes a position of its own)."""
+        fate = self.hub.fate
+        key = (fate.c_kind[i], fate.c_src[i], fate.c_dst[i], fate.c_tr[i])
+        head = self._open.get(key)
+        if head is not None and head >= fate.offset:
+            index = self._index
+            fresh = fate.c_t[i] - fate.c_t[head - fate.offset] <= GROUP_SPAN
+            if fresh and len(index) - bisect.bisect_left(index, head) <= GROUP_ROWS:
+                self._members.setdefault(head, []).append(seq)
+                self._head_of[seq] = head
+                self._grown.add(head)
+                return True
+        if len(self._open) >= GROUP_OPEN:
+            self._open.clear()
+        self._open[key] = seq
+        return False
 
     @property
     def _count(self) -> int:
         return len(self._index)
 
     def _row(self, pos: int) -> list[Any]:
-        fate = self.hub.fate
         seq = self._index[pos - self._base]
+        return self._row_of(seq, pos)
+
+    def _row_of(self, seq: int, pos: int, alone: bool = False) -> list[Any]:
+        """Row ``seq`` on the wire: ``[pos, t, src, dst, kind, label, mid, mark, transport,
+        reply_to, n, summary, err]`` (``n`` copies in its group, ``summary`` their marks;
+        ``alone``: this copy only, as a group's list shows it)."""
+        fate = self.hub.fate
         i = seq - fate.offset
+        seqs = [seq] if alone else self._copies(seq)
+        # mark_at: a copy "sent" to a peer that emits no events reads "untraced"
+        marks = [MARKS.index(fate.mark_at(s - fate.offset)) for s in seqs]
+        worst = max(marks, key=lambda m: _RANK.get(m, 4))
+        summary = ""
+        if len(marks) > 1:
+            counts = Counter(MARKS[m] for m in marks)
+            summary = ", ".join(f"{c} {m}" for m, c in sorted(counts.items()))
+        err = any(self._failed(fate.c_mid[s - fate.offset]) for s in seqs)
         return [
             pos,
             round(fate.c_t[i], 3),
@@ -146,10 +280,25 @@ class FlowView(View):
             fate.c_kind[i],
             fate.c_label[i],
             fate.c_mid[i],
-            MARKS[fate.c_mark[i]],
+            MARKS[worst],
             fate.c_tr[i],
             fate.c_reply[i],
+            len(seqs),
+            summary,
+            int(err),
         ]
+
+    def _copies(self, head: int) -> list[int]:
+        """The kept rows at ``head``'s position: it, and the later copies of its group."""
+        off = self.hub.fate.offset
+        return [head] + [m for m in self._members.get(head, ()) if m >= off]
+
+    def _failed(self, mid: str) -> bool:
+        """Did the trace report an error about message ``mid`` (or was it answered one)?"""
+        info = self.hub.fate.msgs.get(mid)
+        return info is not None and (
+            bool(info.answer_err) or any(k == "error" for _t, _x, k in info.notes)
+        )
 
     def _rows(self, start: int, stop: int) -> list[list[Any]]:
         lo = max(start, self._base)
@@ -188,10 +337,12 @@ class FlowView(View):
         if self.follow and (count != self._sent_count or base != self._sent_base):
             for p in range(lo, hi):
                 out[p] = self._row(p)
-        if ch.rows and hi > lo and lo - base < count:
+        changed = {self._head_of.get(s, s) for s in ch.rows} | self._grown
+        self._grown = set()
+        if changed and hi > lo and lo - base < count:
             index = self._index
             first = index[max(lo - base, 0)]
-            for seq in ch.rows:
+            for seq in changed:
                 if seq < first:
                     continue
                 k = bisect.bisect_left(index, seq)
@@ -219,7 +370,15 @@ class FlowView(View):
         d = self.hub.directory
         fate = self.hub.fate
         if d.version != self._lanes_version:
-            self.lanes = [{"id": ent, "label": d.label(ent)} for ent in d.lanes]
+            self.lanes = [
+                {
+                    "id": d.lanes[n],
+                    "label": d.label(d.lanes[n]),
+                    "lane": n,
+                    "role": d.role(d.lanes[n]),
+                }
+                for n in lane_order(d, self.order)
+            ]
             self._lanes_version = d.version
         if len(fate.kinds) != self._n_kinds:
             self.kinds = sorted(fate.kinds)
@@ -249,6 +408,37 @@ class FlowView(View):
             self._range = (start, stop)
             self._extend()
             self.post({"type": "rows", "req": req, "rows": self._rows(start, stop)})
+        elif kind == "find":
+            self._extend()
+            pos = self.find(str(content.get("mark") or ""), content.get("from"))
+            row = self._row(pos) if pos is not None else None
+            self.post({"type": "found", "req": content.get("req"), "pos": row and pos, "row": row})
+        elif kind == "members":
+            pos = content.get("pos")
+            rows: list[list[Any]] = []
+            if isinstance(pos, int) and 0 <= pos - self._base < self._count:
+                head = self._index[pos - self._base]
+                rows = [self._row_of(s, pos, True) for s in self._copies(head)[:MAX_MEMBERS]]
+            self.post({"type": "members", "req": content.get("req"), "pos": pos, "rows": rows})
+
+    def find(self, mark: str, before: Any = None) -> int | None:
+        """The position of the nearest row older than position ``before`` (newest first:
+        below it on screen) that holds a copy marked ``mark`` (``lost``, ``dup``, or ``err``:
+        a message the trace reports an error about); it wraps round to the newest. None if
+        no row has one. What the "next lost / dup / err" buttons ask."""
+        if mark not in JUMP_MARKS:
+            raise GunError(f"find({mark!r}): expected one of {JUMP_MARKS}")
+        fate, index, base = self.hub.fate, self._index, self._base
+        n = len(index)
+        start = n if not isinstance(before, int) else min(max(before - base, 0), n)
+        want = MARKS.index(mark) if mark != "err" else -1
+        off, c_mark, c_mid = fate.offset, fate.c_mark, fate.c_mid
+        for k in [*range(start - 1, -1, -1), *range(n - 1, start - 1, -1)]:
+            for s in self._copies(index[k]):
+                i = s - off
+                if (c_mark[i] == want) if want >= 0 else self._failed(c_mid[i]):
+                    return int(base + k)
+        return None
 
     def _on_filters(self, change: dict[str, Any]) -> None:
         new = change.get("new")
@@ -258,6 +448,16 @@ class FlowView(View):
         with self.hub.lock:
             self._rebuild()
             self.reset()
+
+    def _on_group(self, _change: dict[str, Any]) -> None:
+        with self.hub.lock:
+            self._rebuild()
+            self.reset()
+
+    def _on_order(self, _change: dict[str, Any]) -> None:
+        with self.hub.lock:
+            self._lanes_version = -1
+            self._update_traits(force=True)
 
     def _on_selected(self, _change: dict[str, Any]) -> None:
         with self.hub.lock:
@@ -317,15 +517,27 @@ class FlowView(View):
         with self.hub.lock:
             self._extend()
             fate = self.hub.fate
-            return [fate.row(seq) for seq in self._index]
+            seqs = sorted([*self._index, *self._head_of])
+            return [fate.row(seq) for seq in seqs if seq >= fate.offset]
+
+    @property
+    def lane_names(self) -> list[str]:
+        """The lanes' names, left to right, as drawn."""
+        return [str(x["label"]) for x in self.lanes]
+
+    def lane_order(self, names: Sequence[str]) -> FlowView:
+        """Draw these lanes first, left to right (names or ids); the others follow, relays
+        first, then peers by name. Returns the view, to show it."""
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise GunError(f"lane_order({names!r}): expected a list of peer names")
+        self.order = list(names)
+        return self
 
     def set_filters(self, **filters: Any) -> None:
         """Change some filters (``peer``, ``kind``, ``soul``, ``transport``,
         ``hide_signaling``, ``pair``); the others stay."""
         unknown = set(filters) - set(FILTER_KEYS)
         if unknown:
-            from gunrtc_kit.errors import GunError
-
             raise GunError(f"unknown flow filter(s) {sorted(unknown)}; expected {FILTER_KEYS}")
         self.filters = {**self.filters, **filters}
 
@@ -368,6 +580,24 @@ class FlowView(View):
         from gunrtc_kit.lab.views.export import flow_figure, to_svg
 
         return to_svg(flow_figure(self.rows[-limit:]))
+
+
+def _with_soul(
+    match: Callable[[int], bool], fate: Any, test: Callable[[str], bool] | None
+) -> Callable[[int], bool]:
+    """``match`` and, when ``test`` is given, a soul the row's message names passes it."""
+    if test is None:
+        return match
+    msgs, c_mid, c_label = fate.msgs, fate.c_mid, fate.c_label
+
+    def matched(i: int) -> bool:
+        if not match(i):
+            return False
+        info = msgs.get(c_mid[i])
+        souls = info.souls if info is not None else (c_label[i],)
+        return any(test(s) for s in souls)
+
+    return matched
 
 
 def _mid(name: str) -> str:

@@ -17,10 +17,19 @@ Traits (py → js): ``report`` (``UserReport.as_dict()`` plus ``v``, a version t
 each recompute, and ``peer``, the peer's name), ``auth`` (``{"rows", "summary", "peer"}``),
 ``title``, ``height``, ``error``. The front end is ``static/sea.js``; its rows are
 ``tr.gk-sea-field`` with ``data-soul``, ``data-key`` and ``data-verdict``.
+
+Live or frozen (``live``, a checkbox in the header; ``frozen_at``, the time of the snapshot):
+a frozen view (what ``lab.sea`` makes unless ``live=True``) reads once and keeps that, so an
+inspector under a cell says what was true when the cell ran (a wrong password's failed login
+stays failed on the page after a later cell logs in right). Nothing re-reads a frozen view:
+not the hub's ticks, not ``lab.refresh()``, not its front end; ``refresh()`` on it is a
+``GunError`` saying how to get a new snapshot. Ticking "live" reads now and follows the peer.
+``closed`` turns true when the Lab closes (see ``peer_view.Published``).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -34,8 +43,10 @@ from gunrtc_kit.diagnose.sea import (
     auth_summary,
     inspect_user,
 )
+from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.peer_view import Published, clock_text
 
 __all__ = ["SeaSource", "SeaView"]
 
@@ -46,13 +57,17 @@ SeaSource = Callable[[], tuple[Mapping[str, Mapping[str, Any]], Sequence[AuthSte
 the peer's ``User.last_auth`` (an empty list when there was no login)."""
 
 
-class SeaView(View):
-    """The SEA inspector of one user (``pub``) as one peer holds it, and that peer's last auth."""
+class SeaView(Published, View):
+    """The SEA inspector of one user (``pub``) as one peer holds it, and that peer's last auth.
+    ``live=False`` freezes it at its first read (see the module docstring)."""
 
     _esm = module("sea.js")
     report = traitlets.Dict().tag(sync=True)
     auth = traitlets.Dict().tag(sync=True)
     title = traitlets.Unicode("SEA").tag(sync=True)
+    live = traitlets.Bool(True).tag(sync=True)
+    frozen_at = traitlets.Unicode("").tag(sync=True)
+    closed = traitlets.Bool(False).tag(sync=True)
 
     kind = "sea"
     every = 0.5
@@ -66,6 +81,7 @@ class SeaView(View):
         pid: str = "",
         name: str = "",
         height: int = 460,
+        live: bool = True,
     ) -> None:
         self.pub = pub.removeprefix("~")
         self.source = source
@@ -76,10 +92,22 @@ class SeaView(View):
         self.computed = 0  # how many times the report was computed
         self._version = -1
         self._last = 0.0
-        super().__init__(hub, height=height)
+        super().__init__(hub, height=height, live=live)
         self.title = f"SEA inspector · {name}'s peer" if name else "SEA inspector"
         with hub.lock:
             self.recompute()
+            if not live:
+                self.frozen_at = clock_text()
+        self.observe(self._on_live_toggle, names="live")
+
+    def _on_live_toggle(self, change: dict[str, Any]) -> None:
+        """The live toggle: going live reads now; freezing keeps what is shown."""
+        with self.hub.lock:
+            if change["new"]:
+                self.frozen_at = ""
+                self.recompute()
+            else:
+                self.frozen_at = clock_text()
 
     # ------------------------------------------------------------------ the model
     def recompute(self) -> UserReport:
@@ -108,11 +136,28 @@ class SeaView(View):
         return report
 
     def reset(self) -> None:
-        """A front end asked for everything (``hello``): read again and send it."""
-        self.recompute()
+        """A front end asked for everything (``hello``): read again and send it (live only:
+        a frozen view's front ends get its traits as they are)."""
+        if self.live and not self.closed:
+            self.recompute()
+
+    def refresh(self) -> None:
+        """Read again now (a live view). A frozen view raises ``GunError``: it shows what was
+        true when it was made, and reading again would change an output of an earlier cell;
+        make a new snapshot (``lab.sea(...)`` again) or set ``live = True``."""
+        if not self.live:
+            raise GunError(
+                f"this SEA inspector is frozen at {self.frozen_at} (what was true when its cell "
+                "ran): call lab.sea(peer, who) again for a new snapshot, or set .live = True "
+                "(or tick 'live' in the widget) to follow the peer"
+            )
+        super().refresh()
 
     def tick(self, ch: Changes) -> None:
-        """Read again when the peer's traced state moved (throttled), or on a flush."""
+        """Read again when the peer's traced state moved (throttled), or on a flush; never
+        while frozen or closed."""
+        if not self.live or self.closed:
+            return
         if ch.flush:
             self.recompute()
             return
@@ -124,7 +169,7 @@ class SeaView(View):
 
     def handle(self, content: dict[str, Any]) -> None:
         """``{"type": "refresh"}`` (the front end's button): read again now."""
-        if content.get("type") == "refresh":
+        if content.get("type") == "refresh" and self.live and not self.closed:
             self.recompute()
 
     # ------------------------------------------------------------------ text
@@ -134,8 +179,9 @@ class SeaView(View):
         if self.last is None:
             return "SEA inspector: nothing read yet"
         who = f" on {self.name}'s peer" if self.name else ""
+        when = f" (frozen at {self.frozen_at})" if self.frozen_at else ""
         lines = [
-            f"SEA inspector{who}",
+            f"SEA inspector{who}{when}",
             self.last.to_text(),
             f"last auth: {self.auth.get('summary')}",
         ]
@@ -147,6 +193,14 @@ class SeaView(View):
 
     def __repr__(self) -> str:
         return self.to_text()
+
+    def closed_text(self) -> str:
+        """The closed note: the Lab is closed, then the inspector as it was last shown."""
+        return f"(its Lab is closed; this is what it showed last)\n{self.to_text()}"
+
+    def closed_html(self) -> str:
+        """The closed note as a ``<pre>`` (the report's lines kept)."""
+        return f"<pre class='gk-closed'>{html.escape(self.closed_text())}</pre>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget, with the whole text as its ``text/plain`` (ipywidgets cuts it to 110

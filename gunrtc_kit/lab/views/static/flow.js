@@ -7,11 +7,19 @@
 // height, and wheel / keys scroll the virtual offset by exact pixels so one notch still
 // moves a few rows, even over a million rows. With auto-scroll off, new rows shift the
 // virtual offset by as many rows, so the user keeps looking at the same logical rows.
+//
+// Width: lanes shrink down to MIN_LANE_W (labels staggered on two lines when narrow); past
+// that the lanes scroll sideways under the time and message columns, which stay pinned
+// (translated by the horizontal scroll offset, --gk-sx), and "← n more lanes" / "n more
+// lanes →" cues say what is out of sight (a click scrolls to it). Rows name lanes by their
+// directory number (`lanes[i].lane`); `lanes` is in display order (relays first, then peers by
+// name). Rows keep Python's order (the order the trace emitted them): nothing here re-sorts.
 
 import { NS, html, svg, errorBanner, kindColor } from "./common.js";
 
 const ROW_H = 22;
 const HEAD_H = 26;
+const HEAD_H2 = 40; // two lines of staggered lane labels
 const OVERSCAN = 8;
 const CHUNK = 64;
 const MAX_RUN = 4; // chunks per request at most
@@ -21,9 +29,55 @@ const PENDING_MS = 5000;
 const SETTLE_MS = 150;
 const TIME_W = 66;
 const GUTTER_W = 24;
-const MIN_TEXT_W = 240;
-const MARKS = ["heard", "heard-only", "sent", "dup", "lost"];
-const MARK_ICON = { heard: "▶", "heard-only": "▶", sent: "▷", dup: "⊘", lost: "✕" };
+const MIN_TEXT_W = 150;
+const PREF_TEXT_W = 240;
+const MIN_LANE_W = 30;
+const COMFY_LANE_W = 64; // below this, labels go on two staggered lines
+const LOST_OFF = 10; // the lost cross sits this far off the sender's lane
+const MARKS = ["heard", "heard-only", "sent", "dup", "lost", "refused", "untraced", "answered", "queued"];
+const MARK_ICON = {
+  heard: "▶",
+  "heard-only": "▶",
+  sent: "▷",
+  dup: "⊘",
+  lost: "✕",
+  refused: "⊣",
+  untraced: "?",
+  answered: "↩",
+  queued: "‖",
+};
+// what each mark means (the legend's and the icons' tooltips; fate.py's Mark says the same)
+const MARK_MEANING = {
+  heard: "the receiver heard it",
+  "heard-only": "heard from a sender whose saying is not traced",
+  sent: "said; no sign yet that it arrived or was lost",
+  dup: "the receiver had it already (dedup dropped it)",
+  lost: "it never arrived (loss, partition, closed wire, gone peer, full queue)",
+  refused: "the receiver got it and refused it",
+  untraced: "handed to a peer that is not traced: arrival unknown",
+  answered: "handed to a peer that is not traced, which answered it: it arrived",
+  queued: "the wire is not open yet: it waits in the sender's queue",
+};
+const JUMPS = ["lost", "dup", "err"];
+const FLOW_CSS = `
+.gk-flow .gk-pin { transform: translateX(var(--gk-sx, 0px)); z-index: 2; }
+.gk-flow.gk-overflow .gk-row .gk-pin, .gk-flow.gk-overflow .gk-lanes-head .gk-pin { background: var(--gk-bg2); }
+.gk-flow.gk-overflow .gk-row .gk-text.gk-pin { background: var(--gk-bg); box-shadow: -4px 0 6px -4px var(--gk-border); }
+.gk-flow.gk-overflow .gk-row.gk-selected .gk-pin { background-image: linear-gradient(var(--gk-sel-bg), var(--gk-sel-bg)); }
+.gk-flow .gk-gutter.gk-pin { z-index: 3; }
+.gk-flow .gk-lanes-more { position: absolute; bottom: 18px; z-index: 5; box-shadow: 0 1px 4px rgba(0,0,0,.25); font-size: 11px; line-height: 16px;
+  padding: 1px 6px; border-radius: 9px; border: 1px solid var(--gk-accent); cursor: pointer;
+  background: color-mix(in srgb, var(--gk-accent) 16%, var(--gk-bg)); color: var(--gk-fg); white-space: nowrap; }
+.gk-flow .gk-lanes-more[hidden] { display: none; }
+.gk-flow .gk-lanes-more-right { transform: translateX(-100%); }
+.gk-flow .gk-times { display: inline-block; margin-right: 6px; padding: 0 5px; border-radius: 8px; font-size: 10.5px;
+  font-weight: 700; background: var(--gk-bg2); border: 1px solid var(--gk-border); line-height: 15px; }
+.gk-flow .gk-errmark { color: #dc2626; font-weight: 700; margin-right: 4px; }
+.gk-flow .gk-jump[disabled] { opacity: 0.5; }
+.gk-flow .gk-members { list-style: none; margin: 0; padding: 0; font-size: 11.5px; }
+.gk-flow .gk-members li { cursor: pointer; padding: 1px 2px; }
+.gk-flow .gk-members li:hover { background: var(--gk-hover-bg); }
+`;
 const DEFAULT_FILTERS = { peer: "", kind: "", soul: "", transport: "", hide_signaling: false, pair: [] };
 
 function kindClass(kind) {
@@ -42,6 +96,7 @@ function render({ model, el }) {
   const root = html("div", "gk-view gk-flow", el);
   root.dataset.view = "flow";
   root.dataset.updates = "0";
+  html("style", "", root, FLOW_CSS);
 
   const bar = html("div", "gk-toolbar", root);
   const mkSelect = (labelText, name) => {
@@ -81,6 +136,17 @@ function render({ model, el }) {
   const btnFollow = html("button", "gk-follow", bar, "auto-scroll");
   btnFollow.type = "button";
   btnFollow.title = "keep the newest messages in view";
+  const btnGroup = html("button", "gk-group", bar, "group repeats");
+  btnGroup.type = "button";
+  btnGroup.title = "collapse copies of the same kind on the same link within a second into one row (×n)";
+  const jumpBtns = {};
+  for (const m of JUMPS) {
+    const b = html("button", `gk-jump gk-jump-${m}`, bar, `next ${m}`);
+    b.type = "button";
+    b.dataset.mark = m;
+    b.title = `scroll to and select the next (older) row with a ${m === "err" ? "reported error" : `${m} copy`}`;
+    jumpBtns[m] = b;
+  }
   html("span", "gk-spring", bar);
   const countText = html("span", "gk-count", bar, "showing 0 of 0");
   countText.setAttribute("role", "status");
@@ -100,6 +166,10 @@ function render({ model, el }) {
   lifeSvg.style.pointerEvents = "none";
   const gutter = svg("svg", { class: "gk-gutter", "aria-hidden": "true" }, spacer);
   const emptyMsg = html("div", "gk-empty", main, "no messages yet");
+  const moreLeft = html("button", "gk-lanes-more gk-lanes-more-left", main);
+  const moreRight = html("button", "gk-lanes-more gk-lanes-more-right", main);
+  moreLeft.type = moreRight.type = "button";
+  moreLeft.hidden = moreRight.hidden = true;
   const detail = html("div", "gk-detail", body);
   detail.setAttribute("aria-live", "polite");
 
@@ -137,6 +207,12 @@ function render({ model, el }) {
   const pendingChunks = new Map(); // chunk -> req
   const rendered = new Map(); // pos -> {el, key, lv}
   let lastVisible = [0, 0];
+  let colOf = new Map(); // directory lane number -> column
+  let headH = HEAD_H;
+  let sx = 0; // horizontal scroll offset
+  let grouped = false;
+  let members = null; // {pos, mid, rows} of the group shown in the detail pane
+  let jumpReq = 0;
 
   const bump = () => {
     root.dataset.updates = String((+root.dataset.updates || 0) + 1);
@@ -145,7 +221,7 @@ function render({ model, el }) {
   // ---------- geometry ----------
   function viewH() {
     const ch = scroller.clientHeight;
-    return Math.max(ROW_H, ch > HEAD_H ? ch - HEAD_H : (+model.get("height") || 460) - 100);
+    return Math.max(ROW_H, ch > headH ? ch - headH : (+model.get("height") || 460) - 100);
   }
   function fullH() {
     return count * ROW_H;
@@ -186,49 +262,104 @@ function render({ model, el }) {
   }
 
   function computeLayout() {
-    const avail = Math.max(320, scroller.clientWidth || root.clientWidth || 800);
+    const avail = Math.max(200, scroller.clientWidth || root.clientWidth || 800);
     const n = Math.max(1, lanes.length);
-    const laneW = clamp(Math.floor((avail - TIME_W - GUTTER_W - MIN_TEXT_W) / n), 72, 150);
+    const room = (textW) => Math.floor((avail - TIME_W - GUTTER_W - textW) / n);
+    let textW = PREF_TEXT_W;
+    let laneW = room(textW);
+    if (laneW < COMFY_LANE_W) laneW = room((textW = MIN_TEXT_W)); // the message column gives way first
+    laneW = clamp(laneW, MIN_LANE_W, 150);
     const lanesW = laneW * n;
-    const gutterX = TIME_W + lanesW;
+    const overflow = TIME_W + lanesW + GUTTER_W + textW > avail;
+    if (!overflow) textW = Math.max(textW, avail - TIME_W - lanesW - GUTTER_W - 2);
+    // overflow: the gutter and the message column are pinned at the right of the viewport
+    const gutterX = overflow ? avail - textW - GUTTER_W : TIME_W + lanesW;
     const textX = gutterX + GUTTER_W;
-    const textW = Math.max(MIN_TEXT_W, avail - textX - 2);
-    const width = textX + textW;
-    const key = `${laneW}|${n}|${width}|${lanes.map((l) => `${l.id}\u0001${l.label}`).join("\u0002")}`;
+    const width = overflow ? TIME_W + lanesW + GUTTER_W + textW : textX + textW;
+    const stagger = laneW < COMFY_LANE_W && lanes.length > 1;
+    const sig = lanes.map((l) => `${l.id}\u0001${l.label}\u0001${l.lane}`).join("\u0002");
+    const key = `${laneW}|${n}|${width}|${avail}|${sig}`;
     if (layout && layout.key === key) return false;
-    layout = { laneW, lanesW, gutterX, textX, textW, width, n, key };
+    layout = { laneW, lanesW, gutterX, textX, textW, width, n, key, overflow, avail };
     layoutVersion++;
+    colOf = new Map(lanes.map((l, i) => [Number.isInteger(+l.lane) && l.lane !== null ? +l.lane : i, i]));
+    root.classList.toggle("gk-overflow", overflow);
+    headH = stagger ? HEAD_H2 : HEAD_H;
     spacer.style.width = `${width}px`;
     head.style.width = `${width}px`;
+    head.style.height = `${headH}px`;
     // lane header
     head.textContent = "";
-    const th = html("div", "gk-col-head", head, "t (s)");
-    th.style.left = "0";
-    th.style.width = `${TIME_W}px`;
-    th.style.textAlign = "right";
     lanes.forEach((l, i) => {
       const d = html("div", "gk-lane-label", head);
-      d.style.left = `${TIME_W + i * laneW}px`;
-      d.style.width = `${laneW}px`;
+      const w = stagger ? Math.min(2 * laneW, 140) : laneW;
+      d.style.left = `${laneX(i) - w / 2}px`;
+      d.style.width = `${w}px`;
+      if (stagger) d.style.top = `${(i % 2) * 14}px`;
       d.textContent = String(l.label ?? l.id);
       d.title = `${l.label ?? ""} ${l.id ?? ""}`.trim();
       d.dataset.lane = String(i);
     });
-    const mh = html("div", "gk-col-head", head, "message");
+    const th = html("div", "gk-col-head gk-pin", head, "t (s)");
+    th.style.left = "0";
+    th.style.width = `${TIME_W}px`;
+    th.style.height = `${headH}px`;
+    th.style.textAlign = "right";
+    const mh = html("div", "gk-col-head gk-pin gk-col-message", head, "message");
     mh.style.left = `${textX}px`;
+    mh.style.width = `${textW}px`;
+    mh.style.height = `${headH}px`;
     // lifelines
     lifeSvg.textContent = "";
-    lifeSvg.setAttribute("width", String(width));
+    lifeSvg.setAttribute("width", String(TIME_W + lanesW));
     for (let i = 0; i < lanes.length; i++) {
       const x = laneX(i);
       svg("line", { class: "gk-lifeline", x1: x, x2: x, y1: 0, y2: 0 }, lifeSvg);
     }
     gutter.setAttribute("width", String(GUTTER_W));
     gutter.style.left = `${gutterX}px`;
+    gutter.classList.toggle("gk-pin", overflow);
+    syncSideways();
     return true;
   }
   function laneX(i) {
     return TIME_W + layout.laneW * (i + 0.5);
+  }
+  function col(lane) {
+    const c = colOf.get(+lane);
+    return c === undefined ? -1 : c;
+  }
+  // The horizontal offset: pinned columns follow it; the cues count the lanes out of sight.
+  function syncSideways() {
+    sx = scroller.scrollLeft;
+    const v = `${sx}px`;
+    if (spacer.style.getPropertyValue("--gk-sx") !== v) {
+      spacer.style.setProperty("--gk-sx", v);
+      head.style.setProperty("--gk-sx", v);
+    }
+    if (!layout) return;
+    let left = 0;
+    let right = 0;
+    if (layout.overflow) {
+      for (let i = 0; i < lanes.length; i++) {
+        const x = laneX(i) - sx;
+        if (x < TIME_W + 4) left++;
+        else if (x > layout.gutterX - 4) right++;
+      }
+    }
+    const cue = (b, k, text, x) => {
+      b.hidden = k === 0;
+      b.dataset.n = String(k);
+      if (k && b.textContent !== text) b.textContent = text;
+      b.style.left = `${x}px`;
+    };
+    cue(moreLeft, left, `← ${left} more lane${left === 1 ? "" : "s"}`, TIME_W + 2);
+    cue(moreRight, right, `${right} more lane${right === 1 ? "" : "s"} →`, layout.gutterX - 2);
+  }
+  function scrollLanes(dir) {
+    const hidden = dir > 0 ? +moreRight.dataset.n || 0 : +moreLeft.dataset.n || 0;
+    scroller.scrollLeft += dir * Math.max(1, hidden) * layout.laneW;
+    syncSideways();
   }
 
   // ---------- row drawing ----------
@@ -236,8 +367,8 @@ function render({ model, el }) {
     return r.join("\u0001");
   }
   function drawArrow(s, r) {
-    const src = Number.isInteger(+r[2]) && +r[2] >= 0 && +r[2] < lanes.length ? +r[2] : -1;
-    const dst = Number.isInteger(+r[3]) && +r[3] >= 0 && +r[3] < lanes.length ? +r[3] : -1;
+    const src = col(r[2]);
+    const dst = col(r[3]);
     const mark = MARKS.includes(r[7]) ? r[7] : "sent";
     const color = kindColor(r[4]);
     const dc = r[8] === "dc";
@@ -290,12 +421,42 @@ function render({ model, el }) {
       svg("circle", { cx: x2, cy: y, r: 5.5, stroke: color }, g);
       svg("line", { x1: x2 - 4, y1: y + 4, x2: x2 + 4, y2: y - 4, stroke: color }, g);
     } else if (mark === "lost") {
-      const xm = (x1 + x2) / 2;
+      // on the sender's side, just off its lane: never on a third peer's lifeline
+      const off = Math.min(LOST_OFF, Math.abs(x2 - x1) / 2, layout.laneW * 0.4);
+      const xm = x1 + dir * off;
       svg("line", lineAttrs(x1, xm), s);
       svg("line", { class: "gk-arrow-rest", x1: xm, y1: y, x2: x2, y2: y, stroke: color }, s);
-      const g = svg("g", { class: "gk-mark gk-mark-lost" }, s);
+      const g = svg("g", { class: "gk-mark gk-mark-lost", "data-x": xm.toFixed(1) }, s);
       svg("line", { x1: xm - 4.5, y1: y - 4.5, x2: xm + 4.5, y2: y + 4.5 }, g);
       svg("line", { x1: xm - 4.5, y1: y + 4.5, x2: xm + 4.5, y2: y - 4.5 }, g);
+    } else if (mark === "refused") {
+      // it reached the receiver, which turned it back: a bar across the line at its lane
+      svg("line", lineAttrs(x1, x2 - dir * 3), s);
+      const g = svg("g", { class: "gk-mark gk-mark-refused" }, s);
+      svg("line", { x1: x2 - dir * 2, y1: y - 6, x2: x2 - dir * 2, y2: y + 6 }, g);
+      svg("line", { x1: x2 - dir * 2, y1: y, x2: x2 - dir * 8, y2: y }, g);
+    } else if (mark === "untraced") {
+      // handed over, then nobody tells: the line fades to dots, a "?" where it would arrive
+      const xm = (x1 + x2) / 2;
+      svg("line", lineAttrs(x1, xm), s);
+      svg("line", { class: "gk-arrow-rest", x1: xm, y1: y, x2: x2 - dir * 6, y2: y, stroke: color }, s);
+      const g = svg("g", { class: "gk-mark gk-mark-untraced" }, s);
+      svg("text", { x: x2, y: y + 4, "text-anchor": "middle" }, g).textContent = "?";
+    } else if (mark === "answered") {
+      // arrived, proven by the answer: a filled head and a small hook turning back
+      svg("line", lineAttrs(x1, x2 - dir * 8), s);
+      const g = svg("g", { class: "gk-mark gk-mark-answered" }, s);
+      g.appendChild(head(true, "gk-mark-head-filled"));
+      svg("path", { d: `M${x2 - dir * 4} ${y + 4} q0 5 ${-dir * 6} 5 h${-dir * 4}`, stroke: color }, g);
+    } else if (mark === "queued") {
+      // still at the sender: a pause sign just off its lane, the way ahead dotted
+      const off = Math.min(LOST_OFF, Math.abs(x2 - x1) / 2, layout.laneW * 0.4);
+      const xm = x1 + dir * off;
+      svg("line", lineAttrs(x1, xm - dir * 3), s);
+      svg("line", { class: "gk-arrow-rest", x1: xm + dir * 4, y1: y, x2: x2, y2: y, stroke: color }, s);
+      const g = svg("g", { class: "gk-mark gk-mark-queued", "data-x": xm.toFixed(1) }, s);
+      svg("rect", { x: xm - 3.5, y: y - 5, width: 2.6, height: 10 }, g);
+      svg("rect", { x: xm + 0.9, y: y - 5, width: 2.6, height: 10 }, g);
     } else {
       svg("line", lineAttrs(x1, x2 - dir * 1), s);
       s.appendChild(head(false, "gk-mark gk-mark-sent gk-mark-head-open"));
@@ -308,30 +469,36 @@ function render({ model, el }) {
     e.style.width = `${layout.width}px`;
     if (!r) {
       e.classList.add("gk-pending");
-      const t = html("span", "gk-text gk-muted", e, state === "absent" ? "(no longer kept)" : "…");
+      const t = html("span", `gk-text gk-muted${layout.overflow ? " gk-pin" : ""}`, e, state === "absent" ? "(no longer kept)" : "…");
       t.style.left = `${layout.textX}px`;
       t.style.width = `${layout.textW}px`;
       return e;
     }
     const mark = String(r[7] || "sent");
+    const n = Math.max(1, +r[10] || 1);
     e.dataset.mid = String(r[6] ?? "");
     e.dataset.mark = mark;
     e.dataset.kind = String(r[4] ?? "");
+    if (n > 1) e.dataset.n = String(n);
+    if (+r[12]) e.dataset.err = "1";
     if (r[9]) e.dataset.replyTo = String(r[9]);
-    const t = html("span", "gk-t", e, fmtT(r[1]));
-    t.style.width = `${TIME_W}px`;
-    const s = svg("svg", { width: layout.gutterX, height: ROW_H }, e);
+    const s = svg("svg", { width: TIME_W + layout.lanesW + 2, height: ROW_H }, e);
     drawArrow(s, r);
-    const tx = html("span", "gk-text", e);
+    const t = html("span", "gk-t gk-pin", e, fmtT(r[1]));
+    t.style.width = `${TIME_W}px`;
+    const tx = html("span", `gk-text${layout.overflow ? " gk-pin" : ""}`, e);
     tx.style.left = `${layout.textX}px`;
     tx.style.width = `${layout.textW}px`;
+    if (n > 1) html("span", "gk-times", tx, `×${n}`).title = `${n} copies: ${r[11] || mark} (click to list them)`;
+    if (+r[12]) html("span", "gk-errmark", tx, "!").title = "the trace reports an error about this message";
     html("span", `gk-kind ${kindClass(r[4])}`, tx, String(r[4] ?? ""));
-    if (mark === "lost" || mark === "dup") html("span", "gk-markname", tx, mark);
+    if (!["heard", "sent", "heard-only"].includes(mark)) html("span", "gk-markname", tx, mark);
     if (r[5]) html("span", "gk-label", tx, String(r[5]));
     if (r[6]) html("span", "gk-mid", tx, `#${r[6]}`);
-    const src = lanes[+r[2]];
-    const dst = lanes[+r[3]];
-    e.title = `${src ? src.label : "?"} → ${dst ? dst.label : "?"} · ${r[4]} · ${mark}${r[8] ? ` · ${r[8]}` : ""}`;
+    const src = lanes[col(r[2])];
+    const dst = lanes[col(r[3])];
+    const what = n > 1 ? ` · ×${n}: ${r[11] || mark}` : ` · ${mark}`;
+    e.title = `${src ? src.label : "?"} → ${dst ? dst.label : "?"} · ${r[4]}${what}${r[8] ? ` · ${r[8]}` : ""}`;
     return e;
   }
   function rowClass(r) {
@@ -583,6 +750,23 @@ function render({ model, el }) {
       trimCache();
       draw();
       bump();
+    } else if (msg.type === "found") {
+      if (msg.req !== jumpReq) return;
+      for (const b of Object.values(jumpBtns)) b.disabled = false;
+      if (!Array.isArray(msg.row) || !Number.isFinite(+msg.pos)) {
+        countText.dataset.jump = "none";
+        countText.textContent = `no ${msg.mark || "such"} row`;
+        bump();
+        return;
+      }
+      addRows([msg.row]);
+      jumpTo(+msg.pos, String(msg.row[6] ?? ""), msg.row);
+      bump();
+    } else if (msg.type === "members") {
+      if (!members || msg.req !== members.req) return;
+      members.rows = Array.isArray(msg.rows) ? msg.rows : [];
+      drawDetail();
+      bump();
     } else if (msg.type === "reset") {
       dropAll();
       // a new sequence: positions mean other rows now, so start again at the newest
@@ -595,6 +779,42 @@ function render({ model, el }) {
       draw();
       bump();
     }
+  }
+
+  // ---------- jumps: the next lost / dup / err row, asked of Python (it holds every row) ----------
+  function jumpFrom() {
+    // from the selected row when it is on screen, else from the top of the view
+    const end = base + count;
+    if (selected) {
+      for (const [pos, rec] of rendered) {
+        if (rec.el.dataset.mid === selected && pos >= end - lastVisible[1] && pos <= end - 1 - lastVisible[0]) return pos;
+      }
+    }
+    return end - lastVisible[0];
+  }
+  function askJump(mark) {
+    jumpReq = nextReq++;
+    for (const b of Object.values(jumpBtns)) b.disabled = true;
+    delete countText.dataset.jump;
+    model.send({ type: "find", req: jumpReq, mark, from: jumpFrom() });
+    // Python may be gone (a saved notebook): never leave the buttons disabled
+    setTimeout(() => {
+      for (const b of Object.values(jumpBtns)) b.disabled = false;
+    }, PENDING_MS);
+  }
+  function jumpTo(pos, mid, row) {
+    if (follow) {
+      follow = false; // a jump is a place to look at: the traffic must not scroll it away
+      model.set("follow", false);
+      model.save_changes();
+      syncToolbar();
+    }
+    const k = base + count - 1 - pos;
+    virtTop = clamp(k * ROW_H - Math.floor(viewH() / 3), 0, virtMax());
+    setScroll();
+    if (mid) select(mid, row);
+    else draw();
+    sendWindow();
   }
 
   // ---------- toolbar ----------
@@ -643,6 +863,7 @@ function render({ model, el }) {
     btnPause.textContent = paused ? "resume" : "pause";
     btnPause.setAttribute("aria-pressed", String(paused));
     btnFollow.setAttribute("aria-pressed", String(follow));
+    btnGroup.setAttribute("aria-pressed", String(grouped));
   }
   const onPeer = () => setFilter("peer", selPeer.value);
   const onKind = () => setFilter("kind", selKind.value);
@@ -664,6 +885,15 @@ function render({ model, el }) {
     syncToolbar();
     updateCount(...lastVisible);
   };
+  const onGroup = () => {
+    grouped = !grouped;
+    model.set("group", grouped);
+    model.save_changes();
+    syncToolbar();
+  };
+  const onJump = (ev) => askJump(ev.currentTarget.dataset.mark);
+  const onMoreLeft = () => scrollLanes(-1);
+  const onMoreRight = () => scrollLanes(1);
   const onFollow = () => {
     follow = !follow;
     model.set("follow", follow);
@@ -683,14 +913,21 @@ function render({ model, el }) {
   }
   function applySelection() {
     selected = String(model.get("selected") || "");
+    if (!selected) members = null;
     selReplyTo = selected ? findReplyTo(selected) : null;
     const d = model.get("detail");
     relatedMids = new Set(d && String(d.mid) === selected && Array.isArray(d.related) ? d.related.map(String) : []);
     for (const rec of rendered.values()) rec.cls = ""; // re-class on the next draw
     drawDetail();
   }
-  function select(mid) {
+  function select(mid, row) {
     if (!mid) return;
+    members = null;
+    if (row && +row[10] > 1) {
+      // a group: list its copies in the detail pane
+      members = { req: nextReq++, pos: +row[0], n: +row[10], summary: String(row[11] || ""), rows: null };
+      model.send({ type: "members", req: members.req, pos: members.pos });
+    }
     model.set("selected", mid);
     model.save_changes();
     applySelection();
@@ -705,7 +942,9 @@ function render({ model, el }) {
       lg.style.flexWrap = "wrap";
       lg.style.marginTop = "8px";
       for (const m of MARKS) {
-        const it = html("span", "", lg);
+        const it = html("span", "gk-legend-item", lg);
+        it.dataset.mark = m;
+        it.title = MARK_MEANING[m];
         html("span", `gk-markicon gk-m-${m}`, it, MARK_ICON[m]);
         html("span", "", it, ` ${m}`);
       }
@@ -714,6 +953,7 @@ function render({ model, el }) {
     const d = model.get("detail");
     const h = html("h4", "", detail);
     html("span", "gk-mono", h, `#${selected}`);
+    if (members) drawMembers();
     const close = html("button", "gk-clear-selection", h, "×");
     close.type = "button";
     close.setAttribute("aria-label", "clear the selection");
@@ -738,7 +978,7 @@ function render({ model, el }) {
         const m = String(f.mark || "");
         li.dataset.mark = m;
         html("span", "gk-fate-t", li, Number.isFinite(+f.t) ? `+${(+f.t).toFixed(3)}` : "");
-        html("span", `gk-markicon gk-m-${m}`, li, MARK_ICON[m] || "·").title = m;
+        html("span", `gk-markicon gk-m-${m}`, li, MARK_ICON[m] || "·").title = MARK_MEANING[m] || m;
         html("span", "", li, String(f.text ?? ""));
       }
     }
@@ -753,13 +993,44 @@ function render({ model, el }) {
       html("pre", "gk-json", detail, text);
     }
   }
+  function drawMembers() {
+    const box = html("div", "gk-group-box", detail);
+    html("h5", "", box, `${members.n} copies${members.summary ? `: ${members.summary}` : ""}`);
+    if (!members.rows) {
+      html("div", "gk-note", box, "loading…");
+      return;
+    }
+    const ul = html("ul", "gk-members", box);
+    for (const r of members.rows) {
+      const src = lanes[col(r[2])];
+      const dst = lanes[col(r[3])];
+      const li = html("li", "", ul);
+      li.dataset.mid = String(r[6] ?? "");
+      li.dataset.mark = String(r[7] ?? "");
+      const m = String(r[7] || "");
+      html("span", `gk-markicon gk-m-${m}`, li, MARK_ICON[m] || "·").title = MARK_MEANING[m] || m;
+      html("span", "", li, ` ${fmtT(r[1])} ${src ? src.label : "?"} → ${dst ? dst.label : "?"} #${r[6]} ${m}`);
+    }
+  }
   const onRowClick = (ev) => {
     const row = ev.target.closest ? ev.target.closest(".gk-row") : null;
-    if (row && row.dataset.mid) select(row.dataset.mid);
+    if (row && row.dataset.mid) select(row.dataset.mid, cache.get(+row.dataset.pos));
+  };
+  const onDetailClick = (ev) => {
+    const li = ev.target.closest ? ev.target.closest(".gk-members li") : null;
+    if (!li || !li.dataset.mid) return;
+    const keep = members;
+    model.set("selected", li.dataset.mid);
+    model.save_changes();
+    applySelection();
+    members = keep; // still the same group's list
+    drawDetail();
+    draw();
   };
 
   // ---------- scrolling ----------
   const onScroll = () => {
+    if (scroller.scrollLeft !== sx) syncSideways();
     const s = scroller.scrollTop;
     if (Math.abs(s - expectTop) > 1) virtTop = clamp(virtFor(s), 0, virtMax());
     expectTop = s;
@@ -854,6 +1125,7 @@ function render({ model, el }) {
     "change:detail": () => (applySelection(), draw()),
     "change:paused": onPausedTrait,
     "change:follow": onFollowTrait,
+    "change:group": () => ((grouped = !!model.get("group")), syncToolbar()),
     "change:window": onWindow,
     "change:height": () => (onHeight(), onResize()),
   };
@@ -877,6 +1149,11 @@ function render({ model, el }) {
   pairClear.addEventListener("click", onPairClear);
   btnPause.addEventListener("click", onPause);
   btnFollow.addEventListener("click", onFollow);
+  btnGroup.addEventListener("click", onGroup);
+  for (const b of Object.values(jumpBtns)) b.addEventListener("click", onJump);
+  moreLeft.addEventListener("click", onMoreLeft);
+  moreRight.addEventListener("click", onMoreRight);
+  detail.addEventListener("click", onDetailClick);
   spacer.addEventListener("click", onRowClick);
   const onPointerEnter = () => {
     pointing = true;
@@ -905,6 +1182,7 @@ function render({ model, el }) {
   onHeight();
   lanes = Array.isArray(model.get("lanes")) ? model.get("lanes") : [];
   paused = !!model.get("paused");
+  grouped = !!model.get("group");
   onFollowTrait();
   count = Math.max(0, +model.get("count") || 0);
   base = Math.max(0, +model.get("base") || 0);
@@ -940,6 +1218,11 @@ function render({ model, el }) {
     pairClear.removeEventListener("click", onPairClear);
     btnPause.removeEventListener("click", onPause);
     btnFollow.removeEventListener("click", onFollow);
+    btnGroup.removeEventListener("click", onGroup);
+    for (const b of Object.values(jumpBtns)) b.removeEventListener("click", onJump);
+    moreLeft.removeEventListener("click", onMoreLeft);
+    moreRight.removeEventListener("click", onMoreRight);
+    detail.removeEventListener("click", onDetailClick);
     spacer.removeEventListener("click", onRowClick);
     scroller.removeEventListener("scroll", onScroll);
     scroller.removeEventListener("wheel", onWheel);
