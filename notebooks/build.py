@@ -94,12 +94,15 @@ alice.get_sync("chat.reply")""",
 lab.refresh()
 mesh, flow = lab.views["mesh"], lab.views["flow"]
 assert sorted(mesh.labels()) == ["alice", "bob", "relay"], mesh.labels()  # no phantom peers
-assert ("alice", "bob", "dc", "open") in [l[:4] for l in mesh.links()], mesh.links()
+assert ("alice", "bob", "dc", "open") in [l[:4] for l in mesh.links()], mesh.links()  # a green link
+# each peer's blue WebSocket link to the relay turned grey (closed) when the relay stopped
+ws = [l[:4] for l in mesh.links() if l[2] == "ws"]
+assert ws == [("alice", "relay", "ws", "closed"), ("bob", "relay", "ws", "closed")], mesh.links()
 assert fate.acked and {"relay", "bob"} <= set(fate.heard_by), fate.summary
 assert not fate.relayed_by and fate.duplicates == 0, fate.summary  # '><' spared bob a copy
 assert "><" in fate.msg and lab.fate(fate.replies[0]).kind == "ack"
 assert any(r.kind == "put" and r.transport == "dc" and r.mark == "heard" for r in flow.rows)
-assert lab.fate(reply).heard_by == ("alice",)
+assert lab.fate(reply).heard_by == ("alice",)  # the peers kept syncing without the relay
 assert lab.views["peer:bob"].peer["data"]["chat/hello"]["text"] == "hi bob"
 print(len(flow.rows), "copies in the flow;", mesh.links())""",
     ),
@@ -151,6 +154,7 @@ for line, note in annotate_sdp(offer["sdp"]):
     (
         "code",
         """answer = steps.make_answer()
+assert steps.next_step == "apply_answer"  # two steps done; applying the answer comes next
 steps""",
     ),
     (
@@ -178,6 +182,10 @@ lab.refresh()
 names = [s.step for s in sv.steps]
 layers = {s.layer for s in sv.steps if s.step == "state"}
 assert "offer" in names and "answer" in names, names
+# "the SDP already lists them (a=candidate: lines). We keep ICE on 127.0.0.1."
+cands = [line for line, _ in annotate_sdp(offer["sdp"]) if line.startswith("a=candidate:")]
+assert cands and all(" 127.0.0.1 " in line for line in cands), cands
+assert steps.next_step is None and len(steps.candidates()) == 2  # all done: linked
 assert {"ice", "dtls", "sctp", "dc", "pair"} <= layers, layers
 assert "ben" in lab.fate(sent).heard_by
 assert any(r.mid == sent and r.dst == "ben" and r.transport == "dc" and r.mark == "heard"
@@ -256,18 +264,28 @@ hops = [r for r in lab.flow_view().rows if r.mid == reply.mid]
 print(reply.summary)
 for r in hops:
     print(f"  {r.src:>4} -> {r.dst:<4} {r.mark}")
-lab.flow_view(soul="far")""",
+far_flow = lab.flow_view(soul="far")   # a view of its own: only the messages about 'far'
+far_flow""",
     ),
     (
         "code",
-        """assert fate.heard_by and len(fate.heard_by) == 11 and fate.duplicates > 0, fate.summary
-assert lab.fate(lost).lost == 2  # both of p9's copies, lost on the partitioned wires
-assert peers[0].get_sync("far") == {"where": "only at p9"}
-assert len(hops) >= 3 and all(r.mark == "heard" for r in hops), hops  # several hops back
-assert hops[0].src == "p9" and hops[-1].dst == "p0"
+        """# checks: what the text above says, held against what the cells showed
 mesh = lab.views["mesh"]
-assert len(mesh.labels()) == 12 and len(mesh.links()) == 15
-assert all(t == "memory" for _, _, t, _, _ in mesh.links())
+assert len(mesh.labels()) == 12 and len(mesh.links()) == 15  # 12 peers: a ring of 12, 3 chords
+assert all(t == "memory" for _, _, t, _, _ in mesh.links())  # no relay, no WebRTC
+# the put flooded: the 11 others took it, and dedup dropped the copies that met
+assert len(fate.heard_by) == 11 and fate.duplicates > 0, fate.summary
+dups = [r for r in lab.flow_view().rows if r.mid == news and r.mark == "dup"]
+assert len(dups) == lab.fate(news).duplicates  # "the flow marks every copy dedup dropped"
+assert lab.fate(lost).lost == 2  # p9's put: both copies lost on the partitioned wires
+assert peers[0].get_sync("far") == {"where": "only at p9"}  # p0 asked; p9 answered
+assert get.heard_by and reply.origin == "p9"  # "the request floods; p9 answers"
+# the answer came back hop by hop, never flooded: one copy per hop, no duplicate
+assert len(hops) >= 3 and all(r.mark == "heard" for r in hops), hops
+assert hops[0].src == "p9" and hops[-1].dst == "p0" and reply.duplicates == 0
+assert [r.dst for r in hops[:-1]] == [r.src for r in hops[1:]]  # each hop starts where the last ended
+# the 'far' view (above) kept its filter: only the lost put, the get and its reply
+assert {r.mid for r in far_flow.rows} == {lost, get_id, reply.mid}, far_flow.rows
 print(lab.flow_view().mermaid(limit=12))""",
     ),
 ]
@@ -320,14 +338,15 @@ for incoming, current in cases:
     ),
     (
         "md",
-        """Now two peers, cut off from each other, write the same key. The flow shows each put
-**lost** on the partitioned wire (a red cross): nothing crossed. When the link heals and
-they ask each other, both end with right's write: its state is greater (or, when both writes
-fall in the same millisecond, its JSON text is; `lab.explain` below says which).""",
+        """Now two peers, cut off from each other, write the same key: left first, right a few
+milliseconds later, so right's state is greater. The flow shows each put **lost** on the
+partitioned wire (a red cross): nothing crossed, and each peer holds its own write. When the
+link heals and they ask each other, both end with right's write.""",
     ),
     (
         "code",
-        """from gunrtc_kit import trace
+        """import time
+from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab
 
 lab = Lab(relay=False)
@@ -336,9 +355,11 @@ link = lab.link_memory(left, right)
 link.set(partitioned=True)
 first = left.put("doc", {"title": "left's title"})
 lab.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.msg_id == first, timeout=5, past=True)
+time.sleep(0.01)   # not a wait for anything: the clock moves on, so right's state is greater
 second = right.put("doc", {"title": "right's title (later)"})
 print(left.get_sync("doc", timeout=0.5), right.get_sync("doc", timeout=0.5))
-lab.flow_view(kind="put")""",
+puts = lab.flow_view(kind="put")   # a view of its own: the puts only
+puts""",
     ),
     (
         "md",
@@ -359,9 +380,9 @@ lab.flow_view(kind="")""",
 writes that lost leave no mark in it. The trace keeps them: `lab.explain(peer, "soul.key")`
 lists every write of the field that peer saw, in arrival order, and runs HAM over them
 again, with its verdict in words (`accepted`, `kept-current`, `same`, `ignored`, `deferred`).
-The starred row is the write the peer holds. (Here the two states are a millisecond or so
-apart; if both writes fell in the same millisecond, right would still win, on the greater
-JSON text, and its verdict would say so.)""",
+The starred row is the write the peer holds. left took right's write (a newer state); right
+ignored left's (an older state). Had both writes fallen in the same millisecond, right would
+still win, on the greater JSON text, and the verdicts would say so.""",
     ),
     (
         "code",
@@ -375,25 +396,27 @@ print(why_right)""",
     ),
     (
         "code",
-        """assert left.graph()["doc"]["title"] == right.graph()["doc"]["title"] == "right's title (later)"
-assert link.dropped >= 2
+        """# checks: what the text above says, held against what the cells showed
 lab.refresh()
-assert lab.fate(first).lost >= 1 and lab.fate(second).lost >= 1  # drawn as lost, not delivered
-assert not lab.fate(first).heard_by and not lab.fate(second).heard_by
+title = "right's title (later)"
+# the HAM table: "9" beats 10, any number beats any string, EQUAL means "current kept"
+assert words[(7, 9), (7, 10)].startswith("incoming wins") and words[(7, 1), (7, "zzz")].startswith("incoming wins")
+assert words[(7, 10), (7, 9)].startswith("current kept") and "EQUAL" not in str(words)
+assert words[(5, "b"), (10, "a")] == "ignored (older state)" and words[(now + 5000, "x"), (5, "a")].startswith("deferred")
+# cut off, each put was lost on the wire (nothing crossed) and each peer held its own write
+assert sorted((r.src, r.mark) for r in puts.rows) == [("left", "lost"), ("right", "lost")], puts.rows
+assert not lab.fate(first).heard_by and not lab.fate(second).heard_by and link.dropped >= 2
+# healed and asked: both end with right's write, which came back as replies
+assert left.graph()["doc"]["title"] == right.graph()["doc"]["title"] == title
 assert any(r.kind == "reply" and r.mark == "heard" for r in lab.flow_view().rows)
-# the words, not the enum's names ("EQUAL" means the current value is kept)
-assert words[(7, 10), (7, 9)].startswith("current kept") and words[(7, 9), (7, 10)].startswith("incoming wins")
-assert words[(5, "b"), (10, "a")] == "ignored (older state)" and "EQUAL" not in str(words)
-# explain: each peer's winning row holds the graph's value, and says why it won
+# explain: right's state is the greater; left accepted right's write, right ignored left's
+state = {r.value: r.state for r in why_left.rows}
+assert state["left's title"] < state[title], state  # "right a few milliseconds later"
 for peer, why in ((left, why_left), (right, why_right)):
     win = why.rows[why.winner - 1]
-    assert win.winner and win.value == peer.graph()["doc"]["title"] == why.value, why
-    assert win.verdict == "accepted" and "holds \\"right's title (later)\\"" in why.summary, why
-    assert any(r.value == "left's title" and r.verdict in ("accepted", "ignored", "kept-current")
-               for r in why.rows), why  # each saw left's write too, and lost it to right's
-assert "newer" in why_left.rows[why_left.winner - 1].reason or "JSON text" in why_left.summary
-lost = [r for r in why_right.rows if r.value == "left's title"]
-assert lost and lost[0].verdict in ("ignored", "kept-current") and lost[0].reason, why_right
+    assert win.value == peer.graph()["doc"]["title"] == why.value == title, why
+assert [r.verdict for r in why_left.rows if r.value == title][0] == "accepted", why_left
+assert [r.verdict for r in why_right.rows if r.value == "left's title"] == ["ignored"], why_right
 print(why_left.summary)
 print(why_right.summary)""",
     ),
@@ -427,11 +450,16 @@ lab.show()""",
         """The mesh shows exactly three peers. The b–c link is labelled with its fault, and the
 status line counts **2 partitions**: with everything on b–c lost, c is on its own (even its
 `?` handshake never got through; the view names c anyway, because the link named its ends
-when it was made). Now a write from a:""",
+when it was made). The dashboard is live: once the wire is fixed below, the partition count
+goes away. Now a write from a:""",
     ),
     (
         "code",
-        """status = a.put("status", {"ok": True})
+        """lab.refresh()
+mesh = lab.views["mesh"]
+assert sorted(mesh.labels()) == ["a", "b", "c"]  # "exactly three peers"
+assert mesh.stats()["partitions"] == 2  # "the status line counts 2 partitions"
+status = a.put("status", {"ok": True})
 lab.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == status, timeout=5, past=True)
 print("c has it:", "status" in c.graph())
 lab.fate(status)""",
@@ -459,15 +487,27 @@ replay.show()""",
     ),
     (
         "code",
-        """n_all = len(replay.flow_view().rows)
-replay.seek(replay.fate(status).t + 0.01)   # just after the lost put
+        """rows = replay.flow_view().rows
+n_all = len(rows)
+lost_at = next(r.t for r in rows if r.mid == status and r.mark == "lost")  # b→c lost the put
+replay.seek(lost_at + 0.001)   # just after the loss, before the fix
 n_then = len(replay.flow_view().rows)
-print(n_all, "copies in the whole trace;", n_then, "by the time the put was lost")
-assert c.get_sync("status") == {"ok": True}
-assert sorted(lab.views["mesh"].labels()) == ["a", "b", "c"]  # no phantom peers
-assert lab.fate(status).lost >= 1 and lab.fate(status).heard_by == ("b",)
-assert 0 < n_then < n_all
-assert sorted(replay.mesh_view().labels()) == ["a", "b", "c"]""",
+print(n_all, "copies in the whole trace;", n_then, "by the time b→c lost the put")""",
+    ),
+    (
+        "code",
+        """# checks: what the text above says, held against what the cells showed
+copies = [(r.src, r.dst, r.mark) for r in lab.flow_view().rows if r.mid == status]
+assert copies == [("a", "b", "heard"), ("b", "c", "lost")], copies  # "a→b heard and b→c lost"
+sent, lost = (r.t for r in lab.flow_view().rows if r.mid == status)
+assert lost - sent >= 0.05  # b relayed it on arrival, after the 50 ms of latency
+assert lab.fate(status).heard_by == ("b",) and lab.fate(status).lost == 1
+fix = lab.messages(kind="get", soul="status", by=c)[0]  # c's get after the wire was fixed
+assert c.get_sync("status") == {"ok": True}  # fixed, c asked, and got it
+assert sorted(lab.views["mesh"].labels()) == ["a", "b", "c"]  # still no phantom peers
+# the replay stands where the put was lost: the loss is shown, c's get (the fix) not yet
+assert replay.fate(status).lost == 1 and fix not in {r.mid for r in replay.flow_view().rows}
+assert 0 < n_then < n_all and sorted(replay.mesh_view().labels()) == ["a", "b", "c"]""",
     ),
 ]
 
@@ -512,15 +552,26 @@ lab.fate(greeting)""",
     ),
     (
         "code",
-        """lab.refresh()
+        """# checks: what the text above says, held against what the cells showed
+lab.refresh()
 fate = lab.fate(greeting)
-assert fate.acked and "answered by gun.js relay" in fate.summary, fate.summary
-assert dave.get_sync("gunjs.greeting")["text"] == "hello from Python"
-assert "gun.js relay" in lab.views["mesh"].labels(), lab.views["mesh"].labels()
+assert fate.acked and "answered by gun.js relay" in fate.summary, fate.summary  # Gun.js acked
+assert dave.get_sync("gunjs.greeting")["text"] == "hello from Python"  # dave read carol's put
+# "the relay itself is named, in the middle of the mesh"
+assert sorted(lab.views["mesh"].labels()) == ["carol", "dave", "gun.js relay"], lab.views["mesh"].labels()
+# "its acks and replies appear as heard-only rows"
 heard_only = [r for r in lab.flow_view().rows if r.mark == "heard-only"]
 assert any(r.src == "gun.js relay" and r.kind == "ack" for r in heard_only)
-assert any(r.src == "gun.js relay" and r.kind == "reply" for r in heard_only)
-lab.close()
+assert any(r.src == "gun.js relay" and r.kind == "reply" for r in heard_only)""",
+    ),
+    (
+        "md",
+        """Done: close the Lab and stop the relay. Closing turns the dashboard above into a note
+saying its Lab is closed (run the cells one by one to watch it live).""",
+    ),
+    (
+        "code",
+        """lab.close()
 gunjs.stop()""",
     ),
 ]
@@ -551,8 +602,10 @@ The reason kinds (`report.kinds()`, `report.reasons(kind)`):
 | `deferred` | the state is ahead of this peer's clock; HAM holds it back | wait until its time |
 | `never_subscribed` | the peer never sent a GET for the soul, so a relay pushes it nothing | `get` / `on` the soul |
 | `not_reasked` | it asked, reconnected, and did not ask again | ask again (`on` does it for you) |
+| `not_relayed` | the writer listed the peer in `><` (told already), so no relay sent it a copy, but the writer's own copy never arrived | ask again (`get`) |
 | `error_ack` | a put was refused with `err` | fix the put and write it again |
 | `never_acked` | a put no relay acked within Gun's 9 s | ask again; find where the put went |
+| `in_flight` | a copy is on its way: said, neither heard nor lost yet | wait, then ask the doctor again |
 
 Each mesh has its own `Lab`, so each `converged()` speaks of one mesh only.""",
     ),
@@ -580,7 +633,8 @@ alice — bob — carol in a line, in memory. The bob–carol link is **partitio
 open, but every frame over it is dropped, as in a network split. alice writes; bob gets it,
 carol does not. Gun does not queue a put for later or send it again: when the network comes
 back, nothing flows by itself until someone *asks* (a GET). The mesh view labels the broken
-link.""",
+link and counts 2 partitions: carol is on her own (the view is live: after the cure below it
+shows the link healed).""",
     ),
     (
         "code",
@@ -591,12 +645,15 @@ bc = linked(lab_a, bob, carol)
 bc.set(partitioned=True)
 mid_a = alice.put("chat.m1", "hello")
 lab_a.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == mid_a, timeout=10, past=True)
+lab_a.refresh()
+assert lab_a.mesh_view().stats()["partitions"] == 2  # "counts 2 partitions"
 lab_a.mesh_view()""",
     ),
     (
         "code",
         """symptom_a = lab_a.converged()   # not True: the report of where they differ
 print(symptom_a is True, "|", bob.graph()["chat"]["m1"], "|", "chat" in carol.graph())
+assert bob.graph()["chat"]["m1"] == "hello" and "chat" not in carol.graph()  # bob has it, carol not
 report_a = lab_a.doctor()
 report_a""",
     ),
@@ -630,6 +687,7 @@ lab_b.bus.wait_for(lambda e: isinstance(e, trace.Dropped) and e.msg_id == mid_b,
 ab.set(loss=0.0)      # the channel is fine again...
 symptom_b = lab_b.converged()
 print(ab, "| bob has it:", "chat" in bob_b.graph())   # ...but nothing was sent again
+assert ab.loss == 0 and "chat" not in bob_b.graph()  # "the network is fine now, yet bob still lacks"
 report_b = lab_b.doctor()
 report_b""",
     ),
@@ -714,8 +772,11 @@ the put (it routes it, and answers GETs from memory), but alice cannot know that
 data dies with the relay process. bob never asked for `notes`, so he lacks it too.
 
 The doctor names both causes: bob never asked (`never_subscribed`), and alice's put was
-sent to a relay and never acked (`never_acked`): nothing says it is stored anywhere.
-`lab.fate(id)` is the witness for the missing ack.""",
+sent to a relay and never acked (`never_acked`): nothing says it is stored anywhere. Its
+words "no relay took it" are what alice can know; the doctor's cure (bob asks again) shows
+below that the relay had it all along, in memory. `lab.fate(id)` is the witness for the
+missing ack: alice's copy to the relay reads `untraced` (the Gun.js relay is not traced,
+and never answered it).""",
     ),
     (
         "code",
@@ -761,27 +822,35 @@ print(stored, ack_e2)""",
         """# what the doctor reported (the notebook tests check these)
 for symptom in (symptom_a, symptom_b, symptom_c, symptom_d, symptom_e):
     assert symptom is not True and not symptom and symptom.findings, symptom
-# (a) the partition: named, with the link, healed by clearing it and asking again
-assert "partition" in report_a.kinds() and report_a.finding("chat", "m1").behind == ("carol",)
+# (a) the partition: the doctor names the link and the copy of alice's put it ate; the cure
+# has two steps: heal the link, carol asks again
+assert report_a.kinds() == {"partition"} and report_a.finding("chat", "m1").behind == ("carol",)
 assert any(r.link == tuple(sorted((bob.pid, carol.pid))) for r in report_a.reasons("partition"))
-assert any("healed bob\\u2194carol" in d for d in healed_a.done), healed_a
+assert mid_a in [r.msg_id for r in report_a.reasons("partition")], report_a
+assert len(healed_a.done) == 2 and "healed bob\\u2194carol" in healed_a.done[0], healed_a
+assert "carol asked for 'chat' again: data came" in healed_a.done[1], healed_a
 assert not bc.partitioned and carol.graph()["chat"]["m1"] == "hello"
 # (b) the lost frame: the copy of alice's put, lost on the lossy link, though the link is fine now
-assert report_b.kinds() == {"lost"}, report_b
+assert report_b.kinds() == {"lost"} and report_b.finding("chat", "m1").behind == ("bob",), report_b
 assert [r.msg_id for r in report_b.reasons("lost")] == [mid_b] and "lossy link" in str(report_b)
 assert any("bob asked for 'chat' again: data came" in d for d in healed_b.done), healed_b
 # (c) the future state: deferred at bob, and the cure was a wait
+# bob heard eve's write but holds nothing until his clock gets there
 assert report_c.kinds() == {"deferred"} and why_c.verdicts() == ["deferred"], (report_c, why_c)
+assert report_c.finding("notes", "n").behind == ("bob",), report_c
 assert [a.kind for a in report_c.actions()] == ["wait_until"] and 0 < report_c.actions()[0].wait <= 2.5
 assert any("applied its deferred" in d for d in healed_c.done), healed_c
 assert lab_c.explain(bob_c, "notes.n").value == bob_c.graph()["notes"]["n"] == "from the future"
 # (d) never subscribed: the relay never pushed to bob, who never asked
-assert report_d.kinds() == {"never_subscribed"}, report_d
+assert report_d.kinds() == {"never_subscribed"} and report_d.finding("chat", "m1").behind == ("bob",)
 assert "never asked relay " in report_d.reasons("never_subscribed")[0].text
 # (e) the Gun.js relay without storage never acked; the doctor names that and bob's lack (he
 # never asked)
-assert ack_e is None and "never acked" in fate_e.summary, fate_e.summary
-assert "answered by gun.js relay" in lab_e.fate(get_e).summary and not lab_e.fate(get_e).heard_by
+assert ack_e is None and "never acked" in fate_e.summary, fate_e.summary  # put_acked_sync timed out
+# alice's copy reads 'untraced': the relay took it, but nothing told alice so
+assert not fate_e.heard_by and "untraced" in [s.mark for s in fate_e.steps], fate_e.steps
+# it did take it: it answered bob's re-get from memory
+assert "answered by gun.js relay" in lab_e.fate(get_e).summary, lab_e.fate(get_e).summary
 assert report_e.kinds() == {"never_subscribed", "never_acked"}, report_e
 assert [r.msg_id for r in report_e.reasons("never_acked")] == [mid_e], report_e
 assert ack_e2.get("ok") and not ack_e2.get("err"), ack_e2   # with radisk: acked
@@ -943,11 +1012,14 @@ that peer holds it, and says who signed each: **valid** (the owner's signature m
 the value, its key, its soul and its HAM state), **valid-cert** (another key, with the owner's
 certificate), **invalid** (a signature that does not match: the key is named), **unsigned**
 (a plain value that Gun would have refused). Hover a signer for the whole key. The lower
-pane lists the steps of the last login on that peer.""",
+pane lists the steps of the last login on that peer.
+
+`lab.sea(...)` reads once and keeps that snapshot under its cell. This one is `live=True`:
+it follows alice's peer, so that below we can watch whether anything changes there.""",
     ),
     (
         "code",
-        """inspector = lab.sea(alice, user)
+        """inspector = lab.sea(alice, user, live=True)   # follows alice's peer
 inspector""",
     ),
     (
@@ -956,8 +1028,9 @@ inspector""",
 
 bob's peer tries to log in as alice with a wrong password. It finds the alias and the
 account (from the relay), works the password... and the proof does not open the encrypted
-keys. The inspector on bob's peer says at which step it failed and why. Then the right
-password, on the same peer: any peer can log in as alice, with her password.""",
+keys. The inspector on bob's peer says at which step it failed and why (a snapshot: it
+keeps showing that failure). Then the right password, on the same peer: any peer can log in
+as alice, with her password; a new snapshot shows that login.""",
     ),
     (
         "code",
@@ -974,8 +1047,7 @@ on_bob""",
     (
         "code",
         """bob_user.auth_sync("alice", PASSWORD)
-on_bob.refresh()
-print(on_bob.auth["summary"])
+print(lab.sea(bob, "alice").auth["summary"])   # a new snapshot, after the right password
 bob_user.leave()""",
     ),
     (
@@ -1003,11 +1075,13 @@ reply = lab.bus.wait_for(
     lambda e: isinstance(e, trace.Heard) and e.node == mallory.pid and e.msg.get("@") == msg["#"],
     timeout=10, past=True)
 print("the relay answered mallory:", reply.msg)
-lab.fate(msg["#"])""",
+display(lab.fate(msg["#"]))
+mallory_flow = lab.flow_view(peer=mallory)   # mallory's messages only
+mallory_flow""",
     ),
     (
         "code",
-        """lab.refresh()              # the inspector reads alice's graph again: nothing changed
+        """lab.refresh()              # the live inspector reads alice's graph again: nothing changed
 inspector""",
     ),
     (
@@ -1031,7 +1105,8 @@ print(report.to_text())""",
     ),
     (
         "code",
-        """# what the inspector showed (the notebook tests check these)
+        """# checks: what the text above says, held against what the cells showed
+assert ack.get("ok") and user.get_sync("profile") == {"name": "Alice", "city": "Lisbon"}
 lab.refresh()
 after = inspector.last.as_dict()
 assert after["nodes"] == before["nodes"] and inspector.last.ok, inspector.to_text()
@@ -1039,10 +1114,19 @@ assert inspector.report["counts"]["valid"] == len(inspector.last.fields) >= 7
 assert inspector.last.field(soul, "name").value == "Alice"
 assert all(f.signer == pub for f in inspector.last.fields)
 assert inspector.auth["summary"].startswith("auth succeeded"), inspector.auth
+# the wrong password: alias, account and proof of work fine; the keys did not open
+assert [s.ok for s in wrong_steps] == [True, True, True, False, False], wrong_steps
 assert [(s.step, s.ok) for s in wrong_steps][-2:] == [("decrypt", False), ("failed", False)]
 assert auth_summary(wrong_steps).startswith("auth failed at step 4, decrypting the private keys")
 assert on_bob.last.ok and not on_bob.last.missing, on_bob.to_text()   # bob fetched her space
-assert reply.msg.get("err") == "Unverified data."
+assert on_bob.auth["summary"].startswith("auth failed at step 4")  # the snapshot keeps the failure
+assert lab.sea(bob, "alice").auth["summary"].startswith("auth succeeded")  # "any peer can log in"
+# mallory's forged put: refused with 'Unverified data.', relayed and stored nowhere
+forged_fate = lab.fate(msg["#"])
+assert reply.msg.get("err") == "Unverified data." and forged_fate.rejected == "Unverified data."
+assert not forged_fate.relayed_by, forged_fate.summary
+# the flow shows the put and its err reply (an ack naming the put, with err)
+assert {r.kind for r in mallory_flow.rows if msg["#"] in (r.mid, r.reply_to)} == {"put", "ack"}
 relay_graph = lab.rt.call(lambda: json.dumps(lab.relay.gun.graph.nodes))
 assert "Mallory" not in json.dumps(alice.graph()) and "Mallory" not in relay_graph
 assert report.field(soul, "name").verdict == "invalid" and pub[:8] in report.field(soul, "name").why
@@ -1051,17 +1135,23 @@ assert report.counts()["valid"] == len(report.fields) - 2
 print("inspector:", inspector.last.summary())""",
     ),
     (
+        "md",
+        """Done: close the Lab. The inspectors above keep what they showed last, marked closed.""",
+    ),
+    (
         "code",
         """lab.close()""",
     ),
 ]
 
+
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
+        stem = name.split("-", 1)[0]
         nb = new_notebook(
             cells=[
-                new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-                for kind, src in cells
+                (new_markdown_cell if kind == "md" else new_code_cell)(src, id=f"nb{stem}-{i:02d}")
+                for i, (kind, src) in enumerate(cells)
             ],
             metadata={
                 "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}

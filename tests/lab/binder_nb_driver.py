@@ -1,5 +1,6 @@
 """Run one notebook headless with nbclient, in whatever Python runs this script, and write a
-JSON report: the kernel's interpreter, every error output, the number of widget outputs.
+JSON report: the kernel's interpreter, every error output, the number of widget outputs
+(a view its Lab closed, shown as its ``gk-closed`` note, counts as one).
 
 tests/lab/test_binder_env.py runs it with .cache/binder-env/bin/python (the environment
 scripts/binder-env builds from binder/ alone), on a copy of the notebook in a temp folder:
@@ -26,6 +27,15 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 PROBE = "import sys as _s; print('KERNEL-PYTHON', _s.executable, flush=True); del _s"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def shows_a_view(output: dict[str, Any]) -> bool:
+    """A widget, or a view that ``lab.close()`` replaced by its closed note (HTML with the
+    class ``gk-closed``): what a notebook that ends by closing its Lab leaves."""
+    data = output.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data or "gk-closed" in str(
+        data.get("text/html", "")
+    )
 
 
 def main() -> None:
@@ -79,12 +89,7 @@ def main() -> None:
                         "traceback": "\n".join(tb)[-3000:],
                     }
                 )
-    widgets = sum(
-        1
-        for c in nb.cells
-        for o in c.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    )
+    widgets = sum(1 for c in nb.cells for o in c.get("outputs", []) if shows_a_view(o))
     code_cells = sum(1 for c in nb.cells if c.cell_type == "code")
     nbformat.write(nb, path.with_suffix(".executed.ipynb"))
     report = {

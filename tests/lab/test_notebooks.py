@@ -1,9 +1,11 @@
-"""Every teaching notebook runs top to bottom in a fresh kernel, headless; each ends with
-assertions on what its widgets hold (graph nodes and edges, flow rows)."""
+"""Every teaching notebook runs top to bottom in a fresh kernel, headless; each holds its text
+up with assertions on what its cells printed and its widgets hold (graph nodes and edges, flow
+rows), so a Run All that contradicts the text fails here."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -34,10 +36,22 @@ def test_notebook_runs(path: Path) -> None:
         if o.get("output_type") == "error"
     ]
     assert not errors
-    widgets = [
-        o
-        for c in nb.cells
-        for o in c.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    ]
-    assert widgets, "the notebook shows at least one widget"
+    shown = [o for c in nb.cells for o in c.get("outputs", []) if shows_a_view(o)]
+    assert shown, "the notebook shows at least one widget (or a view its Lab closed)"
+
+
+def shows_a_view(output: dict[str, Any]) -> bool:
+    """A widget, or a view that ``lab.close()`` replaced by its closed note (HTML with the
+    class ``gk-closed``): what a notebook that ends by closing its Lab leaves."""
+    data = output.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data or "gk-closed" in str(
+        data.get("text/html", "")
+    )
+
+
+def test_shows_a_view_counts_widgets_and_closed_notes_only() -> None:
+    widget = {"data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}}
+    closed = {"data": {"text/html": "<div class='gk-closed'><i>closed</i></div>"}}
+    text = {"data": {"text/plain": "gk-closed", "text/html": "<pre>a report</pre>"}}
+    assert shows_a_view(widget) and shows_a_view(closed)
+    assert not shows_a_view(text) and not shows_a_view({"output_type": "stream", "text": "x"})
