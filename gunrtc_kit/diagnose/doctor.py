@@ -800,6 +800,7 @@ class _Context:
         self.ack_timeout = ack_timeout
         self.in_flight_for = in_flight_for
         self.relays = {p for p, s in snaps.items() if s.relay}
+        self.win_state = -math.inf  # the winning state of the field being explained
 
     def relay_name(self, pid: str) -> str:
         """``relay <name>``, or the name alone when it already says relay."""
@@ -918,6 +919,7 @@ class _Context:
         behind = tuple(h.pid for h in holdings if not h.current)
         win = next(h for h in holdings if h.current)
         win_state = win.state if win.state is not None else -math.inf
+        self.win_state = win_state
         reasons: dict[tuple[str, str, str], Reason] = {}
 
         def add(r: Reason) -> None:
@@ -1025,12 +1027,14 @@ class _Context:
                     )
                 )
 
-    def _not_relayed(self, p: str, soul: str, mid: str, add: Any) -> None:
+    def _not_relayed(self, p: str, soul: str, key: str, mid: str, add: Any) -> None:
         """A put ``p`` never heard whose sayer listed ``p`` in ``><`` (the peers it tells
         itself) and whose own copy for ``p`` did not arrive, while a peer that heard it from
-        that sayer has a wire to ``p`` and so would have passed it on, but for the list."""
+        that sayer has a wire to ``p`` and so would have passed it on, but for the list.
+        Only a put of the value that wins counts (an older write's fate explains nothing),
+        and never for the peer that wrote it."""
         tr = self.tr
-        if (mid, p) in tr.heard:
+        if (mid, p) in tr.heard or tr.puts[mid][1] == p or not self._wins(mid, soul, key):
             return
         names = {p, self.n(p)}
         for sayer, told in tr.yo.get(mid, {}).items():
@@ -1072,6 +1076,14 @@ class _Context:
             )
             return
 
+    def _wins(self, mid: str, soul: str, key: str) -> bool:
+        """Whether put ``mid`` carries the state of ``soul``.``key`` that wins now."""
+        node = self.tr.puts[mid][2].get(soul)
+        meta = node.get("_") if isinstance(node, dict) else None
+        states = meta.get(">") if isinstance(meta, dict) else None
+        state = states.get(key) if isinstance(states, dict) else None
+        return isinstance(state, int | float) and state == self.win_state
+
     def _history(self, p: str, soul: str, key: str, via: set[str], add: Any) -> None:
         """Copies carrying the data that were lost toward ``p`` (or toward a peer ``via``
         which the data would reach it), or are still on their way."""
@@ -1111,7 +1123,7 @@ class _Context:
                             (self.reget(p, soul),),
                         )
                     )
-            self._not_relayed(p, soul, mid, add)
+            self._not_relayed(p, soul, key, mid, add)
             for t, src, dst in tr.late.get(mid, ()):
                 if dst == p:
                     add(
