@@ -251,3 +251,66 @@ def test_souls_limit_the_comparison_and_room_souls_are_left_out() -> None:
     r = diagnose(snaps)
     assert r.souls == ("chat", "other")
     assert diagnose(snaps, souls=["nothing"])
+
+
+def _yo_case(alice_own_copy: bool) -> Report:
+    """alice writes chat.m listing bob in '><' (she tells him herself) and carol relays it to
+    the relay; bob never hears it; bob and carol share a wire."""
+    put = {**put_msg("m1", "chat", 2000.0, m="new"), "><": f"{B},{C}"}
+    events: list[trace.Event] = [
+        *link(0.0, A, B),
+        *link(0.0, A, C),
+        *link(0.0, B, C),
+        trace.Said(1.0, A, f"to-{C}", msg=put, transport="memory"),
+        trace.Heard(1.1, C, f"to-{A}", msg=put, transport="memory"),
+    ]
+    if alice_own_copy:
+        events.append(trace.Said(1.0, A, f"to-{B}", msg=put, transport="memory"))
+    events.append(trace.Bye(1.2, A, f"to-{B}", transport="memory"))
+    events.append(trace.Bye(1.2, B, f"to-{A}", transport="memory"))
+    return diagnose(
+        [
+            snap(A, node("chat", 2000.0, m="new")),
+            snap(B, node("chat", 1000.0, m="old")),
+            snap(C, node("chat", 2000.0, m="new")),
+        ],
+        events,
+    )
+
+
+def test_a_put_whose_yo_listed_a_peer_that_never_got_it_is_named() -> None:
+    # carol heard alice's put and has a wire to bob, but the put's '><' listed bob (alice
+    # tells him herself) and alice's own copy never came: nobody relayed it to bob
+    f = only(_yo_case(alice_own_copy=False))
+    (r,) = [r for r in f.reasons if r.kind == dr.NOT_RELAYED]
+    assert r.peers == (B,) and r.msg_id == "m1"
+    assert "carol did not pass it on to bob" in r.text and "none was sent" in r.text
+    assert any(a.kind == dr.REGET and a.peer == B for a in r.actions)
+    f = only(_yo_case(alice_own_copy=True))
+    (r,) = [r for r in f.reasons if r.kind == dr.NOT_RELAYED]
+    assert "it never arrived" in r.text
+
+
+def test_not_relayed_is_not_said_of_an_older_put_nor_to_its_writer() -> None:
+    # bob's own older put, relayed by carol with bob in its '><', explains nothing about
+    # alice's newer value: bob wrote it, and it does not carry the state that wins
+    old = {**put_msg("m0", "chat", 1000.0, m="old"), "><": f"{A},{C}"}
+    relayed = {**old, "><": f"{B},{A}"}
+    events: list[trace.Event] = [
+        *link(0.0, A, B),
+        *link(0.0, B, C),
+        *link(0.0, A, C),
+        trace.Said(0.5, B, f"to-{C}", msg=old, transport="memory"),
+        trace.Heard(0.6, C, f"to-{B}", msg=old, transport="memory"),
+        trace.Said(0.7, C, f"to-{A}", msg=relayed, transport="memory"),
+        trace.Heard(0.8, A, f"to-{C}", msg=relayed, transport="memory"),
+    ]
+    r = diagnose(
+        [
+            snap(A, node("chat", 2000.0, m="new")),
+            snap(B, node("chat", 1000.0, m="old")),
+            snap(C, node("chat", 1000.0, m="old")),
+        ],
+        events,
+    )
+    assert dr.NOT_RELAYED not in only(r).kinds()
