@@ -48,7 +48,9 @@ def subscription_reasons(
     if quiet:
         return
     quiet = _gone_reasons(ctx, reasons, pid, soul, ahead, asked)
-    if not relays and not asked and not quiet:
+    # a get it only passed on to plain peers subscribed it nowhere; one to a relay did
+    subscribed = (pid, soul) in index.own_gets or any(to in ctx.relays for _, to in asked)
+    if not relays and not subscribed and not quiet:
         reasons.add(
             Reason(
                 NOT_SUBSCRIBED,

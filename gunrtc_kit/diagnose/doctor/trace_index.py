@@ -43,6 +43,8 @@ class TraceIndex:
         self.opened: dict[tuple[str, str], list[float]] = {}  # (node, far pid) -> open times
         self.closed_at: dict[tuple[str, str], list[float]] = {}
         self.gets: dict[tuple[str, str], list[SaidGet]] = {}  # (pid, soul) -> gets said
+        # (pid, soul) of gets the peer made itself (a peer also passes others' gets on)
+        self.own_gets: set[tuple[str, str]] = set()
         self.get_ids: dict[tuple[str, str, str], str] = {}  # (pid, soul, to) -> last get's id
         self.puts: dict[str, PutRecord] = {}  # mid -> its first copy seen
         self.carried: dict[str, list[str]] = {}  # soul -> mids of puts/replies carrying it
@@ -186,6 +188,8 @@ class TraceIndex:
         if isinstance(get, dict) and isinstance(get.get("#"), str):
             self.gets.setdefault((e.node, get["#"]), []).append(SaidGet(e.t, dst))
             self.get_ids[(e.node, get["#"], dst)] = mid
+            if (mid, e.node) not in self.heard:  # its own ask, not one it passes on
+                self.own_gets.add((e.node, get["#"]))
         put = msg.get("put")
         if isinstance(put, dict) and mid not in self.puts:
             self._on_put(e, mid, put)
