@@ -51,6 +51,7 @@ __all__ = ["adoctor", "doctor", "lab_doctor", "snapshot"]
 T = TypeVar("T")
 
 FETCH_TIMEOUT = 2.0  # seconds one re-get waits for data
+QUIET = 0.1  # seconds with nothing heard or merged after the actions: the answers are in
 LINK_TIMEOUT = 5.0  # seconds a re-made link may take to open
 
 
@@ -190,8 +191,24 @@ class _Doctor:
             if not actions:
                 break
             done.extend(await self._do(actions, report))
+            await self._settle()
             report = await self.alook()
         return dataclasses.replace(report, before=first, done=tuple(done))
+
+    async def _settle(self) -> None:
+        """Wait until no peer has heard or merged anything for ``QUIET`` seconds (at most
+        ``fetch_timeout``): a read settles on its first answer, and the answers behind it
+        (a slower wire, a peer asked through another) would otherwise land after the next
+        look and make a healed mesh read as not healed."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.fetch_timeout
+        busy = (trace.Heard, trace.Put)
+        for _gun, bus in self._buses():
+            while loop.time() < end:
+                try:
+                    await bus.until(lambda e: isinstance(e, busy), min(QUIET, end - loop.time()))
+                except GunTimeoutError:
+                    break  # quiet for QUIET seconds on this bus
 
     async def _do(self, actions: list[Action], report: Report) -> list[str]:
         out: list[str] = []
