@@ -46,7 +46,7 @@ def path_downs(index: TraceIndex, src: str, targets: set[str], t: float | None) 
                     queue.append(there)
                 else:
                     queue.appendleft(there)
-    reached = [p for p in targets if p in cost]
+    reached = sorted(p for p in targets if p in cost)  # ties go the same way on every run
     if not reached:
         return None
     end = min(reached, key=lambda p: cost[p])
