@@ -28,13 +28,29 @@ Pure: no clock (times come from events), no asyncio, no widgets.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from gunrtc_kit import trace
+from gunrtc_kit.diagnose.fate_filters import row_matcher
+from gunrtc_kit.diagnose.fate_story import story
+from gunrtc_kit.diagnose.fate_types import (
+    ANSWERED,
+    DUP,
+    HEARD,
+    HEARD_ONLY,
+    LOST,
+    MARKS,
+    QUEUED,
+    REFUSED,
+    SENT,
+    UNTRACED,
+    Fate,
+    FateStep,
+    Mark,
+    MsgInfo,
+    Row,
+)
 from gunrtc_kit.diagnose.messages import is_signaling, kind_of, label_of, souls_of
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.diagnose.wires import WireBook
@@ -59,31 +75,6 @@ __all__ = [
 ]
 
 
-class Mark(StrEnum):
-    """How one copy of a message ended, as far as the trace says."""
-
-    #: said; no sign yet that it arrived or was lost
-    SENT = "sent"
-    #: the receiver heard it (passed dedup, handled)
-    HEARD = "heard"
-    #: the receiver's dedup dropped it (it had the message already)
-    DUP = "dup"
-    #: it never arrived (the wire's loss or partition, a closed wire, a gone peer, a full queue)
-    LOST = "lost"
-    #: heard from a sender whose saying is not traced
-    HEARD_ONLY = "heard-only"
-    #: the receiver got it and refused it (a reply rule)
-    REFUSED = "refused"
-    #: handed to a peer that is not traced: arrival unknown
-    UNTRACED = "untraced"
-    #: handed to a peer that is not traced, which answered it: it arrived
-    ANSWERED = "answered"
-    #: the wire was not open: it waits in the sender's queue for the wire to open
-    QUEUED = "queued"
-
-
-MARKS: tuple[Mark, ...] = tuple(Mark)  # a row's mark is stored as its index here
-SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED = range(len(MARKS))
 _OPEN = frozenset({SENT, UNTRACED, QUEUED})  # marks a later event may still settle
 # drops reported by the sayer for a copy it said (or tried to): the copy never arrived
 _SENDER_SIDE = frozenset(
@@ -102,7 +93,6 @@ _LOST_WHY = {
     trace.DropCause.PEER_LEFT: "the peer had left the mesh",
     trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
 }
-_ARRIVED = frozenset({HEARD, ANSWERED, HEARD_ONLY})
 
 ACK_TIMEOUT = 9.0  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
@@ -111,101 +101,6 @@ MAX_TRACED = 100_000  # peers remembered as traced (a trace file could name any 
 HOLD = 2.0  # seconds a copy heard from a peer not known yet waits for its name
 MAX_KINDS = 200  # distinct kinds listed (a remote side chooses its 'dam' values)
 MAX_MSG_BYTES = 64 * 1024  # a bigger message is kept as a preview, not whole
-
-
-@dataclass(slots=True)
-class MsgInfo:
-    """One message id and everything the trace said about it."""
-
-    mid: str
-    kind: str
-    souls: tuple[str, ...]
-    label: str
-    reply_to: str
-    sig: bool
-    t: float
-    origin: str
-    traced_origin: bool
-    msg: dict[str, Any]
-    seqs: list[int] = field(default_factory=list)
-    replies: list[str] = field(default_factory=list)
-    merged: list[tuple[float, str, int, int]] = field(default_factory=list)
-    notes: list[tuple[float, str, str]] = field(default_factory=list)
-    answered_at: float | None = None
-    answered_by: str = ""
-    answer_ok: Any = None
-    answer_err: str = ""
-    wants_ack: bool = False
-    version: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One copy of a message going from one peer to another, as the flow view draws it."""
-
-    seq: int
-    t: float
-    src: str
-    dst: str
-    kind: str
-    label: str
-    mid: str
-    mark: Mark
-    transport: str
-    reply_to: str
-    sig: bool
-    why: str = ""  # why a lost or refused copy ended so
-    tag: str = ""  # the wire's tag (memory wires), telling sibling wires apart
-
-
-@dataclass(frozen=True, slots=True)
-class FateStep:
-    """One line of a message's story: when, what (in words), and the mark it carries."""
-
-    t: float
-    text: str
-    mark: str
-
-
-@dataclass(frozen=True)
-class Fate:
-    """What became of one message: ``summary`` in a line, ``steps`` in time order."""
-
-    mid: str
-    kind: str
-    origin: str
-    t: float
-    msg: dict[str, Any]
-    summary: str
-    steps: tuple[FateStep, ...]
-    heard_by: tuple[str, ...]
-    relayed_by: tuple[str, ...]
-    duplicates: int
-    lost: int
-    replies: tuple[str, ...]
-    request: str
-    acked: bool
-    never_acked: bool
-    rejected: str
-
-    def __str__(self) -> str:
-        lines = [self.summary] + [f"  +{s.t:9.3f} s  {s.text}" for s in self.steps]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = "".join(
-            f"<tr class='gk-fate-{html.escape(s.mark)}'><td>+{s.t:.3f}&nbsp;s</td>"
-            f"<td>{html.escape(s.mark)}</td><td>{html.escape(s.text)}</td></tr>"
-            for s in self.steps
-        )
-        body = html.escape(json.dumps(self.msg, indent=1, ensure_ascii=False, default=repr))
-        return (
-            f"<div class='gk-fate'><b>{html.escape(self.summary)}</b>"
-            f"<table>{rows}</table><details><summary>JSON</summary><pre>{body}</pre>"
-            "</details></div>"
-        )
 
 
 class FateModel:
@@ -701,166 +596,21 @@ class FateModel:
         hide_signaling: bool = False,
         pair: tuple[str, str] | None = None,
     ) -> Callable[[int], bool]:
-        """A test on a column index for these filters (``peer`` is a name or an id)."""
-        d = self.directory
-        lanes_of_peer: set[int] = set()
-        if peer:
-            lanes_of_peer = {n for n, ent in enumerate(d.lanes) if peer in (ent, d.label(ent))} or {
-                -2
-            }
-        pair_lanes: tuple[int, int] | None = None
-        if pair:
-            pair_lanes = (d.lane_of(pair[0]), d.lane_of(pair[1]))
-        # a soul matches exactly; a trailing '*' asks for a prefix ("chat/*")
-        prefix = soul[:-1] if soul.endswith("*") else None
-
-        def soul_ok(s: str) -> bool:
-            return s.startswith(prefix) if prefix is not None else s == soul
-
-        c_src, c_dst, c_kind = self.c_src, self.c_dst, self.c_kind
-        c_label, c_tr, c_sig, c_mid = self.c_label, self.c_tr, self.c_sig, self.c_mid
-        msgs = self.msgs
-
-        def match(i: int) -> bool:
-            if hide_signaling and c_sig[i]:
-                return False
-            if kind and not c_kind[i].startswith(kind):
-                return False
-            if transport and c_tr[i] != transport:
-                return False
-            if lanes_of_peer and c_src[i] not in lanes_of_peer and c_dst[i] not in lanes_of_peer:
-                return False
-            if pair_lanes is not None and {c_src[i], c_dst[i]} != set(pair_lanes):
-                return False
-            if soul:
-                info = msgs.get(c_mid[i])
-                souls = info.souls if info is not None else (c_label[i],)
-                if not any(soul_ok(s) for s in souls):
-                    return False
-            return True
-
-        return match
+        """A test on a column index for these filters (``peer`` is a name or an id; ``soul``
+        matches exactly, or as a prefix when it ends with ``*``)."""
+        return row_matcher(
+            self,
+            peer=peer,
+            kind=kind,
+            soul=soul,
+            transport=transport,
+            hide_signaling=hide_signaling,
+            pair=pair,
+        )
 
     def fate(self, mid: str) -> Fate:
         """Everything the trace says about message ``mid`` (``KeyError`` if never seen)."""
-        info = self.msgs.get(mid)
-        if info is None:
-            raise KeyError(f"no message {mid!r} in the trace (or no longer kept)")
-        d = self.directory
-        steps: list[FateStep] = []
-        heard: list[str] = []
-        relayed: list[str] = []
-        dups = lost = 0
-        origin = d.label(info.origin)
-        missing = 0
-        for seq in info.seqs:
-            if self.index(seq) < 0:
-                missing += 1
-                continue
-            r = self.row(seq)
-            verb = "said" if r.src == origin else "relayed"
-            if r.mark not in (Mark.HEARD_ONLY, Mark.DUP, Mark.REFUSED):
-                if verb == "relayed" and r.src not in relayed:
-                    relayed.append(r.src)
-            if r.mark in (Mark.HEARD, Mark.HEARD_ONLY, Mark.ANSWERED):
-                heard.append(r.dst)
-            dups += r.mark == Mark.DUP
-            lost += r.mark == Mark.LOST
-            steps.append(FateStep(r.t, _copy_text(r, verb), r.mark.value))
-        if missing:
-            steps.append(FateStep(info.t, f"{missing} older copies are no longer kept", "note"))
-        for t, node, nkeys, deferred in info.merged:
-            extra = f", {deferred} deferred (future state)" if deferred else ""
-            steps.append(FateStep(t, f"{d.label(node)} merged {nkeys} key(s){extra}", "put"))
-        for t, text, mark in info.notes:
-            steps.append(FateStep(t, text, mark))
-        for rid in info.replies:
-            rep = self.msgs.get(rid)
-            if rep is None:
-                continue
-            what = "an error" if rep.msg.get("err") else rep.kind
-            steps.append(
-                FateStep(rep.t, f"{d.label(rep.origin)} answered with {what} #{rid}", "reply")
-            )
-        rejected = info.answer_err
-        acked = info.answered_at is not None and not rejected
-        never = (
-            info.wants_ack
-            and info.traced_origin
-            and info.answered_at is None
-            and self.now - info.t > self.ack_timeout
-        )
-        if info.answered_at is not None:
-            ms = (info.answered_at - info.t) * 1000
-            by = d.label(info.answered_by) if info.answered_by else "a peer"
-            word = f"rejected ({rejected})" if rejected else "answered"
-            steps.append(FateStep(info.answered_at, f"{origin} got the answer: {word}", "ack"))
-            answer = f"{word} by {by} after {ms:.1f} ms"
-        elif never:
-            answer = f"never acked (no answer within {self.ack_timeout:g} s)"
-            steps.append(FateStep(info.t + self.ack_timeout, answer, "never"))
-        elif info.wants_ack and info.traced_origin:
-            answer = "no ack yet"
-        else:
-            answer = ""
-        steps.sort(key=lambda s: s.t)
-        heard_by = tuple(dict.fromkeys(heard))
-        parts = [f"{info.kind} #{mid} from {origin}"]
-        if info.label:
-            parts[0] += f" ({info.label})"
-        if info.reply_to:
-            parts[0] += f" answering #{info.reply_to}"
-        parts.append(f"heard by {len(heard_by)} peer(s)")
-        if relayed:
-            parts.append(f"relayed by {', '.join(relayed)}")
-        if dups:
-            parts.append(f"{dups} duplicate copies dropped by dedup")
-        if lost:
-            parts.append(f"{lost} lost on the wire")
-        if answer:
-            parts.append(answer)
-        return Fate(
-            mid=mid,
-            kind=info.kind,
-            origin=origin,
-            t=info.t,
-            msg=info.msg,
-            summary="; ".join(parts),
-            steps=tuple(steps),
-            heard_by=heard_by,
-            relayed_by=tuple(relayed),
-            duplicates=dups,
-            lost=lost,
-            replies=tuple(info.replies),
-            request=info.reply_to,
-            acked=acked,
-            never_acked=never,
-            rejected=rejected,
-        )
-
-
-def _copy_text(r: Row, verb: str) -> str:
-    """One copy's line in a fate, in words that match its mark."""
-    how = f" over {r.transport}" if r.transport else ""
-    said = f"{r.src} {verb} it to {r.dst}{how}"
-    mark = r.mark
-    if mark == Mark.HEARD_ONLY:
-        return f"{r.dst} heard it from {r.src}{how}"
-    if mark == Mark.DUP:
-        return f"{r.dst} dropped a copy from {r.src}{how} (dedup: it had it already)"
-    if mark == Mark.REFUSED:
-        return f"{r.dst} refused a copy from {r.src}{how}: {r.why}"
-    if mark == Mark.HEARD:
-        return f"{said}; {r.dst} heard it"
-    if mark == Mark.LOST:
-        return f"{said}; it never arrived: {r.why or 'the wire lost it'}"
-    if mark == Mark.ANSWERED:
-        return f"{said}; {r.dst} answered it, so it arrived ({r.dst} is not traced)"
-    if mark == Mark.UNTRACED:
-        return f"{said}; handed to the wire ({r.dst} is not traced: its arrival is not known)"
-    if mark == Mark.QUEUED:
-        return f"{said}; queued: the wire was not open (sent when it opens again)"
-    return f"{said}; no sign it arrived (yet)"
+        return story(self, mid)
 
 
 def _preview(msg: dict[str, Any], size: int) -> dict[str, Any]:
