@@ -1,0 +1,82 @@
+"""The ``Gun`` root: graph + mesh + wires (+ WebRTC), the low-level API the chain builds on.
+
+What the root does with a message the mesh hands it (matched to gun.js's root ``universe``):
+a ``put`` is merged through HAM (request or reply alike); a reply (``@``) goes to whoever here
+asked for it, else is routed back toward the asker; a ``get`` is answered from the graph in
+Gun's chunks of 9 keys; requests are then relayed: by a plain peer to every other peer (Gun
+without AXE), by a relay (``super_peer``) only to the peers subscribed to the souls in question
+and to relays it dialled (AXE, see ``gunrtc_kit.root.axe``). Invalid puts are not
+relayed; the sender gets ``{'@': id, 'err': "Error: Invalid graph! ..."}`` (gun.js sends nothing
+back, which leaves writers waiting for a timeout; an ``err`` ack is what Gun's own callbacks
+understand, so it is compatible).
+
+Acks: a root built with ``store`` (the relay) acks every put that wrote at least one key, after
+the write is committed; puts whose keys all lose HAM get no ack, as gun.js's storage does.
+Plain peers hold a memory graph only and, like a memory-only Gun.js peer, do not ack.
+
+Bounds (each reached limit is a trace event and, where there is a sender, an ``err`` to it):
+``MAX_DEFERRED`` keys waiting for a future state (one queue, one timer), ``max_nodes`` souls a
+plain peer takes from remote puts, ``MAX_REPLY_CHUNKS`` messages of one reply stream,
+``MAX_GET_SOULS`` souls per lex GET (answered ``GET_SLICE`` replies per loop turn),
+``MAX_SUBS_PER_PEER`` subscriptions per connection on a relay, ``MAX_SEA_KEYS`` signed keys
+one put may ask us to verify (checked ``SEA_SLICE`` per loop turn, ``MAX_SEA_PENDING`` such
+puts at once).
+
+The root is a package of small collaborators that ``Gun`` (``gunrtc_kit.root.gun``: start,
+close, dispatch, the public API) composes, one concern each:
+
+- ``scheduler``: the one place that knows the event loop: timers and the tasks the root owns;
+- ``replies``: reply listeners, ``PutResult`` and a put's wait for its ack (one timeout queue);
+- ``merge``: a graph applied through HAM, admission (``max_nodes``), the trace, the watchers;
+- ``commit``: store writes with undo records, the group commit of a turn, and rollback;
+- ``deferred``: keys held for their future state (one heap, one timer);
+- ``axe``: a relay's subscriptions and its routing of requests (AXE);
+- ``answer``: GETs answered from the graph, in chunks, big answers a slice per turn;
+- ``sea_gate``: SEA's write checks on puts heard and signing of local puts.
+
+The limits below live here, ahead of the collaborators, and those read them from this module
+when they run: ``monkeypatch.setattr(gunrtc_kit.root, "MAX_DEFERRED", 50)`` changes what a
+root does. The chain API (``gun.get(...)``) lives in ``gunrtc_kit.chain``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from gunrtc_kit import trace as trace
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+AskFn = Callable[[Message], None]
+WatchFn = Callable[[str, dict[str, Any], Message], None]
+
+ACK_TIMEOUT = 9.0  # gun.js opt.lack: 9 s without an ack is "No ACK yet."
+ASK_LIFE = 9.0  # a reply listener lives 9 s after its last reply (gun ask.js)
+MAX_DEFER_MS = 2_147_483_647  # setTimeout's cap, as gun.js defers at most this long
+MAX_DEFERRED = 10_000  # keys held for a future state at once; past it such puts get ``err``
+MAX_NODES = 50_000  # souls a plain peer takes from remote puts; past it new souls are refused
+MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops listening
+MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
+MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
+SETTLE_MS = 100.0  # a read waits for keys of its soul held back at most this long (ms)
+SEA_SLICE = 64  # signed keys verified per loop turn (a bigger put is checked by a task)
+MAX_SEA_KEYS = 20_000  # keys of ~/# souls one put may ask us to verify (1.6 s of CPU)
+MAX_SEA_PENDING = 64  # big puts being verified at once, across all connections
+SEA_TRACED = 10  # refused keys of one put traced one by one (then one event for the rest)
+GET_SLICE = 64  # reply messages sent per loop turn while a big GET is answered
+CLOSED = "closed"
+
+# the collaborators, imported once the limits above exist (they read them from here), and
+# the names this module held before it became a package, still importable from here
+from gunrtc_kit.root.commit import _MISSING as _MISSING  # noqa: E402
+from gunrtc_kit.root.gun import Gun as Gun  # noqa: E402
+from gunrtc_kit.root.gun import _register as _register  # noqa: E402
+from gunrtc_kit.root.replies import PutResult as PutResult  # noqa: E402
+from gunrtc_kit.root.replies import _Ask as _Ask  # noqa: E402
+from gunrtc_kit.root.replies import _PutWait as _PutWait  # noqa: E402
+from gunrtc_kit.root.sea_gate import sea_guarded as _sea_guarded  # noqa: E402, F401
+
+__all__ = ["Gun", "PutResult"]
