@@ -326,54 +326,19 @@ class Mesh:
         entry = self.dup.get(mid)
         if entry is not None and isinstance(entry.via, MeshPeer):
             via = entry.via
-        if peer is None and isinstance(ack, str):
-            req = self.dup.get(ack)
-            if req is not None and isinstance(req.via, MeshPeer):
-                peer = req.via
-            elif self._current is not None and self._current[0].get("#") == ack:
-                peer = self._current[1]
-            if peer is None:
-                if req is not None:
-                    self._dropped(
-                        None,
-                        mid,
-                        trace.DropCause.OWN_REQUEST,
-                        f"reply to our own request {ack!r}: not relayed",
-                    )
-                else:
-                    self._dropped(
-                        None,
-                        mid,
-                        trace.DropCause.NO_ROUTE,
-                        f"lost route: no request {ack!r} in dedup",
-                    )
-                return False
-            if peer.wire is None and peer.id not in self.peers:
-                self._dropped(
-                    peer, mid, trace.DropCause.PEER_LEFT, "route back leads to a peer that left"
-                )
-                return False
         if isinstance(ack, str):
-            req = self.dup.get(ack)
-            it = req.it if req is not None else None
-            if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
-                self._dropped(
-                    peer,
-                    mid,
-                    trace.DropCause.NOT_FOUND_SUPPRESSED,
-                    "not-found reply to a request that has data",
-                )
+            if peer is None:
+                peer = self._route_back(mid, ack)
+                if peer is None:
+                    return False
+            if self._not_found_suppressed(msg, mid, ack, peer):
                 return False
-        yo = self.yo(msg) if peer is None else _NOBODY
         to: list[MeshPeer] = []
         if peer is None:
-            for p in list(self.peers.values()) if targets is None else list(targets):
-                if p is via or (yo and (p.url in yo or p.pid in yo or p.id in yo)):
-                    continue
-                to.append(p)
+            to = self._recipients(msg, via, targets)
             if not to:
-                # nobody to tell (a peer relaying what it heard from its only peer): skip the
-                # serialization, which was 14% of a data-channel receiver's time
+                # nobody to tell (a peer relaying what it heard from its only peer): skip
+                # the serialization
                 if isinstance(ack, str):
                     self.dup.track(ack)
                 return False
@@ -400,6 +365,65 @@ class Mesh:
         if sent:
             self._note_sent(mid, sent)
         return bool(sent)
+
+    def _route_back(self, mid: str, ack: str) -> MeshPeer | None:
+        """The peer a reply to ``ack`` goes back to (the request's ``via``, or the one whose
+        message is being handled now); None, with a ``Dropped`` saying why, when there is
+        none: the request was ours, its route expired, or its peer left."""
+        req = self.dup.get(ack)
+        peer: MeshPeer | None = None
+        if req is not None and isinstance(req.via, MeshPeer):
+            peer = req.via
+        elif self._current is not None and self._current[0].get("#") == ack:
+            peer = self._current[1]
+        if peer is None:
+            if req is not None:
+                self._dropped(
+                    None,
+                    mid,
+                    trace.DropCause.OWN_REQUEST,
+                    f"reply to our own request {ack!r}: not relayed",
+                )
+            else:
+                self._dropped(
+                    None, mid, trace.DropCause.NO_ROUTE, f"lost route: no request {ack!r} in dedup"
+                )
+            return None
+        if peer.wire is None and peer.id not in self.peers:
+            self._dropped(
+                peer, mid, trace.DropCause.PEER_LEFT, "route back leads to a peer that left"
+            )
+            return None
+        return peer
+
+    def _not_found_suppressed(
+        self, msg: Message, mid: str, ack: str, peer: MeshPeer | None
+    ) -> bool:
+        """A not-found reply to a request that has data already is not sent (gun.js)."""
+        req = self.dup.get(ack)
+        it = req.it if req is not None else None
+        if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
+            self._dropped(
+                peer,
+                mid,
+                trace.DropCause.NOT_FOUND_SUPPRESSED,
+                "not-found reply to a request that has data",
+            )
+            return True
+        return False
+
+    def _recipients(
+        self, msg: Message, via: MeshPeer | None, targets: Iterable[MeshPeer] | None
+    ) -> list[MeshPeer]:
+        """Whom a broadcast goes to: every peer (or ``targets``) but the one it came from and
+        those its ``><`` says were told already."""
+        yo = self.yo(msg)
+        to: list[MeshPeer] = []
+        for p in list(self.peers.values()) if targets is None else list(targets):
+            if p is via or (yo and (p.url in yo or p.pid in yo or p.id in yo)):
+                continue
+            to.append(p)
+        return to
 
     def _note_sent(self, mid: str, ids: Sequence[str]) -> None:
         """Remember who was sent ``mid`` (a few ids, or, for a wide broadcast, the time: every
