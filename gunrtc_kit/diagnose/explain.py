@@ -384,105 +384,123 @@ def _collect(
     evs: list[trace.Event], pid: str, soul: str, key: str, d: Directory, t0: float
 ) -> tuple[list[_Cand], int, float | None]:
     """The writes of the field ``pid`` saw, with the evidence of what it did with each."""
-    cands: list[_Cand] = []
-    by_mid: dict[str, _Cand] = {}
-    heard: set[str] = set()
-    open_mid = ""  # the message being handled: its Put and errors come before the next Heard
-    lower = -math.inf  # every state the peer put so far: its clock was at least that
-    offset: float | None = None  # max(state - t*1000) over its Puts (see the module doc)
-    hidden = 0
+    c = _Collector(pid, soul, key, d, t0)
     for i, e in enumerate(evs):
         d.apply(e)
         if e.node != pid:
             continue
         if isinstance(e, trace.Heard):
-            mid = e.msg.get("#")
-            mid = mid if isinstance(mid, str) else ""
-            open_mid = mid
-            heard.add(mid)
-            has, value, state, maybe = _field_of(e.msg, soul, key)
-            hidden += maybe
-            if has and mid not in by_mid:
-                sender = d.resolve(pid, e.peer) or _pid_of(e.peer)
-                row = Write(
-                    n=len(cands) + 1,
-                    t=e.t,
-                    at=e.t - t0,
-                    mid=mid,
-                    value=value,
-                    state=_number(state),
-                    source="heard",
-                    kind="reply" if "@" in e.msg else "put",
-                    sender=sender,
-                    sender_name=d.label(sender),
-                    via=e.transport,
-                    preview="~" in e.msg,
-                )
-                c = _Cand(row, i, lower)
-                cands.append(c)
-                by_mid[mid] = c
+            c.heard(i, e)
         elif isinstance(e, trace.Put):
-            mid = e.msg_id
-            known = by_mid.get(mid)
-            if _put_has(e, soul, key):
-                if known is None and mid not in heard:  # the peer's own write, taken at once
-                    row = Write(
-                        n=len(cands) + 1,
-                        t=e.t,
-                        at=e.t - t0,
-                        mid=mid,
-                        value=(e.values.get(soul) or {}).get(key),
-                        state=_put_state(e, soul, key),
-                        source="local",
-                        kind="local",
-                        author=pid,
-                        author_name=d.label(pid),
-                        preview=_put_preview(e),
-                    )
-                    c = _Cand(row, i, lower, taken=True)
-                    cands.append(c)
-                    by_mid[mid] = c
-                elif known is not None and not known.taken and known.apply_index < 0:
-                    if mid == open_mid and known.row.source == "heard" and _at_arrival(e):
-                        known.taken = True
-                    else:
-                        known.apply_index, known.apply_t = i, e.t
-                        known.apply_lower = lower
-                    if known.row.state is None:  # the summary lost it; the peer's record has it
-                        known.row.state = _put_state(e, soul, key)
-            for states in e.states.values():
-                for s in states.values():
-                    n = _number(s)
-                    if n is not None:
-                        lower = max(lower, n)
-                        offset = n - e.t * 1000.0 if offset is None else max(offset, n - e.t * 1000)
+            c.put(i, e)
         elif isinstance(e, trace.Said):
-            mid = e.msg.get("#")
-            if not isinstance(mid, str) or mid in heard or mid in by_mid or "@" in e.msg:
-                continue
-            has, value, state, _ = _field_of(e.msg, soul, key)
-            if has:  # its own write, not taken at once (a Put would have come first)
-                row = Write(
-                    n=len(cands) + 1,
-                    t=e.t,
-                    at=e.t - t0,
-                    mid=mid,
-                    value=value,
-                    state=_number(state),
-                    source="local",
-                    kind="local",
-                    author=pid,
-                    author_name=d.label(pid),
-                    preview="~" in e.msg,
-                )
-                c = _Cand(row, i, lower)
-                cands.append(c)
-                by_mid[mid] = c
+            c.said(i, e)
         elif isinstance(e, trace.Error):
-            hit = by_mid.get(e.msg_id) if e.msg_id else None
-            if hit is not None and e.msg_id == open_mid and not hit.taken and not hit.error:
+            hit = c.by_mid.get(e.msg_id) if e.msg_id else None
+            if hit is not None and e.msg_id == c.open_mid and not hit.taken and not hit.error:
                 hit.error = e.error
-    return cands, hidden, offset
+    return c.cands, c.hidden, c.offset
+
+
+class _Collector:
+    """``_collect``'s state while it reads one peer's events, one method per kind of event."""
+
+    def __init__(self, pid: str, soul: str, key: str, d: Directory, t0: float) -> None:
+        self.pid, self.soul, self.key, self.d, self.t0 = pid, soul, key, d, t0
+        self.cands: list[_Cand] = []
+        self.by_mid: dict[str, _Cand] = {}
+        self.heard_mids: set[str] = set()
+        self.open_mid = ""  # the message being handled: its Put and errors precede the next
+        self.lower = -math.inf  # every state the peer put so far: its clock was at least that
+        self.offset: float | None = None  # max(state - t*1000) over its Puts (module doc)
+        self.hidden = 0
+
+    def _add(self, i: int, e: trace.Event, mid: str, taken: bool = False, **row: Any) -> None:
+        """A new write of the field, row ``n`` in arrival order."""
+        w = Write(n=len(self.cands) + 1, t=e.t, at=e.t - self.t0, mid=mid, **row)
+        cand = _Cand(w, i, self.lower, taken=taken)
+        self.cands.append(cand)
+        self.by_mid[mid] = cand
+
+    def _local(self) -> dict[str, Any]:
+        return {"source": "local", "kind": "local", "author": self.pid}
+
+    def heard(self, i: int, e: trace.Heard) -> None:
+        """A message heard: a write of the field if it carries one (first copy only)."""
+        mid = e.msg.get("#")
+        mid = mid if isinstance(mid, str) else ""
+        self.open_mid = mid
+        self.heard_mids.add(mid)
+        has, value, state, maybe = _field_of(e.msg, self.soul, self.key)
+        self.hidden += maybe
+        if has and mid not in self.by_mid:
+            sender = self.d.resolve(self.pid, e.peer) or _pid_of(e.peer)
+            self._add(
+                i,
+                e,
+                mid,
+                value=value,
+                state=_number(state),
+                source="heard",
+                kind="reply" if "@" in e.msg else "put",
+                sender=sender,
+                sender_name=self.d.label(sender),
+                via=e.transport,
+                preview="~" in e.msg,
+            )
+
+    def put(self, i: int, e: trace.Put) -> None:
+        """A merge: the peer's own write taken at once, or what became of a heard one."""
+        mid = e.msg_id
+        known = self.by_mid.get(mid)
+        if _put_has(e, self.soul, self.key):
+            if known is None and mid not in self.heard_mids:  # its own write, taken at once
+                self._add(
+                    i,
+                    e,
+                    mid,
+                    taken=True,
+                    value=(e.values.get(self.soul) or {}).get(self.key),
+                    state=_put_state(e, self.soul, self.key),
+                    author_name=self.d.label(self.pid),
+                    preview=_put_preview(e),
+                    **self._local(),
+                )
+            elif known is not None and not known.taken and known.apply_index < 0:
+                if mid == self.open_mid and known.row.source == "heard" and _at_arrival(e):
+                    known.taken = True
+                else:
+                    known.apply_index, known.apply_t = i, e.t
+                    known.apply_lower = self.lower
+                if known.row.state is None:  # the summary lost it; the peer's record has it
+                    known.row.state = _put_state(e, self.soul, self.key)
+        for states in e.states.values():
+            for s in states.values():
+                n = _number(s)
+                if n is not None:
+                    self.lower = max(self.lower, n)
+                    off = n - e.t * 1000.0
+                    self.offset = off if self.offset is None else max(self.offset, off)
+
+    def said(self, i: int, e: trace.Said) -> None:
+        """A message said that no merge announced: the peer's own write, not taken at once."""
+        mid = e.msg.get("#")
+        if not isinstance(mid, str) or mid in self.heard_mids or mid in self.by_mid:
+            return
+        if "@" in e.msg:
+            return
+        has, value, state, _ = _field_of(e.msg, self.soul, self.key)
+        if has:  # its own write, not taken at once (a Put would have come first)
+            self._add(
+                i,
+                e,
+                mid,
+                value=value,
+                state=_number(state),
+                author_name=self.d.label(self.pid),
+                preview="~" in e.msg,
+                **self._local(),
+            )
 
 
 def _at_arrival(e: trace.Put) -> bool:
