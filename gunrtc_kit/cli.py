@@ -75,6 +75,27 @@ async def _relay(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Watch:
+    """Which demo messages each peer has seen, and an event set once all have seen ``want``."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.seen: dict[str, set[str]] = {n: set() for n in names}
+        self.want = {f"from-{n}" for n in names}
+        self.done = asyncio.Event()
+
+    def saw(self, name: str, _value: object, key: str) -> None:
+        """A peer's ``map().on`` callback: ``name`` saw ``key``."""
+        self.seen[name].add(key)
+        if all(self.seen[n] >= self.want for n in self.names):
+            self.done.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Wait until every peer saw ``want`` (or ``timeout`` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), timeout)
+
+
 async def _demo(args: argparse.Namespace) -> int:
     """A relay with a SQLite store and ``args.peers`` peers on 127.0.0.1 that also link by
     WebRTC (ICE on 127.0.0.1 only, no STUN): every peer writes, every peer sees every write;
@@ -91,56 +112,15 @@ async def _demo(args: argparse.Namespace) -> int:
         for name, g in zip(names, peers, strict=True):
             await g.wait_connected()
             _out(f"{name:6} {g.pid}  connected")
-        seen: dict[str, set[str]] = {n: set() for n in names}
-        want = {f"from-{n}" for n in names}
-        all_seen = asyncio.Event()
-
-        def saw(name: str, _value: object, key: str) -> None:
-            seen[name].add(key)
-            if all(seen[n] >= want for n in names):
-                all_seen.set()
-
+        watch = _Watch(names)
         for name, g in zip(names, peers, strict=True):
-            g.get("demo/chat").map().on(functools.partial(saw, name))
+            g.get("demo/chat").map().on(functools.partial(watch.saw, name))
         await asyncio.sleep(0.2)
-        t0 = time.perf_counter()
-        for name, g in zip(names, peers, strict=True):
-            ack = (
-                await g.get("demo/chat")
-                .get(f"from-{name}")
-                .put({"text": f"hello from {name}", "by": g.pid})
-            )
-            _out(f"{name:6} put from-{name}: ack {ack.get('ok')!r} from the relay")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_seen.wait(), 5)
-        took = (time.perf_counter() - t0) * 1000
-        for n in names:
-            _out(f"{n:6} sees {len(seen[n])}/{len(want)} messages")
-        ok = all(seen[n] == want for n in names)
-        for i, a in enumerate(peers):
-            for b in peers[i + 1 :]:
-                assert a.rtc is not None
-                try:
-                    await a.rtc.wait_open(b.pid, 15)
-                except GunError as exc:
-                    _out(f"WebRTC link {a.pid}-{b.pid} did not open: {exc}")
-                    ok = False
-        links = sum(len(g.rtc.connected()) for g in peers if g.rtc) // 2
-        _out(f"WebRTC: {links} data-channel links between the {len(peers)} peers")
+        ok, took = await _demo_writes(names, peers, watch)
+        ok = await _demo_links(peers) and ok
         await relay.stop()
         _out("relay stopped")
-        want.add("after-relay")
-        done = asyncio.Event()
-        for n in names:
-            seen[n].discard("after-relay")
-        all_seen = done
-        peers[0].get("demo/chat").get("after-relay").put({"text": "the relay is gone"})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 5)
-        for n in names:
-            _out(f"{n:6} sees 'after-relay' over WebRTC: {'after-relay' in seen[n]}")
-        ok = ok and all("after-relay" in seen[n] for n in names)
-        want.discard("after-relay")
+        ok = await _demo_without_relay(names, peers, watch) and ok
         relay2 = await Relay(store=store, port=0).start()
         kept = sorted(
             k
@@ -155,12 +135,59 @@ async def _demo(args: argparse.Namespace) -> int:
         for e in bus.history:
             counts[e.kind] = counts.get(e.kind, 0) + 1
         _out("trace: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-        ok = ok and len(kept) == len(want)
+        ok = ok and len(kept) == len(watch.want)
         _out(
-            f"{'OK' if ok else 'FAILED'}: {len(names)} peers synced {len(want)} writes "
+            f"{'OK' if ok else 'FAILED'}: {len(names)} peers synced {len(watch.want)} writes "
             f"in {took:.0f} ms through the built-in relay, and kept syncing over WebRTC without it"
         )
         return 0 if ok else 1
+
+
+async def _demo_writes(names: list[str], peers: list[Gun], watch: _Watch) -> tuple[bool, float]:
+    """Every peer writes and waits for the relay's ack; then every peer sees every write?"""
+    t0 = time.perf_counter()
+    for name, g in zip(names, peers, strict=True):
+        ack = (
+            await g.get("demo/chat")
+            .get(f"from-{name}")
+            .put({"text": f"hello from {name}", "by": g.pid})
+        )
+        _out(f"{name:6} put from-{name}: ack {ack.get('ok')!r} from the relay")
+    await watch.wait(5)
+    took = (time.perf_counter() - t0) * 1000
+    for n in names:
+        _out(f"{n:6} sees {len(watch.seen[n])}/{len(watch.want)} messages")
+    return all(watch.seen[n] == watch.want for n in names), took
+
+
+async def _demo_links(peers: list[Gun]) -> bool:
+    """Every pair of peers has a data channel open (room discovery made them)."""
+    ok = True
+    for i, a in enumerate(peers):
+        for b in peers[i + 1 :]:
+            assert a.rtc is not None
+            try:
+                await a.rtc.wait_open(b.pid, 15)
+            except GunError as exc:
+                _out(f"WebRTC link {a.pid}-{b.pid} did not open: {exc}")
+                ok = False
+    links = sum(len(g.rtc.connected()) for g in peers if g.rtc) // 2
+    _out(f"WebRTC: {links} data-channel links between the {len(peers)} peers")
+    return ok
+
+
+async def _demo_without_relay(names: list[str], peers: list[Gun], watch: _Watch) -> bool:
+    """With the relay gone, a write still reaches every peer over the data channels."""
+    watch.want.add("after-relay")
+    watch.done = asyncio.Event()
+    for n in names:
+        watch.seen[n].discard("after-relay")
+    peers[0].get("demo/chat").get("after-relay").put({"text": "the relay is gone"})
+    await watch.wait(5)
+    for n in names:
+        _out(f"{n:6} sees 'after-relay' over WebRTC: {'after-relay' in watch.seen[n]}")
+    watch.want.discard("after-relay")
+    return all("after-relay" in watch.seen[n] for n in names)
 
 
 def main(argv: list[str] | None = None) -> int:
