@@ -586,27 +586,11 @@ class FateModel:
         for seq in range(self.offset, self.total):
             yield self.row(seq)
 
-    def matcher(
-        self,
-        *,
-        peer: str = "",
-        kind: str = "",
-        soul: str = "",
-        transport: str = "",
-        hide_signaling: bool = False,
-        pair: tuple[str, str] | None = None,
-    ) -> Callable[[int], bool]:
-        """A test on a column index for these filters (``peer`` is a name or an id; ``soul``
-        matches exactly, or as a prefix when it ends with ``*``)."""
-        return row_matcher(
-            self,
-            peer=peer,
-            kind=kind,
-            soul=soul,
-            transport=transport,
-            hide_signaling=hide_signaling,
-            pair=pair,
-        )
+    def matcher(self, **filters: Any) -> Callable[[int], bool]:
+        """A test on a column index for these filters: ``peer`` (a name or an id), ``kind``,
+        ``soul`` (exact, or a prefix when it ends with ``*``), ``transport``,
+        ``hide_signaling``, ``pair`` (see ``fate_filters.row_matcher``)."""
+        return row_matcher(self, **filters)
 
     def fate(self, mid: str) -> Fate:
         """Everything the trace says about message ``mid`` (``KeyError`` if never seen)."""
