@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gunrtc_kit import trace
+from gunrtc_kit.core import opts
 from gunrtc_kit.diagnose.fate_filters import row_matcher
 from gunrtc_kit.diagnose.fate_story import story
 from gunrtc_kit.diagnose.fate_types import (
@@ -94,7 +95,7 @@ _LOST_WHY = {
     trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
 }
 
-ACK_TIMEOUT = 9.0  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
+ACK_TIMEOUT = opts.ACK_TIMEOUT  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
 _PER_UNRESOLVED = 1_000  # rows kept waiting per such pair
 MAX_TRACED = 100_000  # peers remembered as traced (a trace file could name any number)

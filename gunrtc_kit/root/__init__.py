@@ -46,6 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gunrtc_kit import trace as trace
+from gunrtc_kit.core import opts
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ Message = dict[str, Any]
 AskFn = Callable[[Message], None]
 WatchFn = Callable[[str, dict[str, Any], Message], None]
 
-ACK_TIMEOUT = 9.0  # gun.js opt.lack: 9 s without an ack is "No ACK yet."
+ACK_TIMEOUT: float = opts.ACK_TIMEOUT  # gun.js opt.lack (core.opts: trace readers use it too)
 ASK_LIFE = 9.0  # a reply listener lives 9 s after its last reply (gun ask.js)
 MAX_DEFER_MS = 2_147_483_647  # setTimeout's cap, as gun.js defers at most this long
 MAX_DEFERRED = 10_000  # keys held for a future state at once; past it such puts get ``err``

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gunrtc_kit import trace
+from gunrtc_kit.core import opts
 from gunrtc_kit.core.ham import json_text_greater
 from gunrtc_kit.diagnose.doctor.context import Context
 from gunrtc_kit.diagnose.doctor.explain import explain
@@ -23,7 +24,7 @@ from gunrtc_kit.diagnose.messages import RTC_PREFIX
 
 __all__ = ["ACK_TIMEOUT", "IN_FLIGHT_FOR", "MAX_FINDINGS", "diagnose", "holdings"]
 
-ACK_TIMEOUT = 9.0  # Gun's opt.lack: seconds without an ack before a put is "never acked"
+ACK_TIMEOUT = opts.ACK_TIMEOUT  # Gun's opt.lack: a put unanswered this long is "never acked"
 IN_FLIGHT_FOR = 2.0  # seconds a copy with no sign of arrival counts as on its way
 MAX_FINDINGS = 1_000  # findings listed in one report (the rest are counted)
 
