@@ -22,7 +22,6 @@ ALLOWED: dict[str, str] = {
     # the DAM mesh's hot path (hear, say, batch, flush, queue) in one object; splitting it
     # moves an attribute hop onto every message, to be measured with put_burst first
     "dam/mesh.py:Mesh": "hot path; split after an A/B with benchmarks/put_burst.py",
-    "webrtc/manager.py:WebRTCManager": "its split into collaborators is the next step",
     "lab/lab.py:Lab": "its split along the notebook seams is the next step",
     "lab/lab.py:sea": "the SEA crawler moves beside user.py with the Lab's split",
 }

@@ -16,6 +16,7 @@ import pytest
 from gunrtc_kit import Gun, WebRTCOptions, trace
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import NetworkError, WebRTCError
+from gunrtc_kit.webrtc import limits
 from gunrtc_kit.webrtc import manager as manager_mod
 from gunrtc_kit.webrtc.manager import WebRTCManager
 from gunrtc_kit.webrtc.peer import WebRTCPeer
@@ -145,9 +146,9 @@ async def test_candidates_from_many_unknown_pids_stay_bounded(gun: Gun) -> None:
 async def test_held_candidates_and_announcements_expire(
     gun: Gun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(manager_mod, "HELD_CANDIDATES_LIFE", 0.05)
-    monkeypatch.setattr(manager_mod, "ROUTE_LIFE", 0.05)
-    monkeypatch.setattr(manager_mod, "SWEEP_EVERY", 0.05, raising=False)
+    monkeypatch.setattr(limits, "HELD_CANDIDATES_LIFE", 0.05)
+    monkeypatch.setattr(limits, "ROUTE_LIFE", 0.05)
+    monkeypatch.setattr(limits, "SWEEP_EVERY", 0.05)
     m = mgr(gun)
     m.start_state = float("inf")  # every announcement is "old": remembered, never offered to
     for i in range(10):
