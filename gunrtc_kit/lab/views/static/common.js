@@ -47,3 +47,45 @@ export function kindColor(kind) {
   if (k.startsWith("dam")) return "#a16207";
   return "#64748b";
 }
+
+// Live or frozen (the `live` trait): a frozen view keeps what was true when its cell ran; the
+// checkbox lets the user follow instead. `closed`: its Lab is closed. Adds the checkbox and the
+// "as of" label to `header` and a closed note to `root`; `also(live, closed)` runs after each
+// draw (a view hides what a frozen view cannot do). Returns { draw, off }.
+export function liveToggle(model, header, root, bump, also) {
+  const box = html("label", "gk-live", header);
+  box.title = "frozen: shows what was true when the cell ran; tick to follow the peer";
+  const check = html("input", "gk-live-toggle", box);
+  check.type = "checkbox";
+  html("span", "", box, " live");
+  const asOf = html("span", "gk-muted gk-frozen-at", header);
+  const note = html("div", "gk-note gk-closed", root);
+  note.hidden = true;
+  const draw = () => {
+    const live = model.get("live") !== false; // no trait (an older model): live
+    const closed = !!model.get("closed");
+    check.checked = live && !closed;
+    check.disabled = closed;
+    root.dataset.live = String(live);
+    root.dataset.closed = String(closed);
+    const at = String(model.get("frozen_at") || "");
+    asOf.textContent = closed ? "closed" : live ? "" : at ? `as of ${at}` : "frozen";
+    note.hidden = !closed;
+    note.textContent = closed ? "closed: this view's Lab is closed; it shows its last state" : "";
+    if (also) also(live, closed);
+  };
+  const onTrait = () => (draw(), bump());
+  const onClick = () => {
+    model.set("live", check.checked);
+    model.save_changes();
+  };
+  const traits = ["change:live", "change:frozen_at", "change:closed"];
+  check.addEventListener("change", onClick);
+  for (const t of traits) model.on(t, onTrait);
+  const off = () => {
+    check.removeEventListener("change", onClick);
+    for (const t of traits) model.off(t, onTrait);
+  };
+  return { draw, off };
+}
+

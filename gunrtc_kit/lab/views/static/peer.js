@@ -6,7 +6,7 @@
 // The header's "live" checkbox sets the `live` trait; unticked, the view is frozen at
 // `frozen_at` (Python sends no new `peer` then); `closed` shows a note that its Lab is closed.
 
-import { html, errorBanner } from "./common.js";
+import { html, errorBanner, liveToggle } from "./common.js";
 
 const COUNTERS = ["heard", "said", "dropped", "lost", "puts", "errors"];
 const MAX_DATA_ROWS = 300;
@@ -34,37 +34,7 @@ function render({ model, el }) {
   const name = html("span", "gk-title", header, "peer");
   const pid = html("span", "gk-mono gk-muted gk-pid", header);
 
-  // Live or frozen (the `live` trait): a frozen view keeps what was true when its cell ran;
-  // the checkbox lets the user follow the peer instead. `closed`: its Lab is closed.
-  const liveBox = html("label", "gk-live", header);
-  liveBox.title = "frozen: shows what was true when the cell ran; tick to follow the peer";
-  const liveCheck = html("input", "gk-live-toggle", liveBox);
-  liveCheck.type = "checkbox";
-  html("span", "", liveBox, " live");
-  const asOf = html("span", "gk-muted gk-frozen-at", header);
-  const closedNote = html("div", "gk-note gk-closed", root);
-  closedNote.hidden = true;
-  const drawLive = () => {
-    const live = model.get("live") !== false; // no trait (an older model): live
-    const closed = !!model.get("closed");
-    liveCheck.checked = live && !closed;
-    liveCheck.disabled = closed;
-    root.dataset.live = String(live);
-    root.dataset.closed = String(closed);
-    const at = String(model.get("frozen_at") || "");
-    asOf.textContent = closed ? "closed" : live ? "" : at ? `as of ${at}` : "frozen";
-    closedNote.hidden = !closed;
-    closedNote.textContent = closed ? "closed: this view's Lab is closed; it shows its last state" : "";
-      };
-  const onLiveTrait = () => (drawLive(), bump());
-  const onLiveClick = () => {
-    model.set("live", liveCheck.checked);
-    model.save_changes();
-  };
-  liveCheck.addEventListener("change", onLiveClick);
-  model.on("change:live", onLiveTrait);
-  model.on("change:frozen_at", onLiveTrait);
-  model.on("change:closed", onLiveTrait);
+  const liveToggleUi = liveToggle(model, header, root, () => bump());
   const offError = errorBanner(model, root, null, () => bump());
   const bodyEl = html("div", "gk-peer-body", root);
   const counters = html("div", "gk-counters", bodyEl);
@@ -270,7 +240,7 @@ function render({ model, el }) {
   model.on("change:height", onHeightTrait);
   onHeight();
   draw();
-  drawLive();
+  liveToggleUi.draw();
   model.send({ type: "hello" }); // lets Python push a fresh `peer` now that it is shown
   // A peer view in a hidden tab (the dashboard has one per peer) or scrolled away asks Python
   // to stop refreshing it: every trait update reaches the browser whether shown or not.
@@ -297,10 +267,7 @@ function render({ model, el }) {
     dataBox.removeEventListener("click", onData);
     dataBox.removeEventListener("keydown", onData);
     whyClose.removeEventListener("click", onClose);
-    liveCheck.removeEventListener("change", onLiveClick);
-    model.off("change:live", onLiveTrait);
-    model.off("change:frozen_at", onLiveTrait);
-    model.off("change:closed", onLiveTrait);
+    liveToggleUi.off();
     offError();
     root.remove();
   };

@@ -6,7 +6,7 @@
 // The header's "live" checkbox sets the `live` trait: unticked, the inspector is frozen at
 // `frozen_at` (no refresh button; Python reads nothing again); `closed`: its Lab is closed.
 
-import { html, errorBanner } from "./common.js";
+import { html, errorBanner, liveToggle } from "./common.js";
 
 const VERDICTS = ["valid", "valid-cert", "invalid", "unsigned"];
 const MAX_ROWS = 500;
@@ -45,38 +45,9 @@ function render({ model, el }) {
     root.dataset.updates = String((+root.dataset.updates || 0) + 1);
   };
 
-  // Live or frozen (the `live` trait): a frozen view keeps what was true when its cell ran;
-  // the checkbox lets the user follow the peer instead. `closed`: its Lab is closed.
-  const liveBox = html("label", "gk-live", header);
-  liveBox.title = "frozen: shows what was true when the cell ran; tick to follow the peer";
-  const liveCheck = html("input", "gk-live-toggle", liveBox);
-  liveCheck.type = "checkbox";
-  html("span", "", liveBox, " live");
-  const asOf = html("span", "gk-muted gk-frozen-at", header);
-  const closedNote = html("div", "gk-note gk-closed", root);
-  closedNote.hidden = true;
-  const drawLive = () => {
-    const live = model.get("live") !== false; // no trait (an older model): live
-    const closed = !!model.get("closed");
-    liveCheck.checked = live && !closed;
-    liveCheck.disabled = closed;
-    root.dataset.live = String(live);
-    root.dataset.closed = String(closed);
-    const at = String(model.get("frozen_at") || "");
-    asOf.textContent = closed ? "closed" : live ? "" : at ? `as of ${at}` : "frozen";
-    closedNote.hidden = !closed;
-    closedNote.textContent = closed ? "closed: this view's Lab is closed; it shows its last state" : "";
+  const liveToggleUi = liveToggle(model, header, root, () => bump(), (live, closed) => {
     refresh.hidden = !live || closed; // a frozen view reads nothing again
-  };
-  const onLiveTrait = () => (drawLive(), bump());
-  const onLiveClick = () => {
-    model.set("live", liveCheck.checked);
-    model.save_changes();
-  };
-  liveCheck.addEventListener("change", onLiveClick);
-  model.on("change:live", onLiveTrait);
-  model.on("change:frozen_at", onLiveTrait);
-  model.on("change:closed", onLiveTrait);
+  });
   const offError = errorBanner(model, root, null, () => bump());
   const body = html("div", "gk-sea-body", root);
   const summary = html("div", "gk-sea-summary", body);
@@ -236,7 +207,7 @@ function render({ model, el }) {
   model.on("change:title", onTitle);
   onHeight();
   draw();
-  drawLive();
+  liveToggleUi.draw();
   model.send({ type: "hello" }); // messages sent before this view rendered are lost: ask
 
   return () => {
@@ -245,10 +216,7 @@ function render({ model, el }) {
     model.off("change:auth", onChange);
     model.off("change:height", onHeightTrait);
     model.off("change:title", onTitle);
-    liveCheck.removeEventListener("change", onLiveClick);
-    model.off("change:live", onLiveTrait);
-    model.off("change:frozen_at", onLiveTrait);
-    model.off("change:closed", onLiveTrait);
+    liveToggleUi.off();
     offError();
     root.remove();
   };
