@@ -314,3 +314,30 @@ def test_not_relayed_is_not_said_of_an_older_put_nor_to_its_writer() -> None:
         events,
     )
     assert dr.NOT_RELAYED not in only(r).kinds()
+
+
+def test_a_get_answered_while_the_relay_held_the_write_back_is_named() -> None:
+    # alice asked the relay for 'chat' while the relay held carol's write back (its state was
+    # ahead of the relay's clock); the relay applied it later and pushes a put only when it
+    # arrives: alice must ask again
+    get = {"#": "g1", "get": {"#": "chat"}}
+    events: list[trace.Event] = [
+        *link(0.0, A, R),
+        trace.Said(1.0, A, f"to-{R}", msg=get, transport="memory"),
+        trace.Heard(1.1, R, f"to-{A}", msg=get, transport="memory"),
+        trace.Put(
+            2.0, R, msg_id="p1", changes={"chat": ["m"]}, states={"chat": {"m": 3000.0}}, held=True
+        ),
+    ]
+    r = diagnose(
+        [
+            snap(A, node("chat", 1000.0, x=1)),
+            snap(R, node("chat", 3000.0, m="late"), relay=True),
+        ],
+        events,
+    )
+    f = only(r)
+    assert f.behind == ("alice",)
+    (why,) = [x for x in f.reasons if x.kind == dr.NOT_REASKED]
+    assert "held chat.m back" in why.text and why.peers == (A,)
+    assert any(a.kind == dr.REGET and a.peer == A for a in why.actions)

@@ -41,7 +41,9 @@ def explain(ctx: Context, soul: str, key: str, holdings: tuple[Holding, ...]) ->
         if t_write is not None and not reasons.has(pid):
             write_time_reasons(ctx, reasons, pid, soul, key, origin, t_write)
         quiet = reasons.has(pid)
-        subscription_reasons(ctx, reasons, pid, soul, ahead, t_write, quiet=quiet)
+        subscription_reasons(
+            ctx, reasons, pid, soul, ahead, t_write, quiet=quiet, late=(key, win_state)
+        )
     ack_reasons(ctx, reasons, soul, key, win_state, behind)
     _share_reasons(ctx, reasons, soul, behind, ways)
     fallback = () if reasons else tuple(ctx.reget(pid, soul) for pid in behind)

@@ -28,9 +28,11 @@ def subscription_reasons(
     ahead: set[str],
     t_write: float | None,
     quiet: bool,
+    late: tuple[str, float] | None = None,
 ) -> None:
     """Did ``pid`` ask the relays it is linked to for ``soul``, and ask again after it
-    reconnected? Then, unless a reason already accounts for ``pid`` (``quiet``): is the link
+    reconnected, or after the relay applied a write it had held back (``late``: the key and
+    the winning state)? Then, unless a reason already accounts for ``pid`` (``quiet``): is the link
     to a relay it asked, or to a peer holding the data, down now?"""
     index = ctx.index
     asked = index.asked(pid, soul)
@@ -44,7 +46,7 @@ def subscription_reasons(
     if pid in ctx.relays:
         return
     for relay in relays:
-        _relay_reason(ctx, reasons, pid, soul, relay, asked, t_write)
+        _relay_reason(ctx, reasons, pid, soul, relay, asked, t_write, late)
     if quiet:
         return
     quiet = _gone_reasons(ctx, reasons, pid, soul, ahead, asked)
@@ -70,9 +72,12 @@ def _relay_reason(
     relay: str,
     asked: list[SaidGet],
     t_write: float | None,
+    late: tuple[str, float] | None = None,
 ) -> None:
     """Why ``relay`` (on an up link to ``pid``) pushes nothing to ``pid``: never asked, not
-    asked again since the link reopened, or the last get was lost on the way."""
+    asked again since the link reopened, the last get was lost on the way, or it was
+    answered while the relay still held the write back (a relay pushes a put when it
+    arrives, not when a held one is applied later)."""
     index = ctx.index
     name, relay_name = ctx.name_of(pid), ctx.relay_name(relay)
     to_relay = [t for t, to in asked if to == relay]
@@ -106,6 +111,21 @@ def _relay_reason(
                 "forgot the subscription with the old connection",
                 (pid,),
                 since=last_open,
+                actions=(ctx.reget(pid, soul),),
+            )
+        )
+    elif _asked_before_applied(ctx, soul, relay, to_relay[-1], late):
+        key, state = late or ("", 0.0)
+        applied = index.applied_late[(soul, key, state, relay)]
+        reasons.add(
+            Reason(
+                NOT_REASKED,
+                f"{name} asked {relay_name} for {soul!r} {ctx.ago(to_relay[-1])}, while "
+                f"{relay_name} held {soul}.{key} back (its state was ahead of the relay's "
+                f"clock); the relay applied it {ctx.ago(applied)} and pushes a put only "
+                f"when it arrives, so {name} must ask again",
+                (pid,),
+                since=applied,
                 actions=(ctx.reget(pid, soul),),
             )
         )
@@ -147,3 +167,13 @@ def _gone_reasons(
                 reason = dataclasses.replace(reason, text=text + reason.text)
             reasons.add(reason)
     return found
+
+
+def _asked_before_applied(
+    ctx: Context, soul: str, relay: str, asked_at: float, late: tuple[str, float] | None
+) -> bool:
+    """Whether ``relay`` applied the winning write it had held back after ``asked_at``."""
+    if late is None:
+        return False
+    applied = ctx.index.applied_late.get((soul, late[0], late[1], relay))
+    return applied is not None and applied > asked_at

@@ -50,6 +50,8 @@ class TraceIndex:
         self.carried: dict[str, list[str]] = {}  # soul -> mids of puts/replies carrying it
         self.written: dict[tuple[str, str, float], Write] = {}  # (soul, key, state) -> write
         self.merged: dict[tuple[str, str, float], Merge] = {}
+        # (soul, key, state, pid) -> when pid applied a write it had held back (deferred)
+        self.applied_late: dict[tuple[str, str, float, str], float] = {}
         self.drops: dict[str, list[Drop]] = {}  # mid -> copies that never reached dst
         # mid -> sayer -> the peers it listed in '><' (those it told itself)
         self.told: dict[str, dict[str, set[str]]] = {}
@@ -122,6 +124,8 @@ class TraceIndex:
             for soul, states in e.states.items():
                 for key, state in states.items():
                     self.merged.setdefault((soul, key, state), Merge(e.t, e.node))
+                    if e.held:  # held back for its future state, applied only now
+                        self.applied_late.setdefault((soul, key, state, e.node), e.t)
 
     def _on_open(self, e: trace.Link | trace.Hi) -> None:
         """A wire opened (``Hi``) or changed its faults (``Link``): the pair may come up."""
