@@ -18,29 +18,103 @@ import copy
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
 from gunrtc_kit import trace
 from gunrtc_kit.core.graph import Graph, valid_value
 from gunrtc_kit.core.ids import new_soul
 from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
 
-if TYPE_CHECKING:
-    from gunrtc_kit.root import Gun, PutResult
-
-__all__ = ["MAX_PATH", "Chain", "Route", "Subscription", "resolve"]
+__all__ = [
+    "MAX_PATH",
+    "AskFn",
+    "Chain",
+    "PutResult",
+    "Root",
+    "Route",
+    "Subscription",
+    "WatchFn",
+    "resolve",
+]
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+AskFn = Callable[[Message], None]  # a reply listener: called with each reply to a request
+WatchFn = Callable[[str, dict[str, Any], Message], None]  # (soul, node diff, message) of a put
+
+
+class PutResult:
+    """What ``put``/``set`` return: the write is already applied and sent; await it for the
+    first ack (``GunError`` on ``err``, ``gunrtc_kit.errors.TimeoutError`` when none comes)."""
+
+    def __init__(self, future: asyncio.Future[Message], msg_id: str, soul: str) -> None:
+        self.future = future
+        self.id = msg_id
+        self.soul = soul
+        # never let an un-awaited put log "exception was never retrieved"
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def __await__(self) -> Generator[Any, None, Message]:
+        return self.future.__await__()
+
+    def done(self) -> bool:
+        """Whether the first ack (or the failure) is in."""
+        return self.future.done()
+
+
+class _Peers(Protocol):
+    @property
+    def peers(self) -> Mapping[str, object]: ...
+
+
+class Root(Protocol):
+    """What a chain needs of its peer's root (``gunrtc_kit.root.Gun`` is one).
+
+    Why a Protocol: the chain is what the root hands out (``gun.get``), so the root imports
+    the chain; the chain depending on this shape, not on the root module, keeps the two from
+    importing each other (a test holds that)."""
+
+    @property
+    def graph(self) -> Graph: ...
+
+    @property
+    def bus(self) -> trace.TraceBus: ...
+
+    @property
+    def machine(self) -> Callable[[], float]: ...
+
+    @property
+    def pid(self) -> str: ...
+
+    @property
+    def mesh(self) -> _Peers: ...
+
+    def get(self, key: str) -> Chain: ...
+
+    async def fetch(self, get: dict[str, Any], timeout: float = 5.0) -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
+
+    def watch(self, soul: str, fn: WatchFn, *, subscribe: bool = True) -> Callable[[], None]: ...
+
+    def put_graph(
+        self,
+        graph: dict[str, dict[str, Any]],
+        *,
+        budget: int | None = 9,
+        msg_id: str | None = None,
+        on_reply: AskFn | None = None,
+        reply_life: float | None = None,
+    ) -> PutResult: ...
 
 
 class Subscription:
     """Live updates of a chain, for ``async for``; bounded (oldest dropped, and said so)."""
 
-    def __init__(self, gun: Gun, limit: int = 1000) -> None:
+    def __init__(self, gun: Root, limit: int = 1000) -> None:
         self._gun = gun
         self._items: deque[tuple[Any, str]] = deque()
         self._limit = limit
@@ -164,7 +238,7 @@ def resolve(nodes: Mapping[str, dict[str, Any]], path: tuple[str, ...]) -> Route
 class Chain:
     """A path in the graph: ``gun.get('chat').get('msg1')``. Cheap; does nothing until used."""
 
-    gun: Gun
+    gun: Root
     path: tuple[str, ...]
     each: bool = field(default=False)
 

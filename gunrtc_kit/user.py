@@ -48,9 +48,9 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
-from gunrtc_kit.chain import Chain, _add, _build, resolve
+from gunrtc_kit.chain import Chain, PutResult, Root, _add, _build, resolve
 from gunrtc_kit.core import codec
 from gunrtc_kit.core.ids import new_soul, random_id
 from gunrtc_kit.errors import GunError, SeaError
@@ -58,12 +58,17 @@ from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.sea import decrypt, encrypt, pair, sea_parse, work
 from gunrtc_kit.sea.check import unpack
 from gunrtc_kit.sea.encoding import parse_json, private_key
-from gunrtc_kit.sea.keys import Pair
+from gunrtc_kit.sea.keys import Pair, PairLike
 
-if TYPE_CHECKING:
-    from gunrtc_kit.root import Gun, PutResult
 
-__all__ = ["AuthStep", "User", "UserChain", "UserIs"]
+class UserRoot(Root, Protocol):
+    """What a user session needs of its peer's root besides what a chain needs: where the
+    logged-in user's pair is kept, so the root signs local writes into the user's space."""
+
+    sea_pair: PairLike | None
+
+
+__all__ = ["AuthStep", "User", "UserChain", "UserIs", "UserRoot"]
 
 NO_USER = "No user."
 PASSWORD_TOO_SHORT = "Password too short!"
@@ -138,12 +143,12 @@ class UserChain:
     own space (``Gun.sea_pair``) and every peer checks them, so a write into another user's
     space is refused (``SeaError("Unverified data.")``) unless it carries a certificate."""
 
-    gun: Gun
+    gun: UserRoot
     path: tuple[str, ...]
     each: bool = field(default=False)
 
     @classmethod
-    def space(cls, gun: Gun, pub: str) -> UserChain:
+    def space(cls, gun: UserRoot, pub: str) -> UserChain:
         """The space of the user ``pub`` (``gun.user(pub)``; a leading ``~`` is allowed)."""
         if not isinstance(pub, str) or not pub.removeprefix("~"):
             raise GunError(f"user(pub={pub!r}): expected a public key text")
@@ -230,7 +235,7 @@ class User:
     ``await user.auth(pair)``, ``user.leave()``; ``user.is_`` (``{pub, epub, alias}`` or None),
     ``user.pub``; ``user.get(key)`` / ``put`` / ``set`` work in the user's space."""
 
-    def __init__(self, gun: Gun) -> None:
+    def __init__(self, gun: UserRoot) -> None:
         self.gun = gun
         self._pair: Pair | None = None
         self._is: UserIs | None = None

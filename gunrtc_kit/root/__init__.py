@@ -42,17 +42,17 @@ root does. The chain API (``gun.get(...)``) lives in ``gunrtc_kit.chain``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
+from gunrtc_kit import chain
 from gunrtc_kit import trace as trace
 from gunrtc_kit.core import opts
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-AskFn = Callable[[Message], None]
-WatchFn = Callable[[str, dict[str, Any], Message], None]
+AskFn = chain.AskFn  # the chain names these: it hands reply and watch callbacks to the root
+WatchFn = chain.WatchFn
 
 ACK_TIMEOUT: float = opts.ACK_TIMEOUT  # gun.js opt.lack (core.opts: trace readers use it too)
 ASK_LIFE = 9.0  # a reply listener lives 9 s after its last reply (gun ask.js)
@@ -72,10 +72,10 @@ CLOSED = "closed"
 
 # the collaborators, imported once the limits above exist (they read them from here), and
 # the names this module held before it became a package, still importable from here
+from gunrtc_kit.chain import PutResult as PutResult  # noqa: E402
 from gunrtc_kit.root.commit import _MISSING as _MISSING  # noqa: E402
 from gunrtc_kit.root.gun import Gun as Gun  # noqa: E402
 from gunrtc_kit.root.gun import _register as _register  # noqa: E402
-from gunrtc_kit.root.replies import PutResult as PutResult  # noqa: E402
 from gunrtc_kit.root.replies import _Ask as _Ask  # noqa: E402
 from gunrtc_kit.root.replies import _PutWait as _PutWait  # noqa: E402
 from gunrtc_kit.root.sea_gate import sea_guarded as _sea_guarded  # noqa: E402, F401

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
 from gunrtc_kit import root, trace
-from gunrtc_kit.chain import Chain
+from gunrtc_kit.chain import Chain, PutResult
 from gunrtc_kit.core.dup import Dup
 from gunrtc_kit.core.graph import Graph
 from gunrtc_kit.core.ids import random_id
@@ -26,7 +26,7 @@ from gunrtc_kit.root.axe import Subscriptions
 from gunrtc_kit.root.commit import GroupCommit
 from gunrtc_kit.root.deferred import DeferredQueue
 from gunrtc_kit.root.merge import after_merge, merge_heard
-from gunrtc_kit.root.replies import PutResult, Replies, _Ask, _PutWait
+from gunrtc_kit.root.replies import Replies, _Ask, _PutWait
 from gunrtc_kit.root.scheduler import Scheduler
 from gunrtc_kit.root.sea_gate import SeaGate, sea_guarded
 from gunrtc_kit.transport.websocket import WebSocketClient

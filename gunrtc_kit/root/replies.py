@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gunrtc_kit import root, trace
 from gunrtc_kit.core.ids import random_id
@@ -29,25 +28,6 @@ if TYPE_CHECKING:
 class _Ask:
     fn: AskFn
     expires: float
-
-
-class PutResult:
-    """What ``put``/``set`` return: the write is already applied and sent; await it for the
-    first ack (``GunError`` on ``err``, ``gunrtc_kit.errors.TimeoutError`` when none comes)."""
-
-    def __init__(self, future: asyncio.Future[Message], msg_id: str, soul: str) -> None:
-        self.future = future
-        self.id = msg_id
-        self.soul = soul
-        # never let an un-awaited put log "exception was never retrieved"
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    def __await__(self) -> Generator[Any, None, Message]:
-        return self.future.__await__()
-
-    def done(self) -> bool:
-        """Whether the first ack (or the failure) is in."""
-        return self.future.done()
 
 
 class _PutWait:
