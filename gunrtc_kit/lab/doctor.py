@@ -44,7 +44,7 @@ from gunrtc_kit.root import Gun
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 
 if TYPE_CHECKING:
-    from gunrtc_kit.lab.lab import Lab
+    from gunrtc_kit.lab.peers import LabLike
 
 __all__ = ["adoctor", "doctor", "lab_doctor", "snapshot"]
 
@@ -120,7 +120,7 @@ class _Doctor:
         *,
         names: Mapping[str, str] | None,
         souls: Iterable[str] | None,
-        lab: Lab | None,
+        lab: LabLike | None,
         max_wait: float,
         fetch_timeout: float,
     ) -> None:
@@ -321,7 +321,7 @@ async def adoctor(
     *,
     names: Mapping[str, str] | None = None,
     souls: Iterable[str] | None = None,
-    lab: Lab | None = None,
+    lab: LabLike | None = None,
     max_wait: float = 10.0,
     rounds: int = 4,
     fetch_timeout: float = FETCH_TIMEOUT,
@@ -370,7 +370,7 @@ def doctor(
 
 
 def lab_doctor(
-    lab: Lab,
+    lab: LabLike,
     heal: bool = False,
     *,
     souls: Iterable[str] | None = None,

@@ -1,4 +1,5 @@
-"""``peer.user``: a Lab peer's SEA user session, with a blocking twin for every wait.
+"""``peer.user``: a Lab peer's SEA user session, with a blocking twin for every wait; and
+the crawl ``Lab.sea`` makes of a user's space before it shows it (``sea_space``).
 
 Why: ``gun.user()`` (``gunrtc_kit.user``) lives on the Lab's runtime thread like the rest of the
 peer, and its waits (``create``, ``auth``, an acked write, a read) are coroutines there. A
@@ -7,20 +8,30 @@ Lab, each wait comes as a coroutine (``await alice.user.auth(...)``) and as a bl
 (``alice.user.auth_sync(...)``), bounded in time; quick actions (``leave``, reading who is
 logged in) are plain calls. Paths in the user's space are ``"key.key"`` strings or lists of
 keys, as ``LabPeer`` paths are, but start inside ``~<pub>``: ``"profile.name"``.
+
+Why the crawl is here: it asks peers for the souls of a user's space over the mesh (I/O on a
+live ``Gun`` root), so it cannot be in ``diagnose`` (pure readers of trace events and graphs,
+which may not import ``root``); and it serves only the Lab's SEA inspector, so it stays in the
+notebook layer, beside the Lab's user session, rather than widening ``gunrtc_kit.user``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.paths import _keys
+from gunrtc_kit.sea.check import unpack
 
 if TYPE_CHECKING:
-    from gunrtc_kit.lab.lab import LabPeer
+    from gunrtc_kit.lab.peers import LabPeer
+    from gunrtc_kit.root import Gun
     from gunrtc_kit.user import AuthStep, User, UserChain, UserIs
 
-__all__ = ["LabUser"]
+__all__ = ["LabUser", "alias_accounts", "fetch_space", "sea_space"]
 
 SLACK = 5.0  # how much longer a blocking twin waits than the call's own timeout
 
@@ -41,8 +52,6 @@ class LabUser:
         return self.peer.lab.rt.call(fn, what=f"{self.peer.name}.user.{what}")
 
     def _space(self, path: Any) -> UserChain:
-        from gunrtc_kit.lab.lab import _keys
-
         keys = _keys(path)
         chain = self._user().get(keys[0])
         for k in keys[1:]:
@@ -187,3 +196,68 @@ class LabUser:
         if who is None:
             return f"LabUser({self.peer.name}: nobody logged in)"
         return f"LabUser({self.peer.name}: {who.get('alias')!r}, pub {who['pub'][:12]}...)"
+
+
+async def alias_accounts(gun: Gun, alias: str, timeout: float) -> list[str]:
+    """The public keys ``~@alias`` lists on ``gun``, asked of its peers first when it lacks
+    the alias (bounded by ``timeout``); on the runtime thread."""
+    soul = "~@" + alias
+    if not gun.graph.nodes.get(soul):
+        await gun.fetch({"#": soul}, timeout)
+    node = gun.graph.nodes.get(soul) or {}
+    links = [v.get("#") for k, v in node.items() if k != "_" and isinstance(v, dict)]
+    return [s[1:] for s in links if isinstance(s, str) and s.startswith("~")]
+
+
+async def fetch_space(gun: Gun, pub: str, timeout: float) -> None:
+    """Ask ``gun``'s peers for what it lacks of user ``pub``'s space: ``~pub``, then the souls
+    its links name inside the space, breadth first; at most 50 souls, within ``timeout``
+    seconds in all. On the runtime thread."""
+    loop = asyncio.get_running_loop()
+    deadline, todo = loop.time() + timeout, ["~" + pub]
+    seen: set[str] = set()
+    while todo and len(seen) < 50 and loop.time() < deadline:
+        soul = todo.pop(0)
+        seen.add(soul)
+        if soul not in gun.graph.nodes:
+            await gun.fetch({"#": soul}, max(deadline - loop.time(), 0.05))
+        for k, v in (gun.graph.nodes.get(soul) or {}).items():
+            link = unpack(v) if k != "_" else None
+            target = link.get("#") if isinstance(link, dict) and len(link) == 1 else None
+            if isinstance(target, str) and target.startswith("~" + pub):
+                if target not in seen and target not in todo:
+                    todo.append(target)
+
+
+def sea_space(peer: LabPeer, who: Any, timeout: float) -> tuple[str, User | None, str]:
+    """``Lab.sea``'s reading of ``who`` on ``peer``: the user's pub, the ``User`` when one
+    was given, and the call's name for messages (``sea('bob', 'alice')``), with what ``peer``
+    lacks of the alias and of the space fetched first. ``who`` is a ``LabUser``, a logged-in
+    ``User``, a pub (``"x.y"``/``"~x.y"``) or an alias (the first account it lists, unless
+    ``peer``'s own user is one of them)."""
+    from gunrtc_kit.user import User
+
+    rt, gun = peer.lab.rt, peer.gun
+    if isinstance(who, LabUser):
+        who = who.peer.gun.user()
+    label = f"sea({peer.name!r}, {who!r:.40})"
+    user: User | None = who if isinstance(who, User) else None
+    if user is not None:
+        if user.pub is None:
+            raise GunError(f"{label}: that user is not logged in; give its pub or alias")
+        pub = user.pub
+    elif isinstance(who, str) and who.strip("~@"):
+        text = who.removeprefix("~")
+        if re.fullmatch(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}", text):
+            pub = text
+        else:
+            alias = text.removeprefix("@")
+            found = rt.run(alias_accounts(gun, alias, timeout), timeout + 5, what=label)
+            if not found:
+                raise GunError(f"{label}: {peer.name} knows no account of {alias!r}")
+            mine = rt.call(lambda: gun.user().pub, what=label)
+            pub = mine if mine in found else found[0]
+    else:
+        raise GunError(f"{label}: expected a User, a public key or an alias")
+    rt.run(fetch_space(gun, pub, timeout), timeout + 5, what=label)
+    return pub, user, label

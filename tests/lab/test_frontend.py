@@ -368,7 +368,6 @@ def test_mesh_55_nodes_1500_edges_25_diffs_per_second(page: Any) -> None:
     assert result["kept"], "diffs must update edges in place, never re-create them"
     # how long the diffs take is measured by benchmarks/notebook_bench.py (frames, frame time
     # p95), not asserted here: a duration on a loaded 2-core CI run only measures the load
-    print(f"mesh of 55 peers, 1,485 wires, 25 diffs/s: {result}")
     shot(page, root(h), "mesh-55")
 
 

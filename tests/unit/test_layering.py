@@ -83,3 +83,31 @@ def test_the_root_package_is_one_layer() -> None:
 def test_public_names_are_the_documented_ones() -> None:
     assert sorted(gunrtc_kit.__all__) == ["Gun", "GunError", "Relay", "WebRTCOptions"]
     from gunrtc_kit.lab import Lab  # noqa: F401  (ARCHITECTURE.md section 2)
+
+
+LAB_PARTS = sorted(p for p in (PKG / "lab").rglob("*.py") if p != PKG / "lab" / "__init__.py")
+
+
+def imports_lab_lab(path: Path) -> bool:
+    """Does ``path`` import ``gunrtc_kit.lab.lab`` anywhere (in a function, under
+    ``TYPE_CHECKING`` too), as ``import gunrtc_kit.lab.lab`` or as ``from gunrtc_kit.lab
+    import lab``?"""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(
+            a.name == "gunrtc_kit.lab.lab" or a.name.startswith("gunrtc_kit.lab.lab.")
+            for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom):
+            if node.module == "gunrtc_kit.lab.lab":
+                return True
+            if node.module == "gunrtc_kit.lab" and any(a.name == "lab" for a in node.names):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("path", LAB_PARTS, ids=[str(p.relative_to(PKG)) for p in LAB_PARTS])
+def test_lab_parts_do_not_import_lab_lab(path: Path) -> None:
+    # lab.lab composes the parts of lab/ (cells, paths, peers, links, views...); a part that
+    # imported it back would tie the two together again (only lab/__init__.py re-exports it)
+    assert not imports_lab_lab(path), f"{path.relative_to(PKG)} imports gunrtc_kit.lab.lab"

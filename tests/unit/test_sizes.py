@@ -22,14 +22,9 @@ ALLOWED: dict[str, str] = {
     # the DAM mesh's hot path (hear, say, batch, flush, queue) in one object; splitting it
     # moves an attribute hop onto every message, to be measured with put_burst first
     "dam/mesh.py:Mesh": "hot path; split after an A/B with benchmarks/put_burst.py",
-    "lab/lab.py:Lab": "its split along the notebook seams is the next step",
-    "lab/lab.py:sea": "the SEA crawler moves beside user.py with the Lab's split",
 }
 # import cycles still there when the modules run
-ALLOWED_CYCLES = {
-    # lab.users reaches back into the Lab: goes with the Lab's split
-    frozenset({"gunrtc_kit.lab.lab", "gunrtc_kit.lab.users"}),
-}
+ALLOWED_CYCLES: set[frozenset[str]] = set()
 
 
 def _giants() -> dict[str, int]:

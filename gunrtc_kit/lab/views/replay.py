@@ -22,6 +22,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.flow_view import FlowView
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
@@ -81,7 +82,7 @@ class Replay:
         self.hub = ViewHub(Directory.from_meta(self.meta))
         self.t = 0.0
         self._applied = 0  # events[:_applied] are in the models
-        self._views: dict[str, Any] = {}
+        self._views = ViewCache()
         self.seek(self.duration)
 
     @classmethod
@@ -118,10 +119,7 @@ class Replay:
 
     # ------------------------------------------------------------------ views
     def _view(self, key: str, make: Any) -> Any:
-        v = self._views.get(key)
-        if v is None:
-            v = self._views[key] = make()
-        return v
+        return self._views.get_or_make(key, make)
 
     def mesh_view(self) -> MeshView:
         """The replay's mesh (one per replay)."""

@@ -1,0 +1,178 @@
+"""The views a Lab makes and keeps: mesh, flow, signalling, one per peer, the dashboard.
+
+Why apart: making a view needs of the Lab only its hub (the models the views read), its view
+cache and the widgets it closes with it, and its peers by name; ``Lab`` takes these methods
+from ``LabViews`` so ``lab.py`` holds the peers, links and lifecycle, and this file the views.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.lifecycle import _Owned
+from gunrtc_kit.lab.peers import LabPeer
+from gunrtc_kit.lab.viewcache import ViewCache
+from gunrtc_kit.lab.views.hub import ViewHub
+
+if TYPE_CHECKING:
+    from gunrtc_kit.diagnose.explain import Explanation
+    from gunrtc_kit.lab.views.flow_view import FlowView
+    from gunrtc_kit.lab.views.mesh_view import MeshView
+    from gunrtc_kit.lab.views.peer_view import PeerView
+    from gunrtc_kit.lab.views.signaling_view import SignalingView
+
+__all__ = ["LabViews"]
+
+T = TypeVar("T")
+
+
+class LabViews:
+    """The view-making half of ``Lab`` (a Lab is one): each view is made on first use, kept
+    in ``views`` and closed with the Lab."""
+
+    _hub: ViewHub
+    _owned: _Owned
+    views: ViewCache
+    peers: dict[str, LabPeer]
+    names: dict[str, str]
+    directory: Directory
+
+    if TYPE_CHECKING:
+
+        def _check_open(self, action: str) -> None: ...
+
+        def _own(self, action: str, *peers: LabPeer | str) -> list[LabPeer]: ...
+
+        def explain(
+            self, peer: LabPeer | str, path: str, key: str | None = None
+        ) -> Explanation: ...
+
+    @property
+    def hub(self) -> ViewHub:
+        """The models every view of this Lab reads (fed by the Lab's trace bus)."""
+        return self._hub
+
+    def _view(self, key: str, make: Any) -> Any:
+        # a closed Lab's views are closed widgets: nothing to show or to read from
+        self._check_open(f"the {key.split(':')[0]} view")
+        return self.views.get_or_make(key, make)
+
+    def _keep(self, widget: T) -> T:
+        """Record a widget this Lab made, to close it with the Lab (``close()``)."""
+        return self._owned.keep(widget)
+
+    def mesh_view(self) -> MeshView:
+        """The Lab's live mesh (one per Lab: displaying it again shows the same view)."""
+        from gunrtc_kit.lab.views.mesh_view import MeshView
+
+        return self._view("mesh", lambda: MeshView(self._hub))  # type: ignore[no-any-return]
+
+    def flow_view(self, *, group: bool = False, **filters: Any) -> FlowView:
+        """The Lab's live message flow. Without arguments: the one flow of the dashboard
+        (``show()``), the same view each time. With filters (``peer``, ``kind``, ``soul``,
+        ``transport``, ``hide_signaling``, ``pair``) or ``group=True`` (group repeats): a new
+        view of its own, so a cell's output keeps the filters that cell asked for whatever
+        later cells show. ``peer`` and ``pair`` take peers or their names (an unknown name
+        raises ``GunError``); ``soul`` is exact, or a prefix ending in ``*`` (``"chat/*"``)."""
+        from gunrtc_kit.lab.views.flow_view import FlowView
+
+        if not filters and not group:
+            return self._view("flow", lambda: FlowView(self._hub))  # type: ignore[no-any-return]
+        if "peer" in filters and filters["peer"]:
+            filters["peer"] = self._peer_pid(filters["peer"], "flow_view(peer=...)")
+        if "pair" in filters and filters["pair"]:
+            pair = list(filters["pair"])
+            if len(pair) != 2:
+                raise GunError(f"flow_view(pair={filters['pair']!r}): expected two peers")
+            filters["pair"] = [self._peer_pid(x, "flow_view(pair=...)") for x in pair]
+        return FlowView(self._hub, group=group, **filters)
+
+    def _peer_pid(self, who: Any, action: str) -> str:
+        """The pid of ``who`` (a LabPeer, a name or a pid this Lab's trace knows); a name
+        that matches no peer raises instead of quietly matching nothing."""
+        if isinstance(who, LabPeer):
+            return who.pid
+        with self._hub.lock:
+            names = {**self.directory.names, **self.names}
+        if who in names:
+            return str(who)
+        pid = next((p for p, n in names.items() if n == who), None)
+        if pid is None:
+            known = ", ".join(sorted(set(names.values()))) or "none yet"
+            raise GunError(f"{action}: no peer is named {who!r}; known peers: {known}")
+        return pid
+
+    def signaling_view(
+        self, a: LabPeer | str | None = None, b: LabPeer | str | None = None
+    ) -> SignalingView:
+        """The Lab's WebRTC signalling timeline; with two peers, showing only their link."""
+        from gunrtc_kit.lab.views.signaling_view import SignalingView
+
+        view: SignalingView = self._view("signaling", lambda: SignalingView(self._hub))
+        if a is not None and b is not None:
+            a, b = self._own("signaling_view", a, b)
+            with self._hub.lock:
+                view.show_link(a.pid, b.pid)
+        return view
+
+    def peer_view(self, p: LabPeer | str, *, live: bool = False) -> PeerView:
+        """One peer's counters, links and data (from the trace; works on replays too).
+
+        Frozen by default: a new view of what the peer is now, which later traffic does not
+        change (an output under a cell tells what was true when that cell ran); tick "live"
+        in it, or set ``view.live = True``, to follow the peer. ``live=True`` gives the
+        Lab's one live view of the peer (the dashboard's tab): showing it again reuses it.
+        ``p`` is a ``LabPeer`` or its name."""
+        from gunrtc_kit.lab.views.peer_view import PeerView
+
+        (p,) = self._own("peer_view", p)
+        # a weak hold of the Lab: a view in ipywidgets' registry must not keep it alive
+        lab, name = weakref.ref(self), p.name
+
+        def explainer(soul: str, key: str) -> Any:
+            found = lab()
+            if found is None:
+                raise GunError(f"peer {name}: its Lab is gone")
+            return found.explain(name, soul, key)
+
+        def make() -> PeerView:
+            return PeerView(self._hub, p.pid, name=p.name, explainer=explainer, live=live)
+
+        if live:
+            return self._view(f"peer:{p.name}", make)  # type: ignore[no-any-return]
+        self._hub.refresh()  # every event so far applied: the snapshot is of now
+        return self._keep(make())
+
+    def compact(self) -> MeshView:
+        """A small mesh view to display again next to the cell you are working in (the same
+        models: it costs one more front end, not more work)."""
+        from gunrtc_kit.lab.views.mesh_view import MeshView
+
+        return self._view(  # type: ignore[no-any-return]
+            "compact", lambda: MeshView(self._hub, height=240, title="Mesh (compact)")
+        )
+
+    def _new_peer_view(self, p: LabPeer) -> None:
+        board = self.views.get("dashboard")
+        if board is not None:
+            view = self.peer_view(p, live=True)
+            with self._hub.lock:
+                board.add_peer(p.pid, view)
+
+    def refresh(self) -> None:
+        """Apply every event so far to the views' models and send the changes now (tests and
+        headless runs; live views update by themselves every 40 ms). Waits for a round of
+        the view pump in progress rather than running beside it (one lock, see ``hub.py``)."""
+        self._hub.refresh()
+
+    def pause(self) -> None:
+        """Freeze every view at this instant (the peers go on; the views catch up on
+        ``resume``)."""
+        self._hub.pause()
+
+    def resume(self) -> None:
+        """Let the views move again, catching up with what happened meanwhile."""
+        self._hub.resume()
