@@ -189,7 +189,8 @@ class FateModel:
         if t > self.now:
             self.now = t
         self.events += 1
-        self.wires.apply(e)
+        if type(e) is trace.Link:
+            self.wires.apply(e)
         if e.node and e.node not in self.traced and len(self.traced) < MAX_TRACED:
             self.traced.add(e.node)
         if self._held_since:
@@ -440,11 +441,11 @@ class FateModel:
         waiting = self._awaiting.get(key)
         if not waiting:
             return None
-        at = next((n for n, (w, _) in enumerate(waiting) if w == wire), 0)
-        seq = waiting.pop(at)[1]
-        if not waiting:
+        if len(waiting) == 1:  # the usual case: one copy of this message on this pair
             del self._awaiting[key]
-        return seq
+            return waiting[0][1]
+        at = next((n for n, (w, _) in enumerate(waiting) if w == wire), 0)
+        return waiting.pop(at)[1]
 
     def _copy_to(self, mid: str, src: str, dst: str, wire: str = "") -> int | None:
         """The row of ``src`` saying ``mid`` to ``dst`` (over ``wire`` when it can tell) that

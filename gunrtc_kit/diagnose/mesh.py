@@ -94,6 +94,7 @@ class MeshModel:
         self.nodes: dict[str, NodeState] = {}
         self.edges: dict[str, EdgeState] = {}
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self._said_on: dict[tuple[str, str, str], EdgeState] = {}  # see _said
         self.changed_nodes: set[str] = set()
         self.changed_edges: set[str] = set()
         self.counted_nodes: set[str] = set()  # only counters moved (views may send less often)
@@ -166,7 +167,8 @@ class MeshModel:
         node = e.node
         if not node:
             return
-        self.wires.apply(e)
+        if type(e) is trace.Link:
+            self.wires.apply(e)
         n = self.nodes.get(node)
         if n is None or not n.traced:
             n = self.node(node, traced=True)
@@ -206,6 +208,12 @@ class MeshModel:
 
     def _said(self, e: trace.Said) -> None:
         node = e.node
+        # the wire a copy went on, found once per (sayer, its peer id, transport): a burst
+        # says thousands of copies on the same few wires
+        known = self._said_on.get((node, e.peer, e.transport))
+        if known is not None and known.id in self.edges:
+            self._count(known, node, e.msg)
+            return
         other = self.directory.resolve(node, e.peer)
         if not other:
             return
@@ -217,11 +225,17 @@ class MeshModel:
             edge = self.edge(node, other, tr, self.wires.tag(node, e.peer))
             if edge is None:
                 return
-        eid = edge.id
+        if len(self._said_on) >= MAX_EDGES:
+            self._said_on.clear()
+        self._said_on[(node, e.peer, e.transport)] = edge
+        self._count(edge, node, e.msg)
+
+    def _count(self, edge: EdgeState, node: str, msg: dict[str, Any]) -> None:
+        """One more copy said on ``edge`` by ``node``: its count and a pulse."""
         edge.count += 1
-        self.counted_edges.add(eid)
+        self.counted_edges.add(edge.id)
         if len(self.pulses) < PULSE_CAP:
-            self.pulses.append((eid, node, kind_of(e.msg)))
+            self.pulses.append((edge.id, node, kind_of(msg)))
         else:
             self.pulses_skipped += 1
 
