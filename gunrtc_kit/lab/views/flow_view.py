@@ -265,7 +265,11 @@ class FlowView(View):
         i = seq - fate.offset
         seqs = [seq] if alone else self._copies(seq)
         # mark_at: a copy "sent" to a peer that emits no events reads "untraced"
-        marks = [MARKS.index(fate.mark_at(s - fate.offset)) for s in seqs]
+        c_mark, off = fate.c_mark, fate.offset
+        marks = [
+            c_mark[s - off] if c_mark[s - off] != SENT else MARKS.index(fate.mark_at(s - off))
+            for s in seqs
+        ]
         worst = max(marks, key=lambda m: _RANK.get(m, 4))
         summary = ""
         if len(marks) > 1:
