@@ -278,14 +278,16 @@ assert len(fate.heard_by) == 11 and fate.duplicates > 0, fate.summary
 dups = [r for r in lab.flow_view().rows if r.mid == news and r.mark == "dup"]
 assert len(dups) == lab.fate(news).duplicates  # "the flow marks every copy dedup dropped"
 assert lab.fate(lost).lost == 2  # p9's put: both copies lost on the partitioned wires
+# the 'far' view (above) kept its filter: only messages about 'far', the lost put, the get
+# and its reply among them
+assert {lost, get_id, reply.mid} <= {r.mid for r in far_flow.rows}, far_flow.rows
+assert all(r.label == "far" for r in far_flow.rows), far_flow.rows
 assert peers[0].get_sync("far") == {"where": "only at p9"}  # p0 asked; p9 answered
 assert get.heard_by and reply.origin == "p9"  # "the request floods; p9 answers"
 # the answer came back hop by hop, never flooded: one copy per hop, no duplicate
 assert len(hops) >= 3 and all(r.mark == "heard" for r in hops), hops
 assert hops[0].src == "p9" and hops[-1].dst == "p0" and reply.duplicates == 0
 assert [r.dst for r in hops[:-1]] == [r.src for r in hops[1:]]  # each hop starts where the last ended
-# the 'far' view (above) kept its filter: only the lost put, the get and its reply
-assert {r.mid for r in far_flow.rows} == {lost, get_id, reply.mid}, far_flow.rows
 print(lab.flow_view().mermaid(limit=12))""",
     ),
 ]
