@@ -153,12 +153,19 @@ class DropCause(StrEnum):
         return self in _WIRE_CAUSES
 
     @property
+    def never_arrived(self) -> bool:
+        """The sayer reports that its copy never reached the far end: the wire lost it, or
+        the mesh never wrote it (the peer had left, its queue was full)."""
+        return self in _NEVER_ARRIVED
+
+    @property
     def on_arrival(self) -> bool:
         """The receiver got the copy and refused it (dedup or a reply rule)."""
         return self in _ARRIVAL_CAUSES
 
 
 _WIRE_CAUSES = frozenset({DropCause.PARTITIONED, DropCause.LOSS, DropCause.WIRE_CLOSED})
+_NEVER_ARRIVED = _WIRE_CAUSES | {DropCause.PEER_LEFT, DropCause.QUEUE_FULL}
 _ARRIVAL_CAUSES = frozenset(
     {DropCause.DUPLICATE, DropCause.DUPLICATE_REPLY, DropCause.REPLY_FROM_STRANGER}
 )

@@ -77,16 +77,6 @@ __all__ = [
 
 
 _OPEN = frozenset({SENT, UNTRACED, QUEUED})  # marks a later event may still settle
-# drops reported by the sayer for a copy it said (or tried to): the copy never arrived
-_SENDER_SIDE = frozenset(
-    {
-        trace.DropCause.PARTITIONED,
-        trace.DropCause.LOSS,
-        trace.DropCause.WIRE_CLOSED,
-        trace.DropCause.PEER_LEFT,
-        trace.DropCause.QUEUE_FULL,
-    }
-)
 _LOST_WHY = {
     trace.DropCause.PARTITIONED: "the wire's partition dropped it",
     trace.DropCause.LOSS: "the wire's loss dropped it",
@@ -383,7 +373,7 @@ class FateModel:
         if cause.on_arrival:
             self._refused(e, t, hold)
             return
-        if e.peer and cause in _SENDER_SIDE:
+        if e.peer and cause.never_arrived:
             if self._lost(e):
                 return
         info = self.msgs.get(e.msg_id) if e.msg_id else None

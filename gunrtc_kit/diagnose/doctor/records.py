@@ -16,7 +16,6 @@ from gunrtc_kit import trace
 
 __all__ = [
     "LATE",
-    "LOST_ON_WAY",
     "MAX_TOLD",
     "Copy",
     "Drop",
@@ -32,16 +31,6 @@ __all__ = [
     "link_key",
 ]
 
-# copies that never reached the peer they were said to (the wire or the queue ate them)
-LOST_ON_WAY = frozenset(
-    {
-        trace.DropCause.PARTITIONED,
-        trace.DropCause.LOSS,
-        trace.DropCause.WIRE_CLOSED,
-        trace.DropCause.PEER_LEFT,
-        trace.DropCause.QUEUE_FULL,
-    }
-)
 # replies heard but not merged: no open request (its route expired), or past the stream's cap
 LATE = frozenset({trace.DropCause.UNSOLICITED_REPLY, trace.DropCause.REPLY_CAP})
 

@@ -14,7 +14,6 @@ from typing import Any
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.doctor.records import (
     LATE,
-    LOST_ON_WAY,
     MAX_TOLD,
     Copy,
     Drop,
@@ -164,7 +163,7 @@ class TraceIndex:
 
     def _on_dropped(self, e: trace.Dropped) -> None:
         """A copy lost on the way, refused on arrival, or heard too late to be merged."""
-        if e.cause in LOST_ON_WAY and e.msg_id:
+        if e.cause.never_arrived and e.msg_id:
             dst = self.pid_of(e.node, e.peer)
             self.drops.setdefault(e.msg_id, []).append(Drop(e.t, e.node, dst, e.cause))
         elif e.cause.on_arrival and e.msg_id:
