@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from gunrtc_kit import trace
-from gunrtc_kit.lab import Lab, LabPeer, MemoryLink
+from gunrtc_kit.lab import Lab, MemoryLink
 from gunrtc_kit.lab.doctor import lab_doctor
-from gunrtc_kit.root import Gun
+from tests.lab.relays import memory_relay
 
 WAIT = 10.0
 PEERS = ("p0", "p1", "p2")
@@ -29,26 +29,13 @@ KEYS = ("a", "b")
 PAIRS = (("p0", "hub"), ("p1", "hub"), ("p2", "hub"), ("p0", "p1"))
 
 
-def _hub(lab: Lab) -> LabPeer:
-    """A relay on memory wires (super peer with acks: AXE routing, as the Lab's relay)."""
-
-    async def make() -> Gun:
-        return await Gun(super_peer=True, acks=True, bus=lab.bus).start()
-
-    gun = lab.rt.run(make(), 10)
-    lab._owned.guns.append(gun)
-    p = lab.peers["hub"] = LabPeer(lab, "hub", gun)
-    lab._name(gun.pid, "hub", "relay")
-    return p
-
-
 class Mesh(RuleBasedStateMachine):
     """Three memory peers around a memory relay, with faults."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lab = Lab(relay=False)
-        self.hub = _hub(self.lab)
+        self.hub = memory_relay(self.lab)
         self.p = {n: self.lab.memory_peer(n) for n in PEERS}
         self.p["hub"] = self.hub
         self.links: dict[tuple[str, str], MemoryLink] = {}

@@ -19,7 +19,7 @@ from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.lab import Lab, LabPeer
 from gunrtc_kit.lab.doctor import doctor
-from gunrtc_kit.root import Gun
+from tests.lab.relays import memory_relay
 from tests.netns import require_loopback_only
 
 WAIT = 10.0
@@ -47,20 +47,6 @@ def linked(lab: Lab, a: LabPeer, b: LabPeer, **faults: Any) -> None:
     lab.bus.wait_for(
         lambda e: isinstance(e, trace.Link) and e.node == a.pid and e.pid == b.pid, WAIT, past=True
     )
-
-
-def hub(lab: Lab, name: str = "hub") -> LabPeer:
-    """A relay on memory wires: a super peer with acks, routing as the Lab's relay does
-    (a put goes only to the connections that asked for its soul)."""
-
-    async def make() -> Gun:
-        return await Gun(super_peer=True, acks=True, bus=lab.bus).start()
-
-    gun = lab.rt.run(make(), 10)
-    lab._owned.guns.append(gun)
-    p = lab.peers[name] = LabPeer(lab, name, gun)
-    lab._name(gun.pid, name, "relay")
-    return p
 
 
 def heard(lab: Lab, p: LabPeer, mid: str) -> trace.Event:
@@ -190,7 +176,7 @@ def test_a_peer_that_never_asked_gets_no_push_from_the_relay(relay_lab: Lab) -> 
 
 
 def test_a_peer_that_reconnected_and_did_not_ask_again(lab: Lab) -> None:
-    h = hub(lab)
+    h = memory_relay(lab)
     alice, bob, carol = lab.memory_peer("alice"), lab.memory_peer("bob"), lab.memory_peer("carol")
     for p in (alice, bob, carol):
         linked(lab, p, h)
@@ -253,7 +239,7 @@ def test_an_error_ack_from_the_relay(relay_lab: Lab) -> None:
 
 
 def test_a_put_never_acked(lab: Lab) -> None:
-    h = hub(lab)
+    h = memory_relay(lab)
     alice, bob = lab.memory_peer("alice"), lab.memory_peer("bob")
     linked(lab, bob, h)
     assert bob.get_sync("chat.m1", timeout=0.3) is None  # bob follows 'chat' on the hub

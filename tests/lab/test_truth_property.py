@@ -41,11 +41,11 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose import doctor as dr
 from gunrtc_kit.diagnose import fate as fate_mod
 from gunrtc_kit.diagnose.mesh import edge_id
-from gunrtc_kit.lab import Lab, LabPeer, MemoryLink
+from gunrtc_kit.lab import Lab, MemoryLink
 from gunrtc_kit.lab.doctor import lab_doctor
-from gunrtc_kit.root import Gun
 from gunrtc_kit.transport import memory
 from gunrtc_kit.transport.memory import DELIVERED, FrameRecord, MemoryWire
+from tests.lab.relays import memory_relay
 
 WAIT = 10.0
 PEERS = ("p0", "p1", "p2")
@@ -68,17 +68,6 @@ UNSENT = {
 }
 
 
-def _hub(lab: Lab) -> LabPeer:
-    async def make() -> Gun:
-        return await Gun(super_peer=True, acks=True, bus=lab.bus).start()
-
-    gun = lab.rt.run(make(), WAIT)
-    lab._owned.guns.append(gun)
-    p = lab.peers["hub"] = LabPeer(lab, "hub", gun)
-    lab._name(gun.pid, "hub", "relay")
-    return p
-
-
 class Truth(RuleBasedStateMachine):
     """The mesh, its faults, and the wires' own record of every frame."""
 
@@ -91,7 +80,7 @@ class Truth(RuleBasedStateMachine):
         self.ends: list[MemoryWire] = []  # every wire end ever made
         self.made: list[MemoryLink] = []  # every link ever made
         self.p = {n: self.lab.memory_peer(n, clock_skew=0.2 if n == "p2" else 0.0) for n in PEERS}
-        self.p["hub"] = _hub(self.lab)
+        self.p["hub"] = memory_relay(self.lab)
         self.links: dict[tuple[str, str, str], MemoryLink] = {}
         for w in WIRES:
             self._link(w)
