@@ -119,7 +119,21 @@ def spread(xs: list[float]) -> dict[str, float]:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
 
 
-def main(windows: int = 3, seconds: float = 10.0) -> dict[str, Any]:
+PROFILE_START = """import cProfile as _cp
+_gk_prof = _cp.Profile(__import__("time").thread_time)
+_gk_step = lab.hub.step
+def _gk_profiled(flush=False):
+    _gk_prof.enable()
+    try:
+        return _gk_step(flush)
+    finally:
+        _gk_prof.disable()
+lab.hub.step = _gk_profiled"""
+
+PROFILE_STOP = "lab.hub.step = _gk_step; _gk_prof.dump_stats({path!r})"
+
+
+def main(windows: int = 3, seconds: float = 10.0, profile: str | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,6 +164,8 @@ def main(windows: int = 3, seconds: float = 10.0) -> dict[str, Any]:
                     page.evaluate(PAGE_PROBE)
                     page.wait_for_timeout(3000)  # the load settles
                     rows: dict[str, list[float]] = {}
+                    if profile:  # the pump's rounds under cProfile (slower: read shares only)
+                        run(kc, PROFILE_START)
                     for _ in range(windows):
                         k0 = run(kc, "", KERNEL_READ)[1]
                         b0 = page.evaluate(PAGE_READ)
@@ -172,6 +188,8 @@ def main(windows: int = 3, seconds: float = 10.0) -> dict[str, Any]:
                         }.items():
                             rows.setdefault(key, []).append(value)
                         assert k1["overflow"] == 0, "the views fell behind: events overflowed"
+                    if profile:
+                        run(kc, PROFILE_STOP.format(path=str(Path(profile).resolve())))
                     lat = [run(kc, "1 + 1")[0] for _ in range(20)]
                     run(kc, "task.cancel(); lab.close()")
                 finally:
@@ -189,5 +207,8 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument(
+        "--profile", metavar="FILE", help="write cProfile stats of the views' pump rounds to FILE"
+    )
     a = p.parse_args()
-    sys.stdout.write(json.dumps(main(a.windows, a.seconds)) + "\n")
+    sys.stdout.write(json.dumps(main(a.windows, a.seconds, a.profile)) + "\n")
