@@ -28,12 +28,13 @@ Pure: no clock (times come from events), no asyncio, no widgets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.core import opts
 from gunrtc_kit.diagnose.fate_filters import row_matcher
+from gunrtc_kit.diagnose.fate_rows import RowColumns
 from gunrtc_kit.diagnose.fate_story import story
 from gunrtc_kit.diagnose.fate_types import (
     ANSWERED,
@@ -94,7 +95,7 @@ MAX_KINDS = 200  # distinct kinds listed (a remote side chooses its 'dam' values
 MAX_MSG_BYTES = 64 * 1024  # a bigger message is kept as a preview, not whole
 
 
-class FateModel:
+class FateModel(RowColumns):
     """Rows (one per copy of a message) and message fates, fed one trace event at a time."""
 
     def __init__(
@@ -109,33 +110,18 @@ class FateModel:
             raise ValueError(f"row_cap={row_cap!r}, msg_cap={msg_cap!r}: expected ints >= 1")
         self.directory = directory or Directory()
         self.directory.on_resolved.append(self._resolved)
-        self.row_cap = row_cap
+        super().__init__(self.directory, row_cap)
         self.msg_cap = msg_cap
         self.ack_timeout = ack_timeout
         self.t0: float | None = None
         self.now = 0.0  # the newest event's time, relative to t0
-        # rows, one list per column; row ``seq`` lives at index ``seq - offset``
-        self.offset = 0
-        self.c_t: list[float] = []
-        self.c_src: list[int] = []
-        self.c_dst: list[int] = []
-        self.c_kind: list[str] = []
-        self.c_label: list[str] = []
-        self.c_mid: list[str] = []
-        self.c_mark: list[int] = []
-        self.c_tr: list[str] = []
-        self.c_reply: list[str] = []
-        self.c_sig: list[bool] = []
-        self.c_tag: list[str] = []  # the wire's tag (memory wires), to tell sibling wires apart
-        self.row_why: dict[int, str] = {}  # seq -> why a lost or refused copy ended so
         self.wires = WireBook()
-        self.traced: set[str] = set()  # peers that emit events of their own
         self.msgs: dict[str, MsgInfo] = {}
         self.kinds: set[str] = set()
-        self.changed: set[int] = set()  # rows whose mark or ends changed (views drain it)
-        # copies waiting for their fate, by (message id, sayer, receiver): (wire, seq) each,
-        # oldest first; two wires between one pair each carry a copy of their own
-        self._awaiting: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+        # copies waiting for their fate, by (message id, sayer, receiver): the row's seq, or
+        # the seqs oldest first when two wires between one pair each carry a copy (a row's
+        # columns name its wire); one int in the usual case keeps the hot path lean
+        self._awaiting: dict[tuple[str, str, str], int | list[int]] = {}
         self._unres_dst: dict[tuple[str, str], list[int]] = {}
         self._unres_src: dict[tuple[str, str], list[int]] = {}
         # the same rows, by (message id, sayer): a receiver that hears that message from that
@@ -148,20 +134,7 @@ class FateModel:
         self._held_since: dict[tuple[str, str], float] = {}
         self.msgs_discarded = 0
         self.events = 0
-
-    # ------------------------------------------------------------------ sizes
-    @property
-    def total(self) -> int:
-        """Rows ever recorded (kept or discarded)."""
-        return self.offset + len(self.c_t)
-
-    @property
-    def kept(self) -> int:
-        """Rows held in memory now (at most ``row_cap`` plus a tenth)."""
-        return len(self.c_t)
-
-    def __len__(self) -> int:
-        return len(self.c_t)
+        self._on = self._handlers()
 
     # ------------------------------------------------------------------ feeding
     def feed(self, e: trace.Event) -> None:
@@ -172,44 +145,55 @@ class FateModel:
         self.apply(e)
 
     def apply(self, e: trace.Event) -> None:
-        """Apply one event (the directory has already seen it)."""
-        if self.t0 is None:
-            self.t0 = e.t
-        t = e.t - self.t0
+        """Apply one event (the directory has already seen it). Runs once per event of a
+        live mesh (thousands a second): one lookup by the event's type picks its handler."""
+        t0 = self.t0
+        if t0 is None:
+            t0 = self.t0 = e.t
+        t = e.t - t0
         if t > self.now:
             self.now = t
         self.events += 1
-        if type(e) is trace.Link:
-            self.wires.apply(e)
-        if e.node and e.node not in self.traced and len(self.traced) < MAX_TRACED:
-            self.traced.add(e.node)
+        node = e.node
+        if node and node not in self.traced and len(self.traced) < MAX_TRACED:
+            self.traced.add(node)
         if self._held_since:
             self.settle(t - HOLD)
-        if isinstance(e, trace.Said):
-            self._said(e, t)
-        elif isinstance(e, trace.Heard):
-            self._heard(e, t)
-        elif isinstance(e, trace.Dropped):
-            self._dropped(e, t)
-        elif isinstance(e, trace.Put):
-            info = self.msgs.get(e.msg_id)
-            if info is not None:
-                nkeys = sum(len(k) for k in e.changes.values())
-                info.merged.append((t, e.node, nkeys, e.deferred))
-                info.version += 1
-        elif isinstance(e, trace.Ack):
-            info = self.msgs.get(e.reply_to)
-            if info is not None and info.origin == e.node and info.answered_at is None:
-                info.answered_at, info.answered_by = t, ""
-                info.answer_ok, info.answer_err = e.ok, e.err
-                info.version += 1
-        elif isinstance(e, trace.Error):
-            if e.msg_id:
-                info = self.msgs.get(e.msg_id)
-                if info is not None:
-                    who = self.directory.label(e.node)
-                    info.notes.append((t, f"error at {who}: {e.error}", "error"))
-                    info.version += 1
+        handler = self._on.get(type(e))
+        if handler is not None:
+            handler(e, t)
+
+    def _handlers(self) -> dict[type, Callable[[Any, float], None]]:
+        return {
+            trace.Said: self._said,
+            trace.Heard: self._heard,
+            trace.Dropped: self._dropped,
+            trace.Put: self._put,
+            trace.Ack: self._ack,
+            trace.Error: self._error,
+            trace.Link: lambda e, _t: self.wires.apply(e),
+        }
+
+    def _put(self, e: trace.Put, t: float) -> None:
+        info = self.msgs.get(e.msg_id)
+        if info is not None:
+            nkeys = sum(len(k) for k in e.changes.values())
+            info.merged.append((t, e.node, nkeys, e.deferred))
+            info.version += 1
+
+    def _ack(self, e: trace.Ack, t: float) -> None:
+        info = self.msgs.get(e.reply_to)
+        if info is not None and info.origin == e.node and info.answered_at is None:
+            info.answered_at, info.answered_by = t, ""
+            info.answer_ok, info.answer_err = e.ok, e.err
+            info.version += 1
+
+    def _error(self, e: trace.Error, t: float) -> None:
+        info = self.msgs.get(e.msg_id) if e.msg_id else None
+        if info is not None:
+            who = self.directory.label(e.node)
+            info.notes.append((t, f"error at {who}: {e.error}", "error"))
+            info.version += 1
 
     # ------------------------------------------------------------------ per kind
     def _info(
@@ -254,57 +238,31 @@ class FateModel:
                 parent.version += 1
         return info
 
-    def _row(
-        self,
-        t: float,
-        src: int,
-        dst: int,
-        info: MsgInfo,
-        mark: int,
-        transport: str,
-        tag: str = "",
-    ) -> int:
-        seq = self.offset + len(self.c_t)
-        self.c_t.append(t)
-        self.c_src.append(src)
-        self.c_dst.append(dst)
-        self.c_kind.append(info.kind)
-        self.c_label.append(info.label)
-        self.c_mid.append(info.mid)
-        self.c_mark.append(mark)
-        self.c_tr.append(transport)
-        self.c_reply.append(info.reply_to)
-        self.c_sig.append(info.sig)
-        self.c_tag.append(tag)
-        info.seqs.append(seq)
-        info.version += 1
-        if len(self.c_t) > self.row_cap + max(self.row_cap // 10, 1):
-            self._trim(len(self.c_t) - self.row_cap)
-        return seq
-
     def _said(self, e: trace.Said, t: float) -> None:
         msg = e.msg
         mid = msg.get("#")
         if not isinstance(mid, str):
             return
         d = self.directory
-        info = self._info(msg, mid, t, e.node, True, e.size)
+        info = self.msgs.get(mid) or self._info(msg, mid, t, e.node, True, e.size)
         dst = d.resolve(e.node, e.peer)
         tag = self.wires.tag(e.node, e.peer)
         mark = QUEUED if e.queued else SENT
         seq = self._row(t, d.lane(e.node), d.lane(dst), info, mark, e.transport, tag)
         if dst:
-            self._await(mid, e.node, dst, f"{e.transport}:{tag}", seq)
+            self._await((mid, e.node, dst), seq)
         else:
             _hold(self._unres_dst, (e.node, e.peer), seq)
             _hold(self._unres_by, (mid, e.node), seq)
 
-    def _await(self, mid: str, src: str, dst: str, wire: str, seq: int) -> None:
-        waiting = self._awaiting.get((mid, src, dst))
+    def _await(self, key: tuple[str, str, str], seq: int) -> None:
+        waiting = self._awaiting.get(key)
         if waiting is None:
-            self._awaiting[(mid, src, dst)] = [(wire, seq)]
+            self._awaiting[key] = seq
+        elif isinstance(waiting, int):
+            self._awaiting[key] = [waiting, seq]
         else:
-            waiting.append((wire, seq))
+            waiting.append(seq)
 
     def _settle(self, seq: int | None, mark: int, why: str = "") -> bool:
         """Give row ``seq`` its final mark (and why); False when it is not kept."""
@@ -329,9 +287,8 @@ class FateModel:
         src = d.resolve(e.node, e.peer)
         if not src and hold and self._hold_event(e, t):
             return
-        info = self._info(msg, mid, t, src, False, e.size)
-        wire = self.wires.key(e.node, e.peer, e.transport)
-        seq = self._copy_to(mid, src, e.node, wire) if src else None
+        info = self.msgs.get(mid) or self._info(msg, mid, t, src, False, e.size)
+        seq = self._copy_to(mid, src, e.node, e.transport, e.peer) if src else None
         if not self._settle(seq, HEARD):
             seq = self._row(
                 t,
@@ -393,8 +350,7 @@ class FateModel:
             return
         mark = DUP if e.cause is trace.DropCause.DUPLICATE else REFUSED
         why = "" if mark == DUP else e.reason
-        wire = self.wires.key(e.node, e.peer, e.transport)
-        seq = self._copy_to(e.msg_id, src, e.node, wire) if src else None
+        seq = self._copy_to(e.msg_id, src, e.node, e.transport, e.peer) if src else None
         if self._settle(seq, mark, why):
             return
         info = self.msgs.get(e.msg_id)
@@ -411,7 +367,8 @@ class FateModel:
         d = self.directory
         dst = d.resolve(e.node, e.peer)
         if dst:
-            seq = self._take((e.msg_id, e.node, dst), self.wires.key(e.node, e.peer, e.transport))
+            tag = self.wires.tag(e.node, e.peer)
+            seq = self._take((e.msg_id, e.node, dst), e.transport, tag)
         else:  # the far end is not known yet: the copy waits among the unresolved
             seq = next(
                 (
@@ -426,22 +383,35 @@ class FateModel:
         return self._settle(seq, LOST, _LOST_WHY.get(e.cause, e.reason))
 
     # ------------------------------------------------------------------ resolution
-    def _take(self, key: tuple[str, str, str], wire: str) -> int | None:
-        """The oldest copy waiting under ``key`` on ``wire`` (else on any wire of that pair)."""
+    def _take(self, key: tuple[str, str, str], transport: str, tag: str) -> int | None:
+        """The oldest copy waiting under ``key`` on the wire ``transport``/``tag`` (else on
+        any wire of that pair)."""
         waiting = self._awaiting.get(key)
-        if not waiting:
+        if waiting is None:
             return None
-        if len(waiting) == 1:  # the usual case: one copy of this message on this pair
+        if isinstance(waiting, int):  # the usual case: one copy of this message on this pair
             del self._awaiting[key]
-            return waiting[0][1]
-        at = next((n for n, (w, _) in enumerate(waiting) if w == wire), 0)
-        return waiting.pop(at)[1]
+            return waiting
+        off, c_tr, c_tag = self.offset, self.c_tr, self.c_tag
+        at = next(
+            (
+                n
+                for n, s in enumerate(waiting)
+                if s >= off and c_tr[s - off] == transport and c_tag[s - off] == tag
+            ),
+            0,
+        )
+        seq = waiting.pop(at)
+        if len(waiting) == 1:
+            self._awaiting[key] = waiting[0]
+        return seq
 
-    def _copy_to(self, mid: str, src: str, dst: str, wire: str = "") -> int | None:
-        """The row of ``src`` saying ``mid`` to ``dst`` (over ``wire`` when it can tell) that
-        still waits for its fate: known by its ends, or one said to a peer ``src`` could not
-        name yet (then it is ``dst``)."""
-        seq = self._take((mid, src, dst), wire)
+    def _copy_to(self, mid: str, src: str, dst: str, transport: str, peer: str) -> int | None:
+        """The row of ``src`` saying ``mid`` to ``dst`` that still waits for its fate, ``dst``
+        having heard it over ``transport`` from the peer it calls ``peer`` (which names the
+        wire, among several between the pair): known by its ends, or one said to a peer
+        ``src`` could not name yet (then it is ``dst``)."""
+        seq = self._take((mid, src, dst), transport, self.wires.tag(dst, peer))
         if seq is not None:
             return seq
         seqs = self._unres_by.get((mid, src))
@@ -501,83 +471,27 @@ class FateModel:
                 self.c_dst[i] = lane
                 self.changed.add(seq)
                 if self.c_mark[i] in _OPEN:  # a lost copy has its fate already
-                    wire = f"{self.c_tr[i]}:{self.c_tag[i]}"
-                    self._await(self.c_mid[i], node, entity, wire, seq)
+                    self._await((self.c_mid[i], node, entity), seq)
         for seq in self._unres_src.pop((node, peer), ()):
             if seq >= self.offset:
                 self.c_src[seq - self.offset] = lane
                 self.changed.add(seq)
 
     def _trim(self, n: int) -> None:
-        for col in (
-            self.c_t,
-            self.c_src,
-            self.c_dst,
-            self.c_kind,
-            self.c_label,
-            self.c_mid,
-            self.c_mark,
-            self.c_tr,
-            self.c_reply,
-            self.c_sig,
-            self.c_tag,
-        ):
-            del col[:n]
-        self.offset += n
+        super()._trim(n)
         first = self.offset
-        awaiting: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+        awaiting: dict[tuple[str, str, str], int | list[int]] = {}
         for k, waiting in self._awaiting.items():
-            kept = [(w, s) for w, s in waiting if s >= first]
+            if isinstance(waiting, int):
+                if waiting >= first:
+                    awaiting[k] = waiting
+                continue
+            kept = [s for s in waiting if s >= first]
             if kept:
-                awaiting[k] = kept
+                awaiting[k] = kept if len(kept) > 1 else kept[0]
         self._awaiting = awaiting
-        self.row_why = {s: why for s, why in self.row_why.items() if s >= first}
-        self.changed = {s for s in self.changed if s >= first}
 
     # ------------------------------------------------------------------ reading
-    def index(self, seq: int) -> int:
-        """The column index of row ``seq``, or -1 when it is no longer kept."""
-        i = seq - self.offset
-        return i if 0 <= i < len(self.c_t) else -1
-
-    def mark_at(self, i: int) -> Mark:
-        """The mark of the row at column index ``i``: a copy still ``sent`` to a peer that
-        emits no events of its own reads ``untraced`` (its arrival cannot be known)."""
-        m = self.c_mark[i]
-        if m == SENT:
-            dd = self.c_dst[i]
-            if dd >= 0 and self.directory.lanes[dd] not in self.traced:
-                return Mark.UNTRACED
-        return MARKS[m]
-
-    def row(self, seq: int) -> Row:
-        """Row ``seq`` with names instead of lanes (``IndexError`` when not kept)."""
-        i = self.index(seq)
-        if i < 0:
-            raise IndexError(f"row {seq} is not kept (kept: {self.offset}..{self.total - 1})")
-        lanes = self.directory.lanes
-        s, dd = self.c_src[i], self.c_dst[i]
-        return Row(
-            seq=seq,
-            t=self.c_t[i],
-            src=self.directory.label(lanes[s]) if s >= 0 else "?",
-            dst=self.directory.label(lanes[dd]) if dd >= 0 else "?",
-            kind=self.c_kind[i],
-            label=self.c_label[i],
-            mid=self.c_mid[i],
-            mark=self.mark_at(i),
-            transport=self.c_tr[i],
-            reply_to=self.c_reply[i],
-            sig=self.c_sig[i],
-            why=self.row_why.get(seq, ""),
-            tag=self.c_tag[i],
-        )
-
-    def rows(self) -> Iterator[Row]:
-        """Every kept row, oldest first."""
-        for seq in range(self.offset, self.total):
-            yield self.row(seq)
-
     def matcher(self, **filters: Any) -> Callable[[int], bool]:
         """A test on a column index for these filters: ``peer`` (a name or an id), ``kind``,
         ``soul`` (exact, or a prefix when it ends with ``*``), ``transport``,

@@ -22,6 +22,7 @@ asyncio, no widgets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +100,13 @@ class MeshModel:
         self.changed_edges: set[str] = set()
         self.counted_nodes: set[str] = set()  # only counters moved (views may send less often)
         self.counted_edges: set[str] = set()
-        self.pulses: list[tuple[str, str, str]] = []
+        self.pulses: list[tuple[str, str, dict[str, Any]]] = []  # (edge, sayer, message)
         self.pulses_skipped = 0
         self.refused = 0  # peers and links not drawn because of MAX_NODES / MAX_EDGES
         self.t0: float | None = None
         self.now = 0.0
         self._rate_t = 0.0
+        self._on = self._handlers()
 
     # ------------------------------------------------------------------ building
     def node(self, entity: str, traced: bool = False) -> NodeState | None:
@@ -158,56 +160,66 @@ class MeshModel:
 
     # ------------------------------------------------------------------ events
     def apply(self, e: trace.Event) -> None:
-        """Apply one trace event (the directory has already seen it)."""
-        if self.t0 is None:
-            self.t0 = e.t
-        t = e.t - self.t0
+        """Apply one trace event (the directory has already seen it). Runs once per event
+        of a live mesh: one lookup by the event's type picks its handler."""
+        t0 = self.t0
+        if t0 is None:
+            t0 = self.t0 = e.t
+        t = e.t - t0
         if t > self.now:
             self.now = t
         node = e.node
         if not node:
             return
-        if type(e) is trace.Link:
-            self.wires.apply(e)
         n = self.nodes.get(node)
         if n is None or not n.traced:
             n = self.node(node, traced=True)
             if n is None:
                 return  # past MAX_NODES: counted in ``refused``
-        if isinstance(e, trace.Said):
-            n.said += 1
-            self.counted_nodes.add(node)
-            self._said(e)
-        elif isinstance(e, trace.Heard):
-            n.heard += 1
-            self.counted_nodes.add(node)
-        elif isinstance(e, trace.Dropped):
-            if e.cause.on_wire:
-                n.lost += 1
-                edge = self.wire_of(node, e.peer, e.transport)
-                if edge is not None:
-                    edge.lost += 1
-                    self.counted_edges.add(edge.id)
-            else:
-                n.dropped += 1
-            self.counted_nodes.add(node)
-        elif isinstance(e, trace.Put):
-            n.puts += 1
-            self.counted_nodes.add(node)
-        elif isinstance(e, trace.Error):
-            n.errors += 1
-            self.counted_nodes.add(node)
-        elif isinstance(e, trace.Hi):
-            self._link(node, e.peer, e.transport, {"state": "open"})
-        elif isinstance(e, trace.Link):
-            self._link_event(e)
-        elif isinstance(e, trace.Bye):
-            self._bye(e)
-        elif isinstance(e, trace.RtcState):
-            self._rtc_state(e)
+        handler = self._on.get(type(e))
+        if handler is not None:
+            handler(e, n)
 
-    def _said(self, e: trace.Said) -> None:
+    def _handlers(self) -> dict[type, Callable[[Any, NodeState], None]]:
+        return {
+            trace.Said: self._said,
+            trace.Heard: self._heard,
+            trace.Dropped: self._dropped,
+            trace.Put: self._put,
+            trace.Error: self._error,
+            trace.Hi: lambda e, _n: self._link(e.node, e.peer, e.transport, {"state": "open"}),
+            trace.Link: self._link_event,
+            trace.Bye: self._bye,
+            trace.RtcState: self._rtc_state,
+        }
+
+    def _heard(self, e: trace.Heard, n: NodeState) -> None:
+        n.heard += 1
+        self.counted_nodes.add(e.node)
+
+    def _dropped(self, e: trace.Dropped, n: NodeState) -> None:
+        if e.cause.on_wire:
+            n.lost += 1
+            edge = self.wire_of(e.node, e.peer, e.transport)
+            if edge is not None:
+                edge.lost += 1
+                self.counted_edges.add(edge.id)
+        else:
+            n.dropped += 1
+        self.counted_nodes.add(e.node)
+
+    def _put(self, e: trace.Put, n: NodeState) -> None:
+        n.puts += 1
+        self.counted_nodes.add(e.node)
+
+    def _error(self, e: trace.Error, n: NodeState) -> None:
+        n.errors += 1
+        self.counted_nodes.add(e.node)
+
+    def _said(self, e: trace.Said, n: NodeState) -> None:
         node = e.node
+        n.said += 1
+        self.counted_nodes.add(node)
         # the wire a copy went on, found once per (sayer, its peer id, transport): a burst
         # says thousands of copies on the same few wires
         known = self._said_on.get((node, e.peer, e.transport))
@@ -235,11 +247,12 @@ class MeshModel:
         edge.count += 1
         self.counted_edges.add(edge.id)
         if len(self.pulses) < PULSE_CAP:
-            self.pulses.append((edge.id, node, kind_of(msg)))
+            self.pulses.append((edge.id, node, msg))  # its kind is read when taken
         else:
             self.pulses_skipped += 1
 
-    def _link_event(self, e: trace.Link) -> None:
+    def _link_event(self, e: trace.Link, _n: NodeState | None = None) -> None:
+        self.wires.apply(e)
         attrs: dict[str, Any] = {}
         props = e.props or {}
         for key in ("latency", "jitter", "loss"):
@@ -256,7 +269,7 @@ class MeshModel:
         else:
             self._hold(e.node, e.peer, tr, attrs)
 
-    def _bye(self, e: trace.Bye) -> None:
+    def _bye(self, e: trace.Bye, _n: NodeState | None = None) -> None:
         other = self.directory.resolve(e.node, e.peer)
         tr = e.transport or "?"
         if other:
@@ -265,7 +278,7 @@ class MeshModel:
                 self.edge(e.node, other, tr, self.wires.tag(e.node, e.peer), state="closed")
         self.pending.pop((e.node, e.peer), None)
 
-    def _rtc_state(self, e: trace.RtcState) -> None:
+    def _rtc_state(self, e: trace.RtcState, _n: NodeState | None = None) -> None:
         if not e.peer:
             return
         layer = getattr(e, "layer", "pc")
@@ -318,11 +331,14 @@ class MeshModel:
                 self.counted_edges.add(e.id)
         self._rate_t = self.now
 
-    def take_pulses(self) -> tuple[list[tuple[str, str, str]], int]:
-        """The pulses since the last take, and how many more were skipped over the cap."""
+    def take_pulses(self, limit: int = PULSE_CAP) -> tuple[list[tuple[str, str, str]], int]:
+        """The first ``limit`` pulses since the last take as (edge, sayer, kind), and how many
+        more were skipped (over ``limit`` or the cap). A message's kind is read here, for the
+        pulses taken only: most copies of a busy mesh are never drawn as a pulse."""
         pulses, skipped = self.pulses, self.pulses_skipped
         self.pulses, self.pulses_skipped = [], 0
-        return pulses, skipped
+        skipped += max(len(pulses) - limit, 0)
+        return [(eid, node, kind_of(msg)) for eid, node, msg in pulses[:limit]], skipped
 
     def partitions(self) -> int:
         """Groups of peers that reach each other over open, unpartitioned wires (any one of a

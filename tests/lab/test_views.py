@@ -243,6 +243,8 @@ def test_a_hundred_thousand_rows_stay_addressable() -> None:
     hub = ViewHub(d, row_cap=100_000)
     flow = FlowView(hub)
     sent = record(flow)
+    hub.pause()  # the pump would apply part of the feed on its own: positions would then be
+    # counted from a row trimmed since, not from the first kept one this test reads by
     hub.feed(trace.Link(0.0, "A", "b1", pid="B", transport="memory"))
     for i in range(130_000):
         hub.feed(
@@ -250,6 +252,7 @@ def test_a_hundred_thousand_rows_stay_addressable() -> None:
                 i * 1e-4, "A", "b1", msg={"#": f"m{i}", "put": {"s": {}}}, transport="memory"
             )
         )
+    hub.resume()
     hub.refresh()
     front(flow, {"type": "hello"})
     assert flow.total == 130_000 and flow.kept <= 110_000
@@ -258,12 +261,14 @@ def test_a_hundred_thousand_rows_stay_addressable() -> None:
     front(flow, {"type": "rows", "req": 1, "from": reset["count"] - 3, "to": reset["count"]})
     assert [r[6] for r in sent[-1]["rows"]] == ["m129997", "m129998", "m129999"]
     # older rows go: positions stay tied to the same rows, base says how many went
+    hub.pause()
     for i in range(130_000, 150_000):
         hub.feed(
             trace.Said(
                 i * 1e-4, "A", "b1", msg={"#": f"m{i}", "put": {"s": {}}}, transport="memory"
             )
         )
+    hub.resume()
     hub.refresh()
     tick = [m for m in sent if m["type"] == "tick"][-1]
     assert tick["base"] > 0 and tick["total"] == 150_000

@@ -373,3 +373,43 @@ def test_a_frame_queued_before_its_socket_opens_is_filed_under_that_socket() -> 
         d.apply(e)
         mesh.apply(e)
     assert [(e.transport, e.count) for e in mesh.edges.values()] == [("ws", 1)]
+
+
+def test_a_peers_counters_are_the_mesh_models_whether_shared_or_its_own() -> None:
+    # the peer model reads its counters from a mesh model (a hub's, or one it keeps when used
+    # alone), so the peer view and the mesh's hover can never disagree on them
+    from gunrtc_kit.diagnose import PeersModel
+
+    put = {"#": "m1", "put": {"doc": {"x": 1}}}
+    events: list[trace.Event] = [
+        trace.Link(0.0, A, "b1", pid=B, transport="memory"),
+        trace.Link(0.0, B, "a1", pid=A, transport="memory"),
+        said(1.0, A, "b1", put),
+        heard(1.1, B, "a1", put),
+        trace.Put(1.1, B, "a1", msg_id="m1", changes={"doc": ["x"]}, values={"doc": {"x": 1}}),
+        said(1.2, B, "a1", put),
+        trace.Dropped(1.3, B, "a1", msg_id="m1", reason="loss", cause=trace.DropCause.LOSS),
+        trace.Dropped(1.4, A, "b1", msg_id="m1", reason="dup", cause=trace.DropCause.DUPLICATE),
+    ]
+    d = Directory({A: "a", B: "b"})
+    alone = PeersModel(d)
+    shared_mesh = MeshModel(d)
+    shared = PeersModel(d, mesh=shared_mesh)
+    versions = []
+    for e in events:
+        d.apply(e)
+        alone.apply(e)
+        shared_mesh.apply(e)
+        if type(e) in shared.reads:
+            shared.apply(e)
+        versions.append(shared.version(B))
+    want_b = {"heard": 1, "said": 1, "dropped": 0, "lost": 1, "puts": 1, "errors": 0}
+    want_a = {"heard": 0, "said": 1, "dropped": 1, "lost": 0, "puts": 0, "errors": 0}
+    for model in (alone, shared):
+        assert model.counters(B) == want_b and model.counters(A) == want_a
+        assert model.snapshot(B)["counters"] == want_b
+        assert model.snapshot(B)["data"] == {"doc": {"x": 1}}
+        assert model.counters("nobody") == dict.fromkeys(want_b, 0)
+    assert trace.Said not in shared.reads and trace.Put in shared.reads
+    # every event of B's moved its version, and none of A's did after B's first
+    assert versions[3] < versions[4] < versions[5] < versions[6] == versions[7]

@@ -217,9 +217,10 @@ class FlowView(View):
         start = max(self._next, off)
         match = self._match
         index = self._index
+        group = self.group  # a trait: read once, not per row
         for seq in range(start, fate.total):
             if match(seq - off):
-                if not (self.group and self._join(seq, seq - off)):
+                if not (group and self._join(seq, seq - off)):
                     index.append(seq)
         self._next = fate.total
         if index and index[0] < off:

@@ -42,11 +42,15 @@ from gunrtc_kit.diagnose.peerstate import PeersModel
 from gunrtc_kit.diagnose.signaling import SignalingModel
 from gunrtc_kit.lab.views.layout import Pos, RingLayout
 
-__all__ = ["Changes", "Tickable", "ViewHub"]
+__all__ = ["PULSES_PER_TICK", "Changes", "Tickable", "ViewHub"]
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.04
+PULSES_PER_TICK = 30  # pulses (a dot per copy said) a mesh view draws per tick; more are counted
+# the events that teach the directory who is who, and those the signalling model reads
+_LEARNS = frozenset({trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState, trace.Bye})
+_RTC = frozenset({trace.RtcSignal, trace.RtcState})
 
 
 @dataclass
@@ -111,7 +115,7 @@ class ViewHub:
         self.fate = FateModel(d, row_cap=self.row_cap)
         self.mesh = MeshModel(d)
         self.signaling = SignalingModel(d)
-        self.peers = PeersModel(d)
+        self.peers = PeersModel(d, mesh=self.mesh)  # a peer's counters are the mesh's
         self.layout = RingLayout()
         self._dir_version = -1
 
@@ -186,7 +190,6 @@ class ViewHub:
     # ------------------------------------------------------------------ work
     def apply_pending(self, limit: int | None = None) -> int:
         """Apply queued events to the models (under the lock); returns how many."""
-        n = 0
         q = self._queue
         d, fate, mesh, peers, sig = (
             self.directory,
@@ -195,19 +198,20 @@ class ViewHub:
             self.peers,
             self.signaling,
         )
-        rtc = (trace.RtcSignal, trace.RtcState)
-        learns = (trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState, trace.Bye)
         with self.lock:
-            while q and (limit is None or n < limit):
+            peer_reads = peers.reads  # most events (said, heard) only move counters: the mesh's
+            n = len(q) if limit is None else min(limit, len(q))
+            for _ in range(n):
                 e = q.popleft()
-                if isinstance(e, learns):
+                cls = type(e)
+                if cls in _LEARNS:
                     d.apply(e)
                 fate.apply(e)
                 mesh.apply(e)
-                peers.apply(e)
-                if isinstance(e, rtc):
+                if cls in peer_reads:
+                    peers.apply(e)
+                if cls in _RTC:
                     sig.apply(e)
-                n += 1
             self.applied += n
         return n
 
@@ -225,7 +229,7 @@ class ViewHub:
         m.changed_nodes, m.changed_edges = set(), set()
         m.counted_nodes, m.counted_edges = set(), set()
         self.fate.changed = set()
-        ch.pulses, ch.pulses_skipped = m.take_pulses()
+        ch.pulses, ch.pulses_skipped = m.take_pulses(PULSES_PER_TICK)
         if ch.nodes or self.directory.version != self._dir_version:
             self._dir_version = self.directory.version
             ch.moved = self.layout.update(list(m.nodes), self.directory.roles, self.directory.label)

@@ -27,8 +27,6 @@ from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
 __all__ = ["MeshView"]
 
-PULSES_PER_TICK = 30
-
 
 class MeshView(View):
     """Peers and wires: colour by transport, dashes by state, width by rate, faults on memory
@@ -147,7 +145,7 @@ class MeshView(View):
             self._edges |= self._counted_edges
             self._counted_nodes, self._counted_edges = set(), set()
             self._last_counts = now
-        pulses = [list(p) for p in ch.pulses[:PULSES_PER_TICK]]
+        pulses = [list(p) for p in ch.pulses]  # the hub took at most PULSES_PER_TICK
         structural = bool(ch.nodes or ch.edges)
         if self._nodes or self._edges or pulses:
             msg: dict[str, Any] = {

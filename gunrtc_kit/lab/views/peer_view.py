@@ -1,9 +1,10 @@
 """PeerView: one peer's counters, links and data, from trace events alone.
 
-It reads the hub's ``PeersModel`` (fed by heard/said/put/hi/bye events), never the peer's
-graph, so it shows the same thing for a live peer and for one in a replayed trace. The whole
-``peer`` trait is small and is refreshed at most ``every`` seconds while it changes, and only
-while a front end shows it (a dashboard has a tab per peer: the hidden ones send nothing).
+It reads the hub's ``PeersModel`` (data and links from put/hi/link/bye events, counters from
+the mesh model), never the peer's graph, so it shows the same thing for a live peer and for
+one in a replayed trace. The whole ``peer`` trait is small and is refreshed at most ``every``
+seconds while it changes, and only while a front end shows it (a dashboard has a tab per
+peer: the hidden ones send nothing).
 
 A click on a field asks why it holds its value: the front end sends ``{"type": "explain",
 "req", "soul", "key"}`` and gets ``{"type": "explain", "req", "soul", "key", "error", ...}``
@@ -159,8 +160,7 @@ class PeerView(Published, View):
         self.observe(self._on_live_toggle, names="live")
 
     def _refresh_trait(self) -> None:
-        state = self.hub.peers.get(self.pid)
-        self._version = state.version
+        self._version = self.hub.peers.version(self.pid)
         self._last = self._now()
         self.peer = self.hub.peers.snapshot(self.pid, self.name)
 
@@ -182,12 +182,12 @@ class PeerView(Published, View):
 
     def tick(self, ch: Changes) -> None:
         """Refresh the ``peer`` trait when it changed, throttled, only while shown and live."""
+        if not self.visible and not ch.flush:
+            return  # a hidden tab: refreshed when it is shown again (a plain attribute: most
+            # of a dashboard's peer tabs are hidden, and this runs for each, 25 times a second)
         if not self.live or self.closed:
             return  # frozen: what the cell that made it saw stays on the page
-        if not self.visible and not ch.flush:
-            return  # a hidden tab: refreshed when it is shown again
-        state = self.hub.peers.peers.get(self.pid)
-        if state is None or state.version == self._version:
+        if self.hub.peers.version(self.pid) == self._version:
             return
         if ch.flush or self._now() - self._last >= self.every:
             self._refresh_trait()
@@ -212,7 +212,7 @@ class PeerView(Published, View):
             try:
                 answer.update(self.explainer(soul, key).as_dict())
                 answer["error"] = ""
-                moved = self.hub.peers.get(self.pid).version != self._version
+                moved = self.hub.peers.version(self.pid) != self._version
                 if not self.live and moved:
                     answer["notes"] = [
                         f"this view is frozen at {self.frozen_at}; the peer has changed since, "

@@ -114,7 +114,7 @@ class SeaView(Published, View):
         """Read the source again and send the new report and auth rows (the truth is here:
         the front end only draws them). A failing source is shown in ``error``, not raised."""
         if self.pid:
-            self._version = self.hub.peers.get(self.pid).version
+            self._version = self.hub.peers.version(self.pid)
         self._last = self._now()
         try:
             nodes, steps = self.source()
@@ -163,8 +163,7 @@ class SeaView(Published, View):
             return
         if not self.pid or self._now() - self._last < self.every:
             return
-        state = self.hub.peers.peers.get(self.pid)
-        if state is not None and state.version != self._version:
+        if self.hub.peers.version(self.pid) != self._version:
             self.recompute()
 
     def handle(self, content: dict[str, Any]) -> None:
