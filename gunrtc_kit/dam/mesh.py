@@ -32,23 +32,27 @@ Where we differ on purpose (gun.js does neither):
 Theory of operation: the mesh is sans-I/O. It reads no clock (``clock_ms`` is passed in), owns
 no task and no socket: wires are objects with ``send(text)``; the deferred batch flush is handed
 to ``call_soon`` (the owner's loop) or, without one, left for ``flush_all()``; dedup expiry is a
-deadline (``next_deadline``/``expire``) that the owner schedules.
+deadline (``next_deadline``/``expire``) that the owner schedules. The mesh hears and decides;
+two collaborators hold the rest: ``Routes`` (``dam/routes.py``: reply routes and recipients in
+dedup) and ``Outbox`` (``dam/outbox.py``: batches, flushes and the queues of unsent frames).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.core import codec
 from gunrtc_kit.core.dup import Dup
 from gunrtc_kit.core.ids import random_id
+from gunrtc_kit.dam.outbox import Outbox
 from gunrtc_kit.dam.peer import MeshPeer
-from gunrtc_kit.errors import GunError, InvalidDataError, LimitError, NetworkError
+from gunrtc_kit.dam.report import Reporter
+from gunrtc_kit.dam.routes import Routes
+from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
 
 __all__ = ["SLICE", "Handler", "Mesh"]
 
@@ -65,12 +69,9 @@ _QUIET_DAMS = frozenset({"hi"})
 # messages of one batch handled per turn of the loop by network transports: small enough that
 # a 5M-element frame yields thousands of times, large enough that a normal batch is one turn
 SLICE = 256
-# recipients remembered per message by id; a wider broadcast remembers its time instead
-_MAX_TO = 32
 
 
 QUEUE_CHARS = 16 * 2**20  # characters one peer's queue of unsent frames may hold
-_NOBODY: frozenset[str] = frozenset()  # no ``><``: one shared empty set, not one per message
 
 
 class Mesh:
@@ -80,6 +81,29 @@ class Mesh:
     root merges puts, answers gets and dispatches acks there). ``on_hi``/``on_bye`` lists are
     called when a peer joins or leaves.
     """
+
+    # one per peer of a scaling run (thousands): attributes in slots, not a dict each
+    __slots__ = (
+        "pid",
+        "clock_ms",
+        "bus",
+        "dup",
+        "on_message",
+        "max_frame",
+        "queue_limit",
+        "peers",
+        "near",
+        "said",
+        "duplicates",
+        "handlers",
+        "on_hi",
+        "on_bye",
+        "report",
+        "routes",
+        "outbox",
+        "_current",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -104,11 +128,8 @@ class Mesh:
         self.bus = bus or trace.TraceBus()
         self.dup = dup if dup is not None else Dup(clock_ms)  # an empty Dup is falsy
         self.on_message: Handler | None = on_message
-        self.call_soon = call_soon
         self.max_frame = max_frame
-        self.pack = pack
         self.queue_limit = queue_limit
-        self.queue_chars = queue_chars
         self.peers: dict[str, MeshPeer] = {}
         self.near = 0
         # messages said (copies: one per peer sent to) and duplicates heard and dropped, kept
@@ -118,16 +139,11 @@ class Mesh:
         self.handlers: dict[str, Handler] = {"?": self._hear_pid, "!": self._hear_error}
         self.on_hi: list[Callable[[MeshPeer], None]] = []
         self.on_bye: list[Callable[[MeshPeer], None]] = []
-        self._dirty: set[MeshPeer] = set()
-        # peers whose batch flush was handed to call_soon, in that order: each scheduled call
-        # flushes the oldest, so no closure is made per batch (a flood of N peers kept one
-        # per in-flight batch alive, and the garbage collector scanned them all)
-        # (a list read from ``_due_at`` on, its flushed head dropped when all are flushed or
-        # it is half the list: an empty deque is 760 bytes, one per mesh, and the scaling
-        # benchmark has 10,000 meshes)
-        self._due: list[MeshPeer] = []
-        self._due_at = 0
-        self._flush_due_cb = self._flush_due
+        self.report = Reporter(self.bus, self.pid)
+        self.routes = Routes(self.dup, self.peers, clock_ms, self.report)
+        self.outbox = Outbox(
+            self.peers, pack=pack, queue_chars=queue_chars, call_soon=call_soon, report=self.report
+        )
         # the message being handled right now, and the peer it came from (Gun's mesh.leap)
         self._current: tuple[Message, MeshPeer] | None = None
 
@@ -137,34 +153,6 @@ class Mesh:
 
     def _now(self) -> float:
         return self.bus.now()
-
-    def _error(self, peer: MeshPeer | None, text: str, msg_id: str = "") -> None:
-        self._emit(
-            trace.Error(self._now(), self.pid, peer.id if peer else "", error=text, msg_id=msg_id)
-        )
-
-    def _dropped(
-        self, peer: MeshPeer | None, msg_id: str, cause: trace.DropCause, reason: str
-    ) -> None:
-        if not self.bus.wants(trace.Dropped):
-            return  # every duplicate on every hop is one: built only for someone who looks
-        self._emit(
-            trace.Dropped(
-                self._now(),
-                self.pid,
-                peer.id if peer else "",
-                msg_id=msg_id,
-                reason=reason,
-                cause=cause,
-                transport=peer.transport if peer else "",
-            )
-        )
-
-    def _dropped_frame(self, peer: MeshPeer, raw: str, cause: trace.DropCause, reason: str) -> None:
-        """A whole frame (maybe a batch) was discarded: one ``Dropped`` per message in it."""
-        if self.bus.wants(trace.Dropped):
-            for mid in codec.message_ids(raw):
-                self._dropped(peer, mid, cause, reason)
 
     # ------------------------------------------------------------------ hearing
     def hear(self, raw: str | bytes, peer: MeshPeer) -> None:
@@ -184,7 +172,7 @@ class Mesh:
         when the owner already parsed the frame elsewhere, e.g. a big one in a worker thread."""
         if isinstance(raw, bytes | bytearray | memoryview):
             # gun.js ignores binary frames silently (raw[0] is a number); we say so.
-            self._error(peer, "binary frame ignored: DAM frames are text")
+            self.report.error(peer, "binary frame ignored: DAM frames are text")
             self.say({"dam": "!", "err": "DAM frames are text; binary frame ignored."}, peer)
             return []
         try:
@@ -192,16 +180,16 @@ class Mesh:
                 raise parsed
             msgs, bad = parsed if parsed is not None else codec.parse(raw, self.max_frame)
         except LimitError:
-            self._error(peer, f"frame of {len(raw)} chars over max_frame={self.max_frame}")
+            self.report.error(peer, f"frame of {len(raw)} chars over max_frame={self.max_frame}")
             self.say({"dam": "!", "err": "Message too big!"}, peer)
             return []
         except InvalidDataError as exc:
-            self._error(peer, f"{exc} ({raw[:60]!r})")
+            self.report.error(peer, f"{exc} ({raw[:60]!r})")
             self.say({"dam": "!", "err": "DAM JSON parse error."}, peer)
             return []
         if bad:
             problem = str(bad[0])
-            self._error(peer, problem)
+            self.report.error(peer, problem)
             self.say({"dam": "!", "err": problem}, peer)
         return msgs
 
@@ -215,7 +203,7 @@ class Mesh:
                 # one line, not a traceback per message: a hostile frame must not flood the log
                 log.warning("handling %r from %s failed: %r", msg.get("#"), peer.id, exc)
                 log.debug("traceback", exc_info=True)
-                self._error(peer, f"handling message failed: {exc!r}", str(msg.get("#", "")))
+                self.report.error(peer, f"handling message failed: {exc!r}", str(msg.get("#", "")))
         self.flush(peer)
 
     def hear_one(self, msg: Message, peer: MeshPeer, size: int = 0) -> None:
@@ -225,7 +213,7 @@ class Mesh:
             mid = msg["#"] = random_id(9)
         if self.dup.check(mid) is not None:
             self.duplicates += 1
-            self._dropped(peer, mid, trace.DropCause.DUPLICATE, "duplicate")
+            self.report.dropped(peer, mid, trace.DropCause.DUPLICATE, "duplicate")
             return
         ack = msg.get("@")
         hsh = msg.get("##")
@@ -235,16 +223,21 @@ class Mesh:
             key = f"{ack}{hsh}" if isinstance(ack, str) else f"{mid}{hsh}" if "get" in msg else ""
             if key:
                 if self.dup.check(key) is not None:
-                    self._dropped(
+                    self.report.dropped(
                         peer, mid, trace.DropCause.DUPLICATE_REPLY, "duplicate reply (same ##)"
                     )
                     return
                 self.dup.track(key)
         dam = msg.get("dam")
-        if dam is None and isinstance(ack, str) and ack in self.dup and not self.sent_to(ack, peer):
+        if (
+            dam is None
+            and isinstance(ack, str)
+            and ack in self.dup
+            and not self.routes.sent_to(ack, peer)
+        ):
             # a reply is taken only from a peer its request went to: anyone else naming the id
             # (a forged ``ok`` for someone's put, say) is refused here, before any layer sees it
-            self._dropped(
+            self.report.dropped(
                 peer,
                 mid,
                 trace.DropCause.REPLY_FROM_STRANGER,
@@ -266,7 +259,7 @@ class Mesh:
                 handler(msg, peer)
             elif not isinstance(dam, str) or dam not in _QUIET_DAMS:
                 shown = codec.js_slice(codec.dumps(dam), 40)
-                self._error(peer, f"unknown dam {shown}", mid)
+                self.report.error(peer, f"unknown dam {shown}", mid)
                 self.say({"dam": "!", "err": f"Unknown dam {shown}.", "@": mid}, peer)
             return
         if "get" in msg:
@@ -280,13 +273,6 @@ class Mesh:
         finally:
             self._current = prev
 
-    def yo(self, msg: Message) -> frozenset[str]:
-        """Peers the sender says it already reached (``><``, first 99 chars as gun.js)."""
-        seen = msg.get("><")
-        if not isinstance(seen, str) or not seen:
-            return _NOBODY
-        return frozenset(seen[:99].split(","))
-
     # ------------------------------------------------------------------ built-in dams
     def _hear_pid(self, msg: Message, peer: MeshPeer) -> None:
         pid = msg.get("pid")
@@ -294,7 +280,7 @@ class Mesh:
             peer.pid = pid  # first one wins, as gun.js
             self._emit(trace.Hi(self._now(), self.pid, peer.id, pid=pid, transport=peer.transport))
         if pid == self.pid:
-            self._error(peer, "connected to ourselves (same pid); hanging up")
+            self.report.error(peer, "connected to ourselves (same pid); hanging up")
             self.disconnect(peer)
             return
         if "@" in msg:
@@ -302,7 +288,7 @@ class Mesh:
         self.say({"dam": "?", "pid": self.pid, "@": msg["#"]}, peer)
 
     def _hear_error(self, msg: Message, peer: MeshPeer) -> None:
-        self._error(peer, f"peer says: {msg.get('err')!r}", str(msg.get("#", "")))
+        self.report.error(peer, f"peer says: {msg.get('err')!r}", str(msg.get("#", "")))
 
     # ------------------------------------------------------------------ saying
     def say(
@@ -328,14 +314,14 @@ class Mesh:
             via = entry.via
         if isinstance(ack, str):
             if peer is None:
-                peer = self._route_back(mid, ack)
+                peer = self.routes.back(mid, ack, self._current)
                 if peer is None:
                     return False
-            if self._not_found_suppressed(msg, mid, ack, peer):
+            if self.routes.not_found_suppressed(msg, mid, ack, peer):
                 return False
         to: list[MeshPeer] = []
         if peer is None:
-            to = self._recipients(msg, via, targets)
+            to = self.routes.recipients(msg, via, targets)
             if not to:
                 # nobody to tell (a peer relaying what it heard from its only peer): skip
                 # the serialization
@@ -344,7 +330,7 @@ class Mesh:
                 return False
         out = self._raw(msg, via)
         if out is None:
-            self._dropped(
+            self.report.dropped(
                 peer, mid, trace.DropCause.IDENTICAL_REPLY, "identical reply already sent"
             )
             return False
@@ -353,7 +339,7 @@ class Mesh:
             raise LimitError(f"message of {len(raw)} chars over max_frame={self.max_frame}")
         if peer is not None:
             if self._say_to(msg, raw, peer, via):
-                self._note_sent(mid, (peer.id,))
+                self.routes.note_sent(mid, (peer.id,))
                 return True
             return False
         sent: list[str] = []
@@ -363,89 +349,12 @@ class Mesh:
         if isinstance(ack, str):
             self.dup.track(ack)  # keep a streamed reply's route alive
         if sent:
-            self._note_sent(mid, sent)
+            self.routes.note_sent(mid, sent)
         return bool(sent)
 
-    def _route_back(self, mid: str, ack: str) -> MeshPeer | None:
-        """The peer a reply to ``ack`` goes back to (the request's ``via``, or the one whose
-        message is being handled now); None, with a ``Dropped`` saying why, when there is
-        none: the request was ours, its route expired, or its peer left."""
-        req = self.dup.get(ack)
-        peer: MeshPeer | None = None
-        if req is not None and isinstance(req.via, MeshPeer):
-            peer = req.via
-        elif self._current is not None and self._current[0].get("#") == ack:
-            peer = self._current[1]
-        if peer is None:
-            if req is not None:
-                self._dropped(
-                    None,
-                    mid,
-                    trace.DropCause.OWN_REQUEST,
-                    f"reply to our own request {ack!r}: not relayed",
-                )
-            else:
-                self._dropped(
-                    None, mid, trace.DropCause.NO_ROUTE, f"lost route: no request {ack!r} in dedup"
-                )
-            return None
-        if peer.wire is None and peer.id not in self.peers:
-            self._dropped(
-                peer, mid, trace.DropCause.PEER_LEFT, "route back leads to a peer that left"
-            )
-            return None
-        return peer
-
-    def _not_found_suppressed(
-        self, msg: Message, mid: str, ack: str, peer: MeshPeer | None
-    ) -> bool:
-        """A not-found reply to a request that has data already is not sent (gun.js)."""
-        req = self.dup.get(ack)
-        it = req.it if req is not None else None
-        if "put" not in msg and "##" not in msg and isinstance(it, dict) and "##" in it:
-            self._dropped(
-                peer,
-                mid,
-                trace.DropCause.NOT_FOUND_SUPPRESSED,
-                "not-found reply to a request that has data",
-            )
-            return True
-        return False
-
-    def _recipients(
-        self, msg: Message, via: MeshPeer | None, targets: Iterable[MeshPeer] | None
-    ) -> list[MeshPeer]:
-        """Whom a broadcast goes to: every peer (or ``targets``) but the one it came from and
-        those its ``><`` says were told already."""
-        yo = self.yo(msg)
-        to: list[MeshPeer] = []
-        for p in list(self.peers.values()) if targets is None else list(targets):
-            if p is via or (yo and (p.url in yo or p.pid in yo or p.id in yo)):
-                continue
-            to.append(p)
-        return to
-
-    def _note_sent(self, mid: str, ids: Sequence[str]) -> None:
-        """Remember who was sent ``mid`` (a few ids, or, for a wide broadcast, the time: every
-        peer connected then got it), so ``hear_one`` can refuse replies from anyone else."""
-        entry = self.dup.get(mid) or self.dup.track(mid)
-        to = entry.to
-        # a tuple of str, not a set: the garbage collector stops tracking it, and a relay keeps
-        # one per message it said for 9-18 s
-        if isinstance(to, float):
-            return
-        ids = tuple(ids) if to is None else (*to, *ids)
-        entry.to = self.clock_ms() if len(ids) > _MAX_TO else ids
-
     def sent_to(self, mid: str, peer: MeshPeer) -> bool:
-        """Whether ``mid`` was said to ``peer`` (as far as the dedup entry remembers)."""
-        entry = self.dup.get(mid)
-        to = entry.to if entry is not None else None
-        if to is None:
-            return False
-        if isinstance(to, float):
-            return peer.met is not None and peer.met <= to
-        return peer.id in to
+        """Whether ``mid`` was said to ``peer`` (as far as its dedup entry remembers)."""
+        return self.routes.sent_to(mid, peer)
 
     def _raw(self, msg: Message, via: MeshPeer | None) -> tuple[Message, str] | None:
         """Serialize once per ``say`` call, applying gun.js's send-time rewrites to a copy
@@ -494,22 +403,10 @@ class Mesh:
         peer.last = mid
         peer.said += 1
         self.said += 1
-        if peer.batch_size:  # a batch is open: join it if it has room
-            if peer.batch_size + len(raw) + 1 <= self.pack:
-                if peer.batch is None:
-                    peer.batch = [raw]
-                else:
-                    peer.batch.append(raw)
-                peer.batch_size += len(raw) + 1
-                self._emit_said(msg, peer, len(raw), batched=True)
-                return True
-            self.flush(peer)
-        # the first message of a burst goes out alone and opens the batch ('[', no list yet:
-        # most bursts are one message)
-        peer.batch_size = 1
-        self._schedule_flush(peer)
-        self._emit_said(msg, peer, len(raw), batched=False)
-        self._send(raw, peer)
+        batched = self.outbox.join(raw, peer)
+        self._emit_said(msg, peer, len(raw), batched=batched)  # traced before it is written
+        if not batched:  # the first of a burst goes out alone (and may be lost: traced after)
+            self.outbox.write(raw, peer)
         return True
 
     def _emit_said(self, msg: Message, peer: MeshPeer, size: int, batched: bool) -> None:
@@ -528,81 +425,13 @@ class Mesh:
             )
         )
 
-    def _schedule_flush(self, peer: MeshPeer) -> None:
-        if peer in self._dirty:
-            return
-        self._dirty.add(peer)
-        if self.call_soon is not None:
-            self.call_soon(self._flush_due_cb)
-            self._due.append(peer)
-
-    def _flush_due(self) -> None:
-        """A flush handed to ``call_soon``: they run in the order they were scheduled, so the
-        oldest peer waiting is the one this call was scheduled for."""
-        due = self._due
-        if self._due_at < len(due):
-            peer = due[self._due_at]
-            self._due_at += 1
-            if self._due_at == len(due):
-                due.clear()
-                self._due_at = 0
-            elif self._due_at > 64 and self._due_at * 2 > len(due):
-                # a busy mesh may never run dry: drop the flushed head now and then
-                del due[: self._due_at]
-                self._due_at = 0
-            self.flush(peer)
-
     def flush(self, peer: MeshPeer) -> None:
         """Send ``peer``'s open batch as one ``[..]`` frame, if it holds anything, and close it."""
-        self._dirty.discard(peer)
-        batch, peer.batch, peer.batch_size = peer.batch, None, 0
-        if batch:
-            self._send(codec.encode_batch(batch), peer)
+        self.outbox.flush(peer)
 
     def flush_all(self) -> None:
-        for peer in list(self._dirty):
-            self.flush(peer)
-
-    def _send(self, raw: str, peer: MeshPeer) -> None:
-        if peer.wire is not None and peer.met is not None:
-            try:
-                peer.wire.send(raw)
-                return
-            except NetworkError:
-                pass
-        if peer.url is None and peer.met is None and self.peers.get(peer.id) is not peer:
-            # an inbound, memory or WebRTC peer that left never comes back on this object:
-            # a queued frame would wait for good, so say it is lost instead
-            self._dropped_frame(peer, raw, trace.DropCause.PEER_LEFT, "the peer left the mesh")
-            return
-        queue = peer.queue
-        if queue is None:
-            queue = peer.queue = deque()
-        if len(queue) >= peer.queue_limit:
-            self._dropped_frame(
-                peer,
-                raw,
-                trace.DropCause.QUEUE_FULL,
-                f"queue full (queue_limit={peer.queue_limit})",
-            )
-            self._error(peer, f"peer {peer.id!r} queue is full (queue_limit={peer.queue_limit})")
-            return
-        if peer.queued_chars + len(raw) > self.queue_chars:
-            # a count alone let 1000 frames of up to max_frame each wait for one slow peer
-            self._dropped_frame(
-                peer,
-                raw,
-                trace.DropCause.QUEUE_FULL,
-                f"queue full (queue_chars={self.queue_chars})",
-            )
-            self._error(
-                peer,
-                f"peer {peer.id!r} queue holds {peer.queued_chars} chars; "
-                f"a frame of {len(raw)} would pass queue_chars={self.queue_chars}",
-            )
-            return
-        queue.append(raw)
-        peer.queued_chars += len(raw)
+        """Send every open batch now (a mesh with no ``call_soon``)."""
+        self.outbox.flush_all()
 
     # ------------------------------------------------------------------ peers
     def add(self, peer: MeshPeer) -> MeshPeer:
@@ -633,17 +462,7 @@ class Mesh:
             self.say(hello, peer)
             # gun.js deletes this entry so that our own '?' coming back is seen (self-dial)
             self.dup.forget(str(hello["#"]))
-        queue = peer.queue
-        while queue and peer.wire is not None:
-            raw = queue.popleft()
-            try:
-                peer.wire.send(raw)
-            except NetworkError:
-                queue.appendleft(raw)
-                break
-            peer.queued_chars -= len(raw)
-        if not queue:
-            peer.queued_chars = 0
+        self.outbox.drain(peer)
         if first:
             for fn in list(self.on_hi):
                 fn(peer)
@@ -653,19 +472,7 @@ class Mesh:
         known = self.peers.get(peer.id) is peer
         if known:
             del self.peers[peer.id]
-        self._dirty.discard(peer)
-        batch = peer.batch
-        peer.batch, peer.batch_size = None, 0
-        if batch and peer.url is None:
-            # said (traced) but never written: the wire is gone before the batch's flush
-            self._dropped_frame(
-                peer,
-                codec.encode_batch(batch),
-                trace.DropCause.WIRE_CLOSED,
-                "the wire closed before the batch was sent",
-            )
-        elif batch:
-            self._send(codec.encode_batch(batch), peer)  # a dialled peer's queue keeps it
+        self.outbox.close(peer)
         if peer.met is None:
             return
         self.near -= 1
