@@ -94,7 +94,7 @@ def chromium(pw: Any) -> Any:
     """Debian's chromium, headless, kept off the network (a fresh temporary profile)."""
     if not CHROMIUM.exists():
         raise AssertionError(
-            "Debian chromium missing: scripts/setup installs it (apt-get install chromium)"
+            "Debian chromium missing: scripts/setup-tests installs it (apt-get install chromium)"
         )
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 

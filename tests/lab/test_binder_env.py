@@ -1,4 +1,4 @@
-"""Binder builds, and the notebooks run there: scripts/binder-env (called by scripts/setup)
+"""Binder builds, and the notebooks run there: scripts/binder-env (called by scripts/setup-tests)
 builds .cache/binder-env from binder/ alone the way repo2docker does (the Python of
 binder/runtime.txt, repo2docker's base notebook packages, `pip install -r
 binder/requirements.txt` from the repo root, then binder/postBuild); here we check that
@@ -55,7 +55,7 @@ def clean_env() -> dict[str, str]:
 
 def require_env() -> None:
     if not PY.exists():
-        pytest.fail(f"no Binder environment at {ENV}: run scripts/setup (or scripts/binder-env)")
+        pytest.fail(f"no Binder environment at {ENV}: run scripts/setup-tests (or scripts/binder-env)")
 
 
 def in_env(code: str, cwd: Path) -> str:
@@ -82,7 +82,7 @@ def test_binder_env_is_built_and_current() -> None:
     )
     assert done.returncode == 0, (
         f"{done.stderr.strip()}: binder/ or pyproject.toml changed since the environment was "
-        "built; run scripts/setup"
+        "built; run scripts/setup-tests"
     )
 
 

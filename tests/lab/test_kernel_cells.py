@@ -1,7 +1,7 @@
 """A WebRTC link made in one cell keeps delivering while the kernel is idle, during an
 awaiting cell and during a blocking cell, in a real kernel, under ipykernel 7 and 6.
 
-ipykernel 7 is the one in the venv; ipykernel 6 is installed apart by scripts/setup
+ipykernel 7 is the one in the venv; ipykernel 6 is installed apart by scripts/setup-tests
 (``.cache/ipykernel6``, put first on the kernel's PYTHONPATH). Messages flow only over the
 data channel: the relay is stopped after linking.
 """
@@ -87,7 +87,7 @@ def kernel_spec(tmp: Path, version: str) -> Path:
 def test_link_keeps_delivering_between_and_during_cells(version: str, tmp_path: Path) -> None:
     require_loopback_only()
     if version == "6" and not (IPK6 / "ipykernel").is_dir():
-        pytest.fail(f"ipykernel 6 is missing from {IPK6}: run scripts/setup")
+        pytest.fail(f"ipykernel 6 is missing from {IPK6}: run scripts/setup-tests")
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpecManager
 
