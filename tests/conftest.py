@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from gunrtc_kit import Relay
 
 GRACE = 3.0  # seconds a test's threads and processes get to finish after it
 SHARED_THREADS = ("gunrtc-kit-runtime", "gunrtc-kit-views")
@@ -45,6 +47,15 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[Relay]:
+    """Our relay, in process, on 127.0.0.1 (a free port); stopped after the test. Dial it
+    with ``tests.helpers.relay_peer``."""
+    r = await Relay().start()
+    yield r
+    await r.stop()
 
 
 def _ours(t: threading.Thread) -> bool:

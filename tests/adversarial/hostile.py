@@ -151,7 +151,7 @@ async def worst_ack_while(url: str, attack: asyncio.Task[Any], every: float = 0.
     while not attack.done() or n == 0:
         worst = max(worst, await put_ack_time(url, f"probe/{n}"))
         n += 1
-        await asyncio.sleep(every)
+        await asyncio.sleep(every)  # probe pacing IS the measurement, not a wait
     return worst
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,15 +62,6 @@ CASES: list[tuple[str, str | bytes, Check]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def relay() -> Iterator[RelayProcess]:
-    r = RelayProcess()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
 async def _answers(url: str, frame: str | bytes, want: Check) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = []
     async with raw_client(url) as ws:
@@ -84,12 +75,12 @@ async def _answers(url: str, frame: str | bytes, want: Check) -> list[dict[str, 
 
 @pytest.mark.parametrize(("name", "frame", "want"), CASES, ids=[c[0] for c in CASES])
 async def test_each_bad_input_gets_its_answer_and_stalls_no_one(
-    relay: RelayProcess, name: str, frame: str | bytes, want: Check
+    relay_proc: RelayProcess, name: str, frame: str | bytes, want: Check
 ) -> None:
-    attack = asyncio.ensure_future(_answers(relay.url, frame, want))
+    attack = asyncio.ensure_future(_answers(relay_proc.url, frame, want))
     worst = 0.0
     for i in range(3):
-        worst = max(worst, await put_ack_time(relay.url, f"honest/{name}/{i}"))
+        worst = max(worst, await put_ack_time(relay_proc.url, f"honest/{name}/{i}"))
     got = await attack
     assert want(got), got
     errors = [m for m in got if m.get("dam") == "!"]
@@ -97,11 +88,11 @@ async def test_each_bad_input_gets_its_answer_and_stalls_no_one(
     assert worst < 2.0, f"an honest put waited {worst:.2f} s"
 
 
-async def test_the_matrix_leaves_memory_and_log_bounded(relay: RelayProcess) -> None:
+async def test_the_matrix_leaves_memory_and_log_bounded(relay_proc: RelayProcess) -> None:
     # runs after the cases (file order): the relay saw every bad input above
     sent = sum(len(f) for _, f, _ in CASES)
-    assert relay.proc.poll() is None, "the relay died"
-    assert relay.rss_mb() < 150, f"relay RSS {relay.rss_mb():.0f} MB after the matrix"
-    log = relay.log_text()
+    assert relay_proc.proc.poll() is None, "the relay died"
+    assert relay_proc.rss_mb() < 150, f"relay RSS {relay_proc.rss_mb():.0f} MB after the matrix"
+    log = relay_proc.log_text()
     assert "Traceback" not in log
     assert len(log) < max(20_000, sent // 10), f"{len(log)} bytes of log for {sent} sent"

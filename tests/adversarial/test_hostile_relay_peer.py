@@ -61,7 +61,7 @@ async def endless_chunks(ws: ServerConnection) -> None:
                         )
                     )
                     if i % 50 == 0:
-                        await asyncio.sleep(0)
+                        await asyncio.sleep(0)  # a loop turn: the flood yields, as a socket would
 
 
 FLOOD_ERRS: list[str] = []  # what our peer answered the flood with
@@ -82,7 +82,7 @@ async def soul_flood(ws: ServerConnection) -> None:
             batch = [{"#": random_id(9), "put": node(f"flood/{i + j}", v=i + j)} for j in range(50)]
             i += 50
             await ws.send(json.dumps(batch))
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a loop turn: the flood yields, as a socket would
     finally:
         reader.cancel()
         await asyncio.wait([reader])

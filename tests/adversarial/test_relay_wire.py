@@ -101,7 +101,7 @@ async def _batch_attack(relay: RelayProcess, frame: str) -> tuple[float, list[di
                 while not any(m.get("@") == mid for m in got):
                     worst = max(worst, await _probe(honest, n))
                     n += 1
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # probe pacing IS the measurement
         finally:
             stop.set()
             await reader

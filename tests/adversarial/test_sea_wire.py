@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
@@ -47,21 +46,19 @@ async def test_a_put_of_thousands_of_forged_signatures_does_not_stall_other_clie
                 return await wait_reply(ws, "forged", 30)
 
         task = asyncio.ensure_future(attack())
-        # the relay shares this loop: the longest the loop is held is the longest any other
-        # client's message waits (a probe client's ack time misses a stall between probes)
-        worst = 0.0
-        while not task.done():
-            t0 = time.perf_counter()
-            await asyncio.sleep(0.002)
-            worst = max(worst, time.perf_counter() - t0 - 0.002)
+        await relay.bus.until(
+            lambda e: isinstance(e, root.trace.Heard) and e.msg.get("#") == "forged", 30
+        )
+        # the behaviour, as an order (a loaded 2-core CI stretches both sides alike): an
+        # honest client that connects after the forged put arrived is acked while its 8000
+        # signatures are still being checked. Verified in one piece (0.67 s of CPU) they held
+        # the loop until the forged put's reply was out. The loop-hold figure itself (about
+        # 20 ms here) is measured by benchmarks/sea_loop_hold.py.
+        await put_ack_time(relay.url, "during/attack")
+        assert not task.done(), "the honest put was acked only after the forged put's check"
         reply = await task
         assert reply.get("err") == "Unverified data."
         assert soul not in relay.gun.graph.nodes
-        # 8000 verifications take ~0.65 s of CPU: in one piece they held the loop that long
-        sys.stdout.write(f"8000 forged signatures: loop held at most {worst * 1000:.1f} ms\n")
-        # in one piece it was 0.67 s; sliced, about 20 ms here and up to 0.16 s seen on a
-        # loaded CI machine (a garbage collection or the frame's parse can land in a slice)
-        assert worst < 0.35, f"the relay's loop was held {worst:.3f} s"
         assert await put_ack_time(relay.url, "after/attack") < 1.0
         refused = [e for e in relay.bus.events(root.trace.Error) if e.msg_id == "forged"]
         assert len(refused) == root.SEA_TRACED + 1  # 10 named, then one for the other 7990

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from gunrtc_kit import Gun, GunError, Relay
-from gunrtc_kit.transport.memory import connect_memory
-from tests.helpers import until
+from tests.helpers import MeshPair
 
 pytestmark = pytest.mark.asyncio
 
@@ -48,12 +47,8 @@ class Calls:
 @pytest.fixture
 async def pair() -> AsyncIterator[tuple[Gun, Gun]]:
     # acks=True: each root acks a put once merged, so awaiting b's put means a holds it
-    a, b = await Gun(acks=True).start(), await Gun(acks=True).start()
-    connect_memory(a.mesh, b.mesh)
-    await until(lambda: a.mesh.peers and b.mesh.peers, timeout=WAIT)
-    yield a, b
-    await a.close()
-    await b.close()
+    async with MeshPair(acks=True) as net:
+        yield net.a, net.b
 
 
 def watchers(gun: Gun) -> dict[str, list[Any]]:

@@ -9,8 +9,7 @@ import pytest
 
 from gunrtc_kit import Gun, Relay, trace
 from gunrtc_kit.diagnose import Directory, FateModel, MeshModel, PeersModel
-from gunrtc_kit.transport.memory import MemoryWire, connect_memory
-from tests.helpers import until
+from tests.helpers import MemoryNet, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,21 +29,12 @@ def feed(bus: trace.TraceBus, *ms: object) -> None:
 
 
 async def test_fate_of_a_put_in_a_ring_hops_dedup_and_loss() -> None:
-    bus = trace.TraceBus()
-    peers = [await Gun(bus=bus).start() for _ in range(4)]
-    names = {p.pid: f"p{i}" for i, p in enumerate(peers)}
-    wires: list[MemoryWire] = []
-    try:
-        for i in range(4):
-            connect_memory(
-                peers[i].mesh, peers[(i + 1) % 4].mesh, on_wire=lambda x, y: wires.extend([x, y])
-            )
+    async with MemoryNet(4, links=[(i, (i + 1) % 4) for i in range(4)]) as net:
+        peers, bus = net.peers, net.bus
+        names = {p.pid: f"p{i}" for i, p in enumerate(peers)}
         # p2-p3 loses everything: the put must reach p3 the other way round (p0 -> p3)
-        wires[4].loss = wires[5].loss = 1.0
-        for p in peers:
-            await bus.until(
-                lambda e, p=p: isinstance(e, trace.Link) and e.node == p.pid, 5, past=True
-            )
+        for w in net.wires[(2, 3)]:
+            w.loss = 1.0
         put = peers[0].get("news").put({"headline": "ring"})
         await until(lambda: all("news" in p.graph.nodes for p in peers))
         await bus.until(lambda e: isinstance(e, trace.Dropped) and e.msg_id == put.id, 5, past=True)
@@ -94,18 +84,14 @@ async def test_fate_of_a_put_in_a_ring_hops_dedup_and_loss() -> None:
         (bad,) = [e for e in mesh.edges.values() if {e.a, e.b} == {peers[2].pid, peers[3].pid}]
         assert bad.lost >= 1 and bad.loss == 1.0
         assert mesh.partitions() == 1  # the ring still joins everyone without p2-p3
-    finally:
-        for p in peers:
-            await p.close()
 
 
 async def test_a_wire_that_never_completes_its_handshake_draws_no_phantom() -> None:
-    bus = trace.TraceBus()
-    a, b, c = [await Gun(bus=bus).start() for _ in range(3)]
-    names = {a.pid: "a", b.pid: "b", c.pid: "c"}
-    try:
-        connect_memory(a.mesh, b.mesh)
-        connect_memory(b.mesh, c.mesh, loss=1.0)
+    async with MemoryNet(3, links=[(0, 1)]) as net:
+        a, b, c = net.peers
+        bus = net.bus
+        names = {a.pid: "a", b.pid: "b", c.pid: "c"}
+        net.link(1, 2, loss=1.0)
         await bus.until(lambda e: isinstance(e, trace.Hi) and e.pid, 5, past=True)
         a.get("status").put({"ok": True})
         await bus.until(
@@ -131,9 +117,6 @@ async def test_a_wire_that_never_completes_its_handshake_draws_no_phantom() -> N
         snap = peers.snapshot(b.pid)
         assert snap["data"]["status"]["ok"] is True
         assert "status" not in peers.snapshot(c.pid)["data"]
-    finally:
-        for g in (a, b, c):
-            await g.close()
 
 
 async def test_ack_and_get_reply_are_joined_to_their_requests() -> None:

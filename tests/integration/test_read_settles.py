@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from gunrtc_kit import Gun, Relay, root
+from tests.helpers import relay_peer
 
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    r = await Relay().start()
-    yield r
-    await r.stop()
-
-
 async def reader(relay: Relay, behind_s: float) -> Gun:
-    g = await Gun([relay.url], clock=lambda: time.time() - behind_s).start()
-    await g.wait_connected(5)
-    return g
+    return await relay_peer(relay, clock=lambda: time.time() - behind_s)
 
 
 async def test_a_write_a_little_ahead_of_the_readers_clock_is_waited_for(relay: Relay) -> None:

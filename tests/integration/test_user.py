@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,12 @@ from gunrtc_kit.errors import GunError, SeaError
 from gunrtc_kit.sea import check as sea_check
 from gunrtc_kit.sea import pair, sea_parse, sign
 from gunrtc_kit.sea.check import pack, unpack
-from tests.helpers import until
+from tests.helpers import asked, relay_peer, until
 
 pytestmark = pytest.mark.asyncio
 
 PASSWORD = "correct horse battery"
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    r = await Relay().start()
-    yield r
-    await r.stop()
-
-
-async def peer(relay: Relay) -> Gun:
-    g = await Gun([relay.url]).start()
-    await g.wait_connected(5)
-    return g
 
 
 async def raw_put(url: str, graph: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +43,7 @@ def node(soul: str, state: float, **values: Any) -> dict[str, Any]:
 
 
 async def test_create_auth_leave_wrong_password_and_duplicate(relay: Relay) -> None:
-    a, b = await peer(relay), await peer(relay)
+    a, b = await relay_peer(relay), await relay_peer(relay)
     try:
         alice = a.user()
         assert a.user() is alice and alice.is_ is None
@@ -92,11 +78,11 @@ async def test_create_auth_leave_wrong_password_and_duplicate(relay: Relay) -> N
 
 
 async def test_only_one_create_or_auth_at_a_time(relay: Relay) -> None:
-    a = await peer(relay)
+    a = await relay_peer(relay)
     try:
         await a.user().create("dave", PASSWORD)
         first = asyncio.ensure_future(a.user().auth("dave", PASSWORD))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn IS the setup: the first auth starts and holds
         with pytest.raises(SeaError, match="already being created or authenticated"):
             await a.user().auth("dave", PASSWORD)
         assert (await first)["alias"] == "dave"
@@ -105,12 +91,12 @@ async def test_only_one_create_or_auth_at_a_time(relay: Relay) -> None:
 
 
 async def test_writes_are_signed_and_reads_unpacked(relay: Relay) -> None:
-    a, b = await peer(relay), await peer(relay)
+    a, b = await relay_peer(relay), await relay_peer(relay)
     try:
         pub = await a.user().create("erin", PASSWORD)
         seen: list[Any] = []
         b.user(pub).get("status").on(lambda v, k: seen.append(v))
-        await asyncio.sleep(0.1)
+        await asked(relay, "~" + pub)
         ack = await a.user().get("status").put("here")
         assert ack["ok"] is True
         await until(lambda: seen and seen[-1] == "here")
@@ -136,7 +122,7 @@ async def test_writes_are_signed_and_reads_unpacked(relay: Relay) -> None:
 async def test_forged_wire_write_gets_err_and_is_neither_stored_nor_relayed(
     relay: Relay,
 ) -> None:
-    a, b = await peer(relay), await peer(relay)
+    a, b = await relay_peer(relay), await relay_peer(relay)
     errors: list[trace.Error] = []
     relay.gun.bus.subscribe(lambda e: errors.append(e) if isinstance(e, trace.Error) else None)
     try:
@@ -167,7 +153,7 @@ async def test_forged_wire_write_gets_err_and_is_neither_stored_nor_relayed(
         )
         assert reply["err"] == "Unverified data."
         await until(lambda: relay.gun.graph.nodes.get("plain", {}).get("k") == 1)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # holding quiet IS the check: the forged key never lands
         assert unpack(relay.gun.graph.nodes[soul]["motto"]) == "honest"
         assert relay.gun.graph.nodes[soul]["pub"] == pub
         assert relay.gun.graph.nodes["~@gus"] == {
@@ -186,7 +172,7 @@ async def test_forged_wire_write_gets_err_and_is_neither_stored_nor_relayed(
 
 
 async def test_content_addressed_souls_take_only_their_hash(relay: Relay) -> None:
-    a = await peer(relay)
+    a = await relay_peer(relay)
     try:
         import base64
 
@@ -208,7 +194,7 @@ async def test_plain_graphs_never_reach_the_check(
         raise AssertionError("SEA check ran for a plain soul")
 
     monkeypatch.setattr(sea_check, "check_graph", boom)
-    a, b = await peer(relay), await peer(relay)
+    a, b = await relay_peer(relay), await relay_peer(relay)
     try:
         assert (await a.get("chat").get("m1").put({"text": "hi"}))["ok"] is True
         assert await b.get("chat").get("m1").once(5) == {"text": "hi"}
@@ -220,13 +206,13 @@ async def test_plain_graphs_never_reach_the_check(
 async def test_signed_data_survives_a_relay_restart(tmp_path: Path) -> None:
     store = tmp_path / "relay.sqlite3"
     relay = await Relay(store=str(store)).start()
-    a = await peer(relay)
+    a = await relay_peer(relay)
     pub = await a.user().create("hank", PASSWORD)
     assert (await a.user().get("k").put("v"))["ok"] is True
     await a.close()
     await relay.stop()
     relay = await Relay(store=str(store)).start()
-    b = await peer(relay)
+    b = await relay_peer(relay)
     try:
         assert (await b.user().auth("hank", PASSWORD))["pub"] == pub
         assert await b.user().get("k").once(5) == "v"
@@ -254,7 +240,7 @@ async def test_an_alias_list_grown_by_others_is_bounded_in_accounts_and_time(
     bogus = {f"~bogus{i}.x": {"#": f"~bogus{i}.x"} for i in range(150)}
     ack = await raw_put(relay.url, {"~@alice": node("~@alice", 1, **bogus)})
     assert not ack.get("err"), ack
-    gun = await peer(relay)
+    gun = await relay_peer(relay)
     try:
         u = gun.user()
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from gunrtc_kit import Gun, GunError, trace
 from gunrtc_kit.transport.websocket import RETRY_FIRST, WebSocketClient
+from tests.helpers import until
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -68,14 +69,10 @@ async def test_back_off_starts_over_after_a_connection_that_stayed_up() -> None:
             await asyncio.sleep(0.5)  # up longer than healthy=0.3
 
     async with server(handler) as url, Gun() as gun, client(gun, url, healthy=0.3) as c:
-        async with asyncio.timeout(10):
-            while len(dials) < 4:  # dropped at once 4 times: the back-off grew
-                await asyncio.sleep(0.01)
+        await until(lambda: len(dials) >= 4, 10)  # dropped at once 4 times: back-off grew
         assert c.delay >= 8 * RETRY_FIRST
         hold.set()
-        async with asyncio.timeout(10):
-            while len(dials) < 6:
-                await asyncio.sleep(0.01)
+        await until(lambda: len(dials) >= 6, 10)
     # the dial after the long-lived connection came after the first back-off step, not the
     # grown one (0.8 s or more by then)
     assert dials[5] - dials[4] < 0.5 + 2 * RETRY_FIRST + 0.3, dials

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gunrtc_kit import Gun, Relay
-from tests.helpers import until
+from tests.helpers import asked, until
 from tests.interop.gunjs import GunJsPeer, GunJsRelay
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.interop]
@@ -30,6 +30,7 @@ async def test_our_peer_and_gunjs_peer_sync_through_gunjs_relay(tmp_path: Path) 
             ours.get("interop/a").map().on(lambda v, k: seen.__setitem__(k, v))
             await js.on("interop/a")  # a Gun.js client dials lazily, on its first message
             await js.wait_hi()
+            # kept: nothing here can observe the Gun.js relay taking both GETs (subscriptions)
             await asyncio.sleep(0.3)
             # ours -> Gun.js, acked by the Gun.js relay's radisk
             ack = await ours.get("interop/a").get("fromPy").put({"n": 1, "text": "hi js"})
@@ -53,7 +54,7 @@ async def test_two_gunjs_peers_sync_through_our_relay() -> None:
             await a.on("interop/b-unused")
             await a.wait_hi()
             await b.wait_hi()
-            await asyncio.sleep(0.3)
+            await asked(relay, "interop/b")  # b's GET subscribed it on our relay
             ack = await a.put("interop/b", {"x": 1, "y": "two"})
             assert ack["ok"] is True and ack["err"] is None  # our relay acks
             assert await b.wait_data("interop/b", "x") == 1
@@ -77,6 +78,7 @@ async def test_gunjs_relay_and_our_relay_peer(tmp_path: Path) -> None:
                 py.get("interop/c").map().on(lambda v, k: seen.__setitem__(k, v))
                 await js.on("interop/c")
                 await js.wait_hi()
+                # kept: the Gun.js relay taking both GETs (subscriptions) is not observable here
                 await asyncio.sleep(0.5)
                 await js.put("interop/c", {"fromJs": 1})
                 await until(lambda: seen.get("fromJs") == 1)

@@ -17,6 +17,7 @@ from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import Lab
 from gunrtc_kit.lab.views import FlowView, ViewHub
 from gunrtc_kit.lab.views.flow_view import soul_test
+from tests.helpers import front, record
 
 
 @pytest.fixture
@@ -32,16 +33,6 @@ def hub() -> Iterator[ViewHub]:
     h = ViewHub(d)
     yield h
     h.close()
-
-
-def record(view: Any) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    view.send = lambda msg, buffers=None: sent.append(msg)
-    return sent
-
-
-def front(view: Any, msg: dict[str, Any]) -> None:
-    view._on_front_message(view, msg, [])
 
 
 def link(hub: ViewHub, a: str, b: str, t: float = 0.0) -> None:

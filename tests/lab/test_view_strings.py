@@ -16,7 +16,7 @@ import pytest
 from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab
 from gunrtc_kit.lab.views.base import text_safe
-from tests.helpers import until
+from tests.helpers import front, record, until
 
 LONE = "\ud800"  # a high surrogate with no low one after it
 ESCAPE = "\\ud800"  # what the user sees instead: the text that was on the wire
@@ -35,16 +35,6 @@ def utf8(x: Any) -> str:
     text = json.dumps(x, ensure_ascii=False)
     text.encode("utf-8")
     return text
-
-
-def record(view: Any) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    view.send = lambda msg, buffers=None: sent.append(msg)
-    return sent
-
-
-def front(view: Any, msg: dict[str, Any]) -> None:
-    view._on_front_message(view, msg, [])
 
 
 def test_the_raw_strings_would_fail_without_the_boundary() -> None:

@@ -18,7 +18,7 @@ from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import Lab, get_runtime
 from gunrtc_kit.lab.views import FlowView, MeshView, ViewHub
-from tests.helpers import until
+from tests.helpers import front, record, until
 
 
 @pytest.fixture
@@ -26,18 +26,6 @@ def lab() -> Iterator[Lab]:
     lab = Lab(relay=False)
     yield lab
     lab.close()
-
-
-def record(view: Any) -> list[dict[str, Any]]:
-    """Messages the view sends to its front ends, recorded instead of sent."""
-    sent: list[dict[str, Any]] = []
-    view.send = lambda msg, buffers=None: sent.append(msg)
-    return sent
-
-
-def front(view: Any, msg: dict[str, Any]) -> None:
-    """A message from the browser, as the comm would deliver it."""
-    view._on_front_message(view, msg, [])
 
 
 def wait_rows(lab: Lab, pred: Any) -> None:
