@@ -55,7 +55,9 @@ def clean_env() -> dict[str, str]:
 
 def require_env() -> None:
     if not PY.exists():
-        pytest.fail(f"no Binder environment at {ENV}: run scripts/setup-tests (or scripts/binder-env)")
+        pytest.fail(
+            f"no Binder environment at {ENV}: run scripts/setup-tests (or scripts/binder-env)"
+        )
 
 
 def in_env(code: str, cwd: Path) -> str:

@@ -54,7 +54,9 @@ def server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.fail("Debian chromium missing: scripts/setup-tests installs it (apt-get install chromium)")
+        pytest.fail(
+            "Debian chromium missing: scripts/setup-tests installs it (apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
