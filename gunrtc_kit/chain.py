@@ -20,7 +20,7 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard, overload
 
 from gunrtc_kit import trace
 from gunrtc_kit.core.graph import Graph, valid_value
@@ -313,7 +313,10 @@ class Chain:
         return self.gun.put_graph(graph)
 
     def set(self, data: Any) -> PutResult:
-        """Add ``data`` as a new item of this node's set (a fresh soul, linked by itself)."""
+        """Add ``data`` as a new item of this node's set (a fresh soul, linked by itself).
+        ``data`` is an object or a link, else ``InvalidDataError`` (as ``UserChain.set``)."""
+        if self.each:
+            raise GunError("set() after map() is not supported")
         route = self._route()
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
@@ -414,7 +417,15 @@ class Chain:
         )
 
     # -------------------------------------------------- live
-    def on(self, callback: Callable[[Any, str], Any] | None = None) -> Any:
+    @overload
+    def on(self, callback: None = None) -> Subscription: ...
+
+    @overload
+    def on(self, callback: Callable[[Any, str], Any]) -> Callable[[], None]: ...
+
+    def on(
+        self, callback: Callable[[Any, str], Any] | None = None
+    ) -> Subscription | Callable[[], None]:
         """Live updates: ``callback(value, key)`` for the current value and every change
         (a value equal to the one last reported for that key is not reported again).
 

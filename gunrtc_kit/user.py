@@ -53,7 +53,7 @@ from typing import Any, Protocol, TypedDict
 from gunrtc_kit.chain import Chain, PutResult, Root, _add, _build, resolve
 from gunrtc_kit.core import codec
 from gunrtc_kit.core.ids import new_soul, random_id
-from gunrtc_kit.errors import GunError, SeaError
+from gunrtc_kit.errors import GunError, InvalidDataError, SeaError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.sea import decrypt, encrypt, pair, sea_parse, work
 from gunrtc_kit.sea.check import unpack
@@ -173,7 +173,9 @@ class UserChain:
 
     def set(self, data: Any) -> PutResult:
         """Add ``data`` as a new item of this node, its soul in the same space
-        (``~<pub>/<id>``, as Gun.js's user ``uuid`` makes it, sea.js 831-836)."""
+        (``~<pub>/<id>``, as Gun.js's user ``uuid`` makes it, sea.js 831-836). Bad input
+        raises as ``Chain.set`` does: ``InvalidDataError`` for an item that is neither an
+        object nor a link, ``GunError`` after ``map()``."""
         if self.each:
             raise GunError("set() after map() is not supported")
         route = resolve(self.gun.graph.nodes, self.path)
@@ -187,7 +189,7 @@ class UserChain:
             item = f"{self.path[0]}/{new_soul(state)}"
             _build(graph, item, data, state, self.gun.graph)
         else:
-            raise GunError(f"set({data!r}): a set item is an object or a link")
+            raise InvalidDataError(f"set({data!r}): a set item is an object or a link")
         _add(graph, route.node, item, {"#": item}, state)
         result = self.gun.put_graph(graph)
         result.soul = item

@@ -169,7 +169,7 @@ does not trickle, but accepts trickled ones, so we pass them too to show the sha
 for c in steps.candidates():
     print(c)
 steps.add_candidates()
-steps.wait_open()
+steps.wait_open_sync()   # the one step that waits (`await steps.wait_open()` in an async cell)
 steps""",
     ),
     (
@@ -371,8 +371,8 @@ meets right's newer one).""",
     (
         "code",
         """link.set(partitioned=False)
-right.lab.rt.run(right.gun.fetch({"#": "doc"}))
-left.lab.rt.run(left.gun.fetch({"#": "doc"}))
+right.lab.rt.run_sync(right.gun.fetch({"#": "doc"}))
+left.lab.rt.run_sync(left.gun.fetch({"#": "doc"}))
 print(left.get_sync("doc"), right.get_sync("doc"))
 lab.flow_view(kind="")""",
     ),
@@ -591,8 +591,10 @@ purpose, each in a different way, and for each one:
    report, saying where the peers disagree;
 2. asks **`lab.doctor()`** why: every soul/key where the peers differ, who holds what, and
    the *reason* the trace gives, in Gun's terms, with the cure;
-3. lets **`lab.doctor(heal=True)`** do the safe cures (heal a link, ask again, wait for a
-   deferred state) and shows the before, the cure and the after.
+3. lets **`lab.heal_sync()`** do the safe cures (heal a link, ask again, wait for a
+   deferred state) and shows the before, the cure and the after. `lab.doctor()` only reads;
+   healing waits, so it is `await lab.heal()` in an async cell, `lab.heal_sync()` in a plain
+   one (the Lab's rule for every wait).
 
 The reason kinds (`report.kinds()`, `report.reasons(kind)`):
 
@@ -666,7 +668,7 @@ it ate. The cure has two steps: heal the link, and have carol ask for `chat` aga
     ),
     (
         "code",
-        """healed_a = lab_a.doctor(heal=True)
+        """healed_a = lab_a.heal_sync()
 healed_a""",
     ),
     (
@@ -695,7 +697,7 @@ report_b""",
     ),
     (
         "code",
-        """healed_b = lab_b.doctor(heal=True)
+        """healed_b = lab_b.heal_sync()
 healed_b""",
     ),
     (
@@ -726,12 +728,12 @@ report_c""",
     ),
     (
         "md",
-        """With `heal=True` the doctor waits (at most `max_wait`, 10 s by default) until bob's
+        """Healing waits (at most `max_wait`, 10 s by default) until bob's
 clock reaches the state, then checks that bob applied it.""",
     ),
     (
         "code",
-        """healed_c = lab_c.doctor(heal=True)
+        """healed_c = lab_c.heal_sync()
 print(healed_c)
 lab_c.explain(bob_c, "notes.n")""",
     ),
@@ -759,7 +761,7 @@ report_d""",
     ),
     (
         "code",
-        """healed_d = lab_d.doctor(heal=True)
+        """healed_d = lab_d.heal_sync()
 healed_d""",
     ),
     (
@@ -797,7 +799,7 @@ report_e""",
     ),
     (
         "code",
-        """healed_e = lab_e.doctor(heal=True)
+        """healed_e = lab_e.heal_sync()
 (mid_e,) = lab_e.messages(kind="put", soul="notes", by=alice_e)
 (get_e,) = lab_e.messages(kind="get", soul="notes", by=bob_e)   # the doctor's re-get
 print(healed_e)
@@ -1009,19 +1011,20 @@ user.get_sync("profile")""",
         "md",
         """## The SEA inspector
 
-`lab.sea(peer, user)` (or a pub, or an alias) verifies every field of the user's space as
-that peer holds it, and says who signed each: **valid** (the owner's signature matches over
+`lab.sea_sync(peer, user)` (or a pub, or an alias; `await lab.sea(...)` in an async cell: it
+may ask other peers for what this one lacks, so it waits) verifies every field of the user's
+space as that peer holds it, and says who signed each: **valid** (the owner's signature matches over
 the value, its key, its soul and its HAM state), **valid-cert** (another key, with the owner's
 certificate), **invalid** (a signature that does not match: the key is named), **unsigned**
 (a plain value that Gun would have refused). Hover a signer for the whole key. The lower
 pane lists the steps of the last login on that peer.
 
-`lab.sea(...)` reads once and keeps that snapshot under its cell. This one is `live=True`:
+`lab.sea_sync(...)` reads once and keeps that snapshot under its cell. This one is `live=True`:
 it follows alice's peer, so that below we can watch whether anything changes there.""",
     ),
     (
         "code",
-        """inspector = lab.sea(alice, user, live=True)   # follows alice's peer
+        """inspector = lab.sea_sync(alice, user, live=True)   # follows alice's peer
 inspector""",
     ),
     (
@@ -1043,13 +1046,13 @@ except SeaError as exc:
     print("bob's peer:", exc)
 wrong_steps = bob_user.last_auth
 print(auth_summary(wrong_steps))
-on_bob = lab.sea(bob, "alice")
+on_bob = lab.sea_sync(bob, "alice")
 on_bob""",
     ),
     (
         "code",
         """bob_user.auth_sync("alice", PASSWORD)
-print(lab.sea(bob, "alice").auth["summary"])   # a new snapshot, after the right password
+print(lab.sea_sync(bob, "alice").auth["summary"])   # a new snapshot, after the right password
 bob_user.leave()""",
     ),
     (
@@ -1122,7 +1125,7 @@ assert [(s.step, s.ok) for s in wrong_steps][-2:] == [("decrypt", False), ("fail
 assert auth_summary(wrong_steps).startswith("auth failed at step 4, decrypting the private keys")
 assert on_bob.last.ok and not on_bob.last.missing, on_bob.to_text()   # bob fetched her space
 assert on_bob.auth["summary"].startswith("auth failed at step 4")  # the snapshot keeps the failure
-assert lab.sea(bob, "alice").auth["summary"].startswith("auth succeeded")  # "any peer can log in"
+assert lab.sea_sync(bob, "alice").auth["summary"].startswith("auth succeeded")  # "any peer can log in"
 # mallory's forged put: refused with 'Unverified data.', relayed and stored nowhere
 forged_fate = lab.fate(msg["#"])
 assert reply.msg.get("err") == "Unverified data." and forged_fate.rejected == "Unverified data."

@@ -1,4 +1,5 @@
-"""The doctor's hands: snapshot live peers, diagnose, and with ``heal=True`` do the safe cures.
+"""The doctor's hands: snapshot live peers and diagnose them (``doctor``, a read), or do the
+safe cures too (``heal``, a wait).
 
 Why here and not in ``diagnose``: the diagnosis is pure (``gunrtc_kit.diagnose.doctor``), but
 taking a peer's snapshot and healing it touch live objects that belong to the loop they run
@@ -6,13 +7,18 @@ on, often in another thread (a Lab's runtime). So every read of a peer (its grap
 it watches, its deferred keys, its trace history) and every cure (a re-``get``, clearing a
 partition) runs on that peer's own loop, handed over and waited for, bounded.
 
-``doctor(peers)`` takes ``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s; ``await adoctor(peers)``
-is its awaitable twin (the one to use on the peers' own loop). With ``heal=True`` the safe
-actions of the report are done, a round at a time, until the peers agree or nothing safe is
-left (at most ``rounds`` rounds): each lacking peer asks for the soul again (``fetch``), a
-deferred state is waited for when its time is within ``max_wait`` seconds, and inside a Lab
-(``lab=``) a partitioned or fully lossy memory link is healed and a cut memory link is made
-again. The report then holds ``before`` and ``done``: before, the cure, after.
+The names follow the Lab's rule for waits (README, "In a notebook"): ``doctor(peers)`` only
+reads what the peers hold now, so it is a plain call, usable from any thread and on the
+peers' own loop alike; healing waits (for answers, for a deferred state, for a link), so it
+is a coroutine, ``await heal(peers)``, with its blocking twin ``heal_sync(peers)``. Peers are
+``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s. Healing does the safe actions of the report, a
+round at a time, until the peers agree or nothing safe is left (at most ``rounds`` rounds):
+each lacking peer asks for the soul again (``fetch``), a deferred state is waited for when
+its time is within ``max_wait`` seconds, and inside a Lab (``lab=``) a partitioned or fully
+lossy memory link is healed and a cut memory link is made again. The report then holds
+``before`` and ``done``: before, the cure, after. ``lab_doctor``, ``lab_heal`` and
+``lab_heal_sync`` are the same for a whole Lab (``Lab.doctor``, ``Lab.heal``,
+``Lab.heal_sync``).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from gunrtc_kit.diagnose.doctor import (
 )
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
-from gunrtc_kit.lab.runtime import call_in_loop, run_in_loop
+from gunrtc_kit.lab.runtime import SLACK, call_in_loop, run_in_loop
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.root import Gun
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
@@ -46,13 +52,22 @@ from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 if TYPE_CHECKING:
     from gunrtc_kit.lab.peers import LabLike
 
-__all__ = ["adoctor", "doctor", "lab_doctor", "snapshot"]
+__all__ = [
+    "doctor",
+    "heal",
+    "heal_sync",
+    "lab_doctor",
+    "lab_heal",
+    "lab_heal_sync",
+    "snapshot",
+]
 
 T = TypeVar("T")
 
 FETCH_TIMEOUT = 2.0  # seconds one re-get waits for data
 QUIET = 0.1  # seconds with nothing heard or merged after the actions: the answers are in
 LINK_TIMEOUT = 5.0  # seconds a re-made link may take to open
+ROUND_EXTRA = 10.0  # seconds a healing round may take beyond a re-get and a deferred wait
 
 
 def _target(x: Any) -> tuple[Gun, str]:
@@ -154,8 +169,8 @@ class _Doctor:
             seen.setdefault(id(gun.bus), (gun, gun.bus))
         return list(seen.values())
 
-    async def alook(self) -> Report:
-        """Snapshots and trace, each read on its peer's loop; then the diagnosis."""
+    async def look(self) -> Report:
+        """Snapshots and trace, each read on its peer's loop and awaited; then the diagnosis."""
         snaps = [
             await _on(g, partial(snapshot, g, self.names.get(g.pid, n))) for g, n in self.targets
         ]
@@ -164,9 +179,10 @@ class _Doctor:
             events.extend(await _on(gun, partial(list, bus.history)))
         return self._diagnose(snaps, events)
 
-    def look(self) -> Report:
-        """``alook`` for a caller that is not on the peers' loop (or is, with nothing to
-        await): every read is handed to its peer's loop and waited for."""
+    def look_sync(self) -> Report:
+        """Blocking twin of ``look``: every read is handed to its peer's loop and waited for;
+        on that loop's own thread (nothing to await there) each read is made at once, so it
+        never deadlocks."""
 
         def on(gun: Gun, fn: Callable[[], T]) -> T:
             loop = _running(gun)
@@ -179,10 +195,21 @@ class _Doctor:
         return self._diagnose(snaps, events)
 
     # -------------------------------------------------------------- healing
-    async def aheal(self, rounds: int) -> Report:
+    async def heal(self, rounds: int, timeout: float, what: str) -> Report:
         """Diagnose; then, while peers disagree and safe actions are left, do them and look
-        again (at most ``rounds`` times). The result carries ``before`` and ``done``."""
-        first = report = await self.alook()
+        again (at most ``rounds`` times), all within ``timeout`` seconds (else
+        ``TimeoutError`` naming ``what``). The result carries ``before`` and ``done``."""
+        bound = asyncio.timeout(timeout)
+        try:
+            async with bound:
+                return await self._heal(rounds)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise GunTimeoutError(f"{what} did not finish within {timeout:g} s") from None
+
+    async def _heal(self, rounds: int) -> Report:
+        first = report = await self.look()
         done: list[str] = []
         for _ in range(rounds):
             if report:
@@ -192,7 +219,7 @@ class _Doctor:
                 break
             done.extend(await self._do(actions, report))
             await self._settle()
-            report = await self.alook()
+            report = await self.look()
         return dataclasses.replace(report, before=first, done=tuple(done))
 
     async def _settle(self) -> None:
@@ -315,9 +342,32 @@ def _clear_faults(a: Gun, b: Gun, lt: str) -> str:
     return f"healed {lt} ({', '.join(sorted(done))})"
 
 
-async def adoctor(
+def _budget(rounds: int, fetch_timeout: float, max_wait: float, timeout: float | None) -> float:
+    """A heal's own bound: ``timeout``, or by default long enough for ``rounds`` rounds."""
+    return timeout if timeout is not None else rounds * (fetch_timeout + max_wait + ROUND_EXTRA)
+
+
+def doctor(
     peers: Iterable[Any],
-    heal: bool = False,
+    *,
+    names: Mapping[str, str] | None = None,
+    souls: Iterable[str] | None = None,
+) -> Report:
+    """Where ``peers`` (``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s) disagree and why: a
+    ``Report``, with the action that would heal each finding (``heal`` does the safe ones).
+
+    Why: the same question as ``Lab.doctor`` for peers made by hand. ``names`` names pids
+    (default: the pids, ``relay`` for a relay); ``souls`` limits the comparison. A read of
+    what the peers hold now, so a plain call: each read is handed to its peer's loop and
+    waited for, or made at once when called on that loop's own thread (no deadlock)."""
+    visit = _Doctor(
+        peers, names=names, souls=souls, lab=None, max_wait=0.0, fetch_timeout=FETCH_TIMEOUT
+    )
+    return visit.look_sync()
+
+
+async def heal(
+    peers: Iterable[Any],
     *,
     names: Mapping[str, str] | None = None,
     souls: Iterable[str] | None = None,
@@ -325,70 +375,109 @@ async def adoctor(
     max_wait: float = 10.0,
     rounds: int = 4,
     fetch_timeout: float = FETCH_TIMEOUT,
+    timeout: float | None = None,
 ) -> Report:
-    """Awaitable ``doctor``: usable on the peers' own loop (where a blocking wait would stop
-    them) and from any other. Arguments as ``doctor``."""
+    """``doctor``, then its safe cures, a round at a time, until the peers agree or nothing
+    safe is left (at most ``rounds``); the result holds ``before`` and ``done``.
+
+    Each lacking peer asks for the soul again (waiting ``fetch_timeout`` s for data), a
+    deferred state is waited for when due within ``max_wait`` s; links are healed only with
+    ``lab=`` (a Lab's memory links). ``timeout`` bounds it all (by default long enough for
+    ``rounds`` rounds); running out is ``gunrtc_kit.errors.TimeoutError``. Usable on the
+    peers' own loop and from any other; ``heal_sync`` is its blocking twin."""
     visit = _Doctor(
         peers, names=names, souls=souls, lab=lab, max_wait=max_wait, fetch_timeout=fetch_timeout
     )
-    return await (visit.aheal(rounds) if heal else visit.alook())
+    budget = _budget(rounds, fetch_timeout, max_wait, timeout)
+    return await visit.heal(rounds, budget, "heal()")
 
 
-def doctor(
+def heal_sync(
     peers: Iterable[Any],
-    heal: bool = False,
     *,
     names: Mapping[str, str] | None = None,
+    souls: Iterable[str] | None = None,
+    lab: LabLike | None = None,
+    max_wait: float = 10.0,
+    rounds: int = 4,
+    fetch_timeout: float = FETCH_TIMEOUT,
+    timeout: float | None = None,
+) -> Report:
+    """Blocking twin of ``heal`` (plain cells, scripts): hands the healing to the peers' loop
+    and waits for it, ``timeout`` plus ``SLACK`` seconds at most. With no peer's loop
+    running it runs the healing in a loop of its own; on the peers' own loop thread it
+    would deadlock, so it raises ``GunError`` (``await heal(...)`` there)."""
+    visit = _Doctor(
+        peers, names=names, souls=souls, lab=lab, max_wait=max_wait, fetch_timeout=fetch_timeout
+    )
+    budget = _budget(rounds, fetch_timeout, max_wait, timeout)
+    loop = next((lp for lp in (_running(g) for g, _ in visit.targets) if lp is not None), None)
+    if loop is None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(visit.heal(rounds, budget, "heal_sync()"))
+        raise GunError("heal_sync(): no peer's loop is running; await heal() instead")
+    work = visit.heal(rounds, budget, "heal_sync()")
+    return run_in_loop(loop, work, budget + SLACK, what="heal_sync()")
+
+
+def _lab_visit(
+    lab: LabLike, souls: Iterable[str] | None, max_wait: float, fetch_timeout: float
+) -> _Doctor:
+    """One visit of a Lab: its relay (while it runs) and its open peers, by the Lab's names."""
+    targets: list[Any] = []
+    if lab.relay is not None:
+        targets.append(lab.relay)
+    targets.extend(p for p in list(lab.peers.values()) if not p.gun.closed)
+    return _Doctor(
+        targets,
+        names=dict(lab.names),
+        souls=souls,
+        lab=lab,
+        max_wait=max_wait,
+        fetch_timeout=fetch_timeout,
+    )
+
+
+def lab_doctor(lab: LabLike, *, souls: Iterable[str] | None = None) -> Report:
+    """``Lab.doctor``: the Lab's relay (while it runs) and peers, diagnosed in one turn of the
+    runtime, so the snapshots are consistent with each other (on the runtime's own thread,
+    at once)."""
+    visit = _lab_visit(lab, souls, 0.0, FETCH_TIMEOUT)
+    if lab.rt.in_runtime:
+        return visit.look_sync()
+    return lab.rt.run_sync(visit.look(), what="Lab.doctor()")
+
+
+async def lab_heal(
+    lab: LabLike,
+    *,
     souls: Iterable[str] | None = None,
     max_wait: float = 10.0,
     rounds: int = 4,
     fetch_timeout: float = FETCH_TIMEOUT,
     timeout: float | None = None,
 ) -> Report:
-    """Where ``peers`` (``Gun`` roots, ``Relay``\\ s or ``LabPeer``\\ s) disagree, why, and
-    with ``heal=True`` the safe cures done and the result: a ``Report``.
-
-    Why: the same question as ``Lab.doctor`` for peers made by hand. ``names`` names pids
-    (default: the pids, ``relay`` for a relay); ``souls`` limits the comparison. Healing
-    re-gets and waits for deferred states only (links are healed inside a Lab). Blocking: it
-    hands the work to the peers' loop and waits (``timeout``, by default long enough for
-    ``rounds`` rounds); on that loop's own thread, ``await adoctor(...)`` instead."""
-    visit = _Doctor(
-        peers, names=names, souls=souls, lab=None, max_wait=max_wait, fetch_timeout=fetch_timeout
-    )
-    if not heal:
-        return visit.look()
-    loop = next((lp for lp in (_running(g) for g, _ in visit.targets) if lp is not None), None)
-    wait = timeout if timeout is not None else rounds * (fetch_timeout + max_wait + 10.0)
-    if loop is None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(visit.aheal(rounds))
-        raise GunError("doctor(heal=True): no peer's loop is running; await adoctor() instead")
-    return run_in_loop(loop, visit.aheal(rounds), wait, what="doctor(heal=True)")
+    """``Lab.heal``: ``heal`` of the Lab's relay and peers, run on the runtime, memory links
+    healed too; bounded by ``timeout`` as ``heal``."""
+    visit = _lab_visit(lab, souls, max_wait, fetch_timeout)
+    budget = _budget(rounds, fetch_timeout, max_wait, timeout)
+    work = visit.heal(rounds, budget, "Lab.heal()")
+    return await lab.rt.run(work, budget + SLACK, what="Lab.heal()")
 
 
-def lab_doctor(
+def lab_heal_sync(
     lab: LabLike,
-    heal: bool = False,
     *,
     souls: Iterable[str] | None = None,
     max_wait: float = 10.0,
     rounds: int = 4,
     fetch_timeout: float = FETCH_TIMEOUT,
+    timeout: float | None = None,
 ) -> Report:
-    """``Lab.doctor``: the Lab's relay (while it runs) and peers, diagnosed in one turn of the
-    runtime (so the snapshots are consistent with each other), healed there too."""
-    targets: list[Any] = []
-    if lab.relay is not None:
-        targets.append(lab.relay)
-    targets.extend(p for p in list(lab.peers.values()) if not p.gun.closed)
-    names = dict(lab.names)
-    visit = _Doctor(
-        targets, names=names, souls=souls, lab=lab, max_wait=max_wait, fetch_timeout=fetch_timeout
-    )
-    wait = rounds * (fetch_timeout + max_wait + 10.0) + 10.0
-    coro = visit.aheal(rounds) if heal else visit.alook()
-    what = f"Lab.doctor(heal={heal})"
-    return lab.rt.run(coro, wait, what=what)
+    """Blocking twin of ``lab_heal`` (``Lab.heal_sync``)."""
+    visit = _lab_visit(lab, souls, max_wait, fetch_timeout)
+    budget = _budget(rounds, fetch_timeout, max_wait, timeout)
+    work = visit.heal(rounds, budget, "Lab.heal_sync()")
+    return lab.rt.run_sync(work, budget + SLACK, what="Lab.heal_sync()")

@@ -2,8 +2,8 @@
 peer holds a value (``explain``), the SEA inspector, message ids, saved traces, the doctor.
 
 Why apart: these read the Lab (its trace bus, the views' models, the peers' graphs, each read
-on the runtime thread) and change nothing of it, apart from ``doctor(heal=True)``, whose
-cures are in ``doctor.py``; ``Lab`` takes these methods from ``LabInquiry``.
+on the runtime thread) and change nothing of it, apart from ``heal``/``heal_sync``, the
+doctor's cures (in ``doctor.py``); ``Lab`` takes these methods from ``LabInquiry``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.peers import LabPeer
-from gunrtc_kit.lab.runtime import Runtime
+from gunrtc_kit.lab.runtime import SLACK, Runtime
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gunrtc_kit.diagnose.doctor import Report
     from gunrtc_kit.lab.views.replay import Replay
     from gunrtc_kit.lab.views.sea_view import SeaView
+    from gunrtc_kit.user import User
 
 __all__ = ["LabInquiry"]
 
@@ -114,7 +115,7 @@ class LabInquiry:
             directory = Directory.from_meta(self.directory.meta())
         return explain(events, p.pid, soul, key, node, directory, name=p.name, truncated=dropped)
 
-    def sea(
+    async def sea(
         self, peer: LabPeer | str, who: Any, timeout: float = 5.0, *, live: bool = False
     ) -> SeaView:
         """The SEA inspector: every field of a user's space as ``peer`` holds it, each with its
@@ -124,8 +125,9 @@ class LabInquiry:
         ``who`` is a user (``peer.user`` or ``peer.gun.user()``, logged in), a public key
         (``"x.y"`` or ``"~x.y"``) or an alias (``"alice"`` or ``"~@alice"``; the first
         account it lists, the peer's own user's if it is one of them). What ``peer`` lacks of
-        the alias or the account is asked of its peers first (each read bounded by
-        ``timeout``). ``peer`` is a ``LabPeer`` or its name.
+        the alias or the account is asked of its peers first, within ``timeout`` seconds in
+        all: that wait is why it is a coroutine, with ``sea_sync`` as its blocking twin.
+        ``peer`` is a ``LabPeer`` or its name.
 
         Frozen by default: each call reads now and makes a new view that keeps what it read
         (a wrong password's failed login stays failed under its cell after a later cell logs
@@ -134,11 +136,32 @@ class LabInquiry:
         graph again when the peer's traffic shows a change, on ``refresh()`` and on its
         button."""
         from gunrtc_kit.lab.users import sea_space
+
+        (p,) = self._own("sea", peer)
+        found = await self.rt.run(
+            sea_space(p, who, timeout), timeout + SLACK, what=f"sea({p.name!r}, ...)"
+        )
+        return self._sea_view(p, *found, live=live)
+
+    def sea_sync(
+        self, peer: LabPeer | str, who: Any, timeout: float = 5.0, *, live: bool = False
+    ) -> SeaView:
+        """Blocking twin of ``sea`` (plain cells): the same inspector, the same snapshot."""
+        from gunrtc_kit.lab.users import sea_space
+
+        (p,) = self._own("sea_sync", peer)
+        found = self.rt.run_sync(
+            sea_space(p, who, timeout), timeout + SLACK, what=f"sea_sync({p.name!r}, ...)"
+        )
+        return self._sea_view(p, *found, live=live)
+
+    def _sea_view(
+        self, peer: LabPeer, pub: str, user: User | None, label: str, *, live: bool
+    ) -> SeaView:
+        """The inspector of ``pub`` on ``peer``, once what it lacked was fetched."""
         from gunrtc_kit.lab.views.sea_view import SeaView
 
-        (peer,) = self._own("sea", peer)
         gun = peer.gun
-        pub, user, label = sea_space(peer, who, timeout)
 
         def read() -> tuple[dict[str, Any], list[Any]]:
             nodes = {s: n for s, n in gun.graph.nodes.items() if "~" in s}
@@ -199,19 +222,47 @@ class LabInquiry:
         return Replay.open(path)
 
     # ------------------------------------------------------------------ doctor
-    def doctor(
-        self, heal: bool = False, *, souls: Iterable[str] | None = None, max_wait: float = 10.0
-    ) -> Report:
+    def doctor(self, *, souls: Iterable[str] | None = None) -> Report:
         """Where the peers (the relay too) disagree about the graph, each soul/key with the
         reason the trace gives (a partition or cut link, a lost frame, a deferred future state,
         a peer that never asked or did not ask again after reconnecting, an ``err`` ack, a put
-        never acked) and the action that would heal it. ``heal=True`` does the safe ones
-        (re-get, heal a memory link, wait up to ``max_wait`` s for a deferred state) and
-        shows before and after. ``bool(report)`` is True when all agree."""
+        never acked) and the action that would heal it; ``heal`` does the safe ones. A read
+        of what the peers hold now (it changes nothing). ``bool(report)`` is True when all
+        agree."""
         self._check_open("doctor()")
         from gunrtc_kit.lab.doctor import lab_doctor
 
-        return lab_doctor(self, heal, souls=souls, max_wait=max_wait)
+        return lab_doctor(self, souls=souls)
+
+    async def heal(
+        self,
+        *,
+        souls: Iterable[str] | None = None,
+        max_wait: float = 10.0,
+        timeout: float | None = None,
+    ) -> Report:
+        """The doctor, then its safe cures (re-get, heal a memory link, make a cut memory link
+        again, wait up to ``max_wait`` s for a deferred state), a round at a time until the
+        peers agree or nothing safe is left; the report shows before, the cures done
+        (``done``) and after. ``timeout`` bounds it all (by default long enough for four
+        rounds). ``heal_sync`` is its blocking twin."""
+        self._check_open("heal()")
+        from gunrtc_kit.lab.doctor import lab_heal
+
+        return await lab_heal(self, souls=souls, max_wait=max_wait, timeout=timeout)
+
+    def heal_sync(
+        self,
+        *,
+        souls: Iterable[str] | None = None,
+        max_wait: float = 10.0,
+        timeout: float | None = None,
+    ) -> Report:
+        """Blocking twin of ``heal`` (plain cells, scripts): blocks this thread only."""
+        self._check_open("heal_sync()")
+        from gunrtc_kit.lab.doctor import lab_heal_sync
+
+        return lab_heal_sync(self, souls=souls, max_wait=max_wait, timeout=timeout)
 
     def converged(self, *, souls: Iterable[str] | None = None) -> bool | Report:
         """True when every peer holds the same graph (for ``souls``, default all), else the

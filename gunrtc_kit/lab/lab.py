@@ -1,9 +1,12 @@
 """``Lab``: a relay and named peers for one notebook, and the views that watch them.
 
 Every peer, the relay and every link live on the Lab's runtime loop (see ``runtime.py``).
-Convention for the two call styles: each action is a coroutine method (``await lab.link(a,
-b)``) with a blocking twin of the same name plus ``_sync`` (``lab.link_sync(a, b)``); cheap
-actions that need no waiting (``put``, ``say``) are plain methods usable either way.
+Convention for the two call styles (the README's rule): a call that waits on the network or
+on time is a coroutine method (``await lab.link(a, b)``) whose blocking twin has the same name
+plus ``_sync`` (``lab.link_sync(a, b)``), the same parameters and defaults, and waits the
+call's own timeout plus ``runtime.SLACK``; calls that only start something or read what is
+already here (``peer``, ``cut``, ``put``, ``say``, ``doctor``) are plain methods usable
+either way (``tests/unit/test_twins.py`` checks the names).
 WebRTC stays on loopback by default (``ice_servers=[]``, ``host_addresses=["127.0.0.1"]``), so
 it works on Binder with no STUN server.
 
@@ -85,7 +88,7 @@ from gunrtc_kit.lab.peers import (
     make_gun,
     reach,
 )
-from gunrtc_kit.lab.runtime import Runtime, get_runtime
+from gunrtc_kit.lab.runtime import SLACK, Runtime, get_runtime
 from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
@@ -268,7 +271,7 @@ class Lab(LabInquiry, LabViews):
     def _run(
         self, coro: Coroutine[Any, Any, T], timeout: float = 60.0, what: str | None = None
     ) -> T:
-        return self.rt.run(coro, timeout, what=what)
+        return self.rt.run_sync(coro, timeout, what=what)
 
     @property
     def relay(self) -> Relay | None:
@@ -314,7 +317,7 @@ class Lab(LabInquiry, LabViews):
         Peers made before keep their links; new peers dial it."""
         self._check_open("start_relay()")
         if self.relay is None:
-            self.relay = await self.rt.arun(self._start_relay())
+            self.relay = await self.rt.run(self._start_relay(), what="start_relay()")
             self._name_relay(self.relay)
         return self.relay
 
@@ -339,7 +342,7 @@ class Lab(LabInquiry, LabViews):
         """Fault: the relay goes away (peers linked by WebRTC keep syncing)."""
         self._check_open("stop_relay()")
         if self.relay is not None:
-            await self.rt.arun(self.relay.stop())
+            await self.rt.run(self.relay.stop(), what="stop_relay()")
             self.relay = None
 
     @property
@@ -448,23 +451,23 @@ class Lab(LabInquiry, LabViews):
 
     async def link(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Link two peers by WebRTC now (offer, answer, wait for the channel)."""
-        _, a, b = self._pair("link", a, b)
-        await self.rt.arun(link_rtc(a, b, timeout))
+        label, a, b = self._pair("link", a, b)
+        await self.rt.run(link_rtc(a, b, timeout), timeout + SLACK, what=label)
 
     def link_sync(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Blocking twin of ``link`` (plain cells, scripts): blocks this thread only."""
         label, a, b = self._pair("link_sync", a, b)
-        self._run(link_rtc(a, b, timeout), timeout + 10, what=label)
+        self._run(link_rtc(a, b, timeout), timeout + SLACK, what=label)
 
     async def wait_linked(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Wait for a link that room discovery is making."""
-        _, a, b = self._pair("wait_linked", a, b)
-        await self.rt.arun(wait_rtc(a, b, timeout))
+        label, a, b = self._pair("wait_linked", a, b)
+        await self.rt.run(wait_rtc(a, b, timeout), timeout + SLACK, what=label)
 
     def wait_linked_sync(self, a: LabPeer | str, b: LabPeer | str, timeout: float = 20.0) -> None:
         """Blocking twin of ``wait_linked`` (plain cells, scripts): blocks this thread only."""
         label, a, b = self._pair("wait_linked_sync", a, b)
-        self._run(wait_rtc(a, b, timeout), timeout + 10, what=label)
+        self._run(wait_rtc(a, b, timeout), timeout + SLACK, what=label)
 
     def cut(self, a: LabPeer | str, b: LabPeer | str) -> None:
         """Fault: drop the WebRTC link between ``a`` and ``b`` (both ends see it close).

@@ -8,13 +8,14 @@ the Lab it needs only its runtime and whether it is open (``peers.LabLike``).
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from gunrtc_kit.errors import GunError
+from gunrtc_kit.errors import GunError, WebRTCError
 from gunrtc_kit.lab.peers import LabLike, LabPeer
-from gunrtc_kit.lab.runtime import call_in_loop
+from gunrtc_kit.lab.runtime import SLACK, call_in_loop
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 
 __all__ = ["MemoryLink", "SignalingSteps", "cut_rtc", "link_rtc", "memory_link", "wait_rtc"]
@@ -155,16 +156,18 @@ class SignalingSteps:
     """Drive one WebRTC link by hand: each step returns what it made, to read and pass on.
 
     Steps, in order: 1 ``make_offer``, 2 ``make_answer``, 3 ``apply_answer``, 4
-    ``add_candidates`` (optional: aiortc puts its candidates in the SDP), 5 ``wait_open``.
-    The repr shows which are done and which comes next. Each step blocks (it is a few
-    hundred milliseconds of work on the runtime) so it reads like a recipe in plain cells."""
+    ``add_candidates`` (optional: aiortc puts its candidates in the SDP), 5
+    ``wait_open_sync`` (or ``await wait_open()``). The repr shows which are done and which
+    comes next. Steps 1 to 4 are quick (a few hundred milliseconds of work on the runtime),
+    so they are plain blocking calls and read like a recipe in plain cells; step 5 waits
+    for the network, so it is a coroutine with a blocking twin, as every wait of the Lab."""
 
     STEPS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("offer", "make_offer"),
         ("answer", "make_answer"),
         ("apply answer", "apply_answer"),
         ("candidates (optional)", "add_candidates"),
-        ("open", "wait_open"),
+        ("open", "wait_open_sync"),
     )
 
     def __init__(self, lab: LabLike, a: LabPeer, b: LabPeer) -> None:
@@ -240,7 +243,7 @@ class SignalingSteps:
     def make_offer(self) -> dict[str, Any]:
         """Step 1: ``a`` makes an offer for ``b`` (the SDP already holds a's candidates)."""
         self._check("make_offer()")
-        self.offer = self.lab.rt.run(
+        self.offer = self.lab.rt.run_sync(
             self._rtc(self.a).create_offer(self.b.pid), what="make_offer()"
         )
         return self.offer
@@ -250,7 +253,7 @@ class SignalingSteps:
         self._check("make_answer()")
         if self.offer is None:
             raise GunError("make_offer() first")
-        self.answer = self.lab.rt.run(
+        self.answer = self.lab.rt.run_sync(
             self._rtc(self.b).accept_offer(self.a.pid, self.offer), what="make_answer()"
         )
         return self.answer
@@ -260,7 +263,7 @@ class SignalingSteps:
         self._check("apply_answer()")
         if self.answer is None:
             raise GunError("make_answer() first")
-        self.lab.rt.run(
+        self.lab.rt.run_sync(
             self._rtc(self.a).accept_answer(self.b.pid, self.answer), what="apply_answer()"
         )
         self.applied = True
@@ -279,20 +282,31 @@ class SignalingSteps:
 
         for src, dst, desc in ((self.a, self.b, self.offer), (self.b, self.a, self.answer)):
             for c in candidates_from_sdp((desc or {}).get("sdp", "")):
-                self.lab.rt.run(self._rtc(dst).add_candidate(src.pid, c), what="add_candidates()")
+                self.lab.rt.run_sync(
+                    self._rtc(dst).add_candidate(src.pid, c), what="add_candidates()"
+                )
                 n += 1
         self.trickled = n
         return n
 
-    def wait_open(self, timeout: float = 20.0) -> None:
-        """Step 5: the data channel opens on both sides."""
+    async def _both_open(self, timeout: float) -> None:
+        """The wait of step 5, on the runtime thread: the channel open on ``a``'s side and
+        on ``b``'s, within ``timeout`` seconds for both."""
+        ra, rb = self._rtc(self.a), self._rtc(self.b)
+        await _within(self.a, self.b, timeout, _open_both(ra, rb, self.a, self.b, timeout))
+
+    async def wait_open(self, timeout: float = 20.0) -> None:
+        """Step 5: the data channel opens on both sides (within ``timeout`` seconds)."""
         self._check("wait_open()")
-        for x, y in ((self.a, self.b), (self.b, self.a)):
-            self.lab.rt.run(
-                self._rtc(x).wait_open(y.pid, timeout),
-                timeout + 5,
-                what=f"wait_open(): {x.name}'s channel to {y.name}",
-            )
+        what = f"wait_open(): {self.a.name}\u2194{self.b.name}'s channel"
+        await self.lab.rt.run(self._both_open(timeout), timeout + SLACK, what=what)
+        self.opened = True
+
+    def wait_open_sync(self, timeout: float = 20.0) -> None:
+        """Blocking twin of ``wait_open`` (plain cells, scripts): blocks this thread only."""
+        self._check("wait_open_sync()")
+        what = f"wait_open_sync(): {self.a.name}\u2194{self.b.name}'s channel"
+        self.lab.rt.run_sync(self._both_open(timeout), timeout + SLACK, what=what)
         self.opened = True
 
 
@@ -313,31 +327,52 @@ def memory_link(
             on_wire=lambda x, y: wires.extend([x, y]),
         )
 
-    lab.rt.run(go(), 60.0, what=label)
+    lab.rt.run_sync(go(), 60.0, what=label)
     return MemoryLink(wires[0], wires[1], lab=lab, ends=(a.name, b.name))
 
 
-async def link_rtc(a: LabPeer, b: LabPeer, timeout: float) -> None:
-    """Link ``a`` and ``b`` by WebRTC (offer, answer, unless linked already) and wait for
-    the channel to open on both sides; on the runtime thread."""
-    ra, rb = a.gun.rtc, b.gun.rtc
-    if ra is None or rb is None:
-        raise GunError("both peers need rtc=True")
-    if b.pid not in ra.connected():
-        offer = await ra.create_offer(b.pid)
-        answer = await rb.accept_offer(a.pid, offer)
-        await ra.accept_answer(b.pid, answer)
+async def _within(a: LabPeer, b: LabPeer, timeout: float, work: Any) -> None:
+    """Await ``work`` (a link's steps and waits) within ``timeout`` seconds in all, however
+    many waits it makes: the whole call is bounded by the caller's ``timeout``, and its
+    blocking twin waits that plus ``SLACK``, no more. Running out is a ``WebRTCError``
+    naming the link, as a single ``wait_open`` that runs out is."""
+    try:
+        async with asyncio.timeout(timeout):
+            await work
+    except TimeoutError:
+        raise WebRTCError(
+            f"the WebRTC link {a.name}\u2194{b.name} did not open within {timeout:g} s"
+        ) from None
+
+
+async def _open_both(ra: Any, rb: Any, a: LabPeer, b: LabPeer, timeout: float) -> None:
     await ra.wait_open(b.pid, timeout)
     await rb.wait_open(a.pid, timeout)
 
 
+async def link_rtc(a: LabPeer, b: LabPeer, timeout: float) -> None:
+    """Link ``a`` and ``b`` by WebRTC (offer, answer, unless linked already) and wait for
+    the channel to open on both sides, within ``timeout`` seconds; on the runtime thread."""
+    ra, rb = a.gun.rtc, b.gun.rtc
+    if ra is None or rb is None:
+        raise GunError("both peers need rtc=True")
+
+    async def go() -> None:
+        if b.pid not in ra.connected():
+            offer = await ra.create_offer(b.pid)
+            answer = await rb.accept_offer(a.pid, offer)
+            await ra.accept_answer(b.pid, answer)
+        await _open_both(ra, rb, a, b, timeout)
+
+    await _within(a, b, timeout, go())
+
+
 async def wait_rtc(a: LabPeer, b: LabPeer, timeout: float) -> None:
     """Wait for the WebRTC channel between ``a`` and ``b`` (one room discovery is making)
-    to open on both sides; on the runtime thread."""
+    to open on both sides, within ``timeout`` seconds; on the runtime thread."""
     if a.gun.rtc is None or b.gun.rtc is None:
         raise GunError("both peers need rtc=True")
-    await a.gun.rtc.wait_open(b.pid, timeout)
-    await b.gun.rtc.wait_open(a.pid, timeout)
+    await _within(a, b, timeout, _open_both(a.gun.rtc, b.gun.rtc, a, b, timeout))
 
 
 async def cut_rtc(label: str, a: LabPeer, b: LabPeer) -> None:

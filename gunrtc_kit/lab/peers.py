@@ -21,7 +21,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError, NetworkError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.lab.paths import KeyPath, _chain, _keys, _path
-from gunrtc_kit.lab.runtime import Runtime
+from gunrtc_kit.lab.runtime import SLACK, Runtime
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.root import Gun
 from gunrtc_kit.webrtc.options import WebRTCOptions
@@ -250,7 +250,8 @@ class LabPeer:
             ack: dict[str, Any] = await _chain(self.gun, keys).put(data)
             return ack
 
-        return await self.lab.rt.arun(go())
+        wait = self.gun.ack_timeout + SLACK
+        return await self.lab.rt.run(go(), wait, what=f"{self.name}.put_acked({path!r})")
 
     def put_acked_sync(self, path: KeyPath, data: Any) -> dict[str, Any]:
         """Blocking twin of ``put_acked`` (for plain cells and scripts, where there is no
@@ -262,8 +263,8 @@ class LabPeer:
             ack: dict[str, Any] = await _chain(self.gun, keys).put(data)
             return ack
 
-        wait = self.gun.ack_timeout + 10
-        return self.lab.rt.run(go(), wait, what=f"{self.name}.put_acked_sync({path!r})")
+        wait = self.gun.ack_timeout + SLACK
+        return self.lab.rt.run_sync(go(), wait, what=f"{self.name}.put_acked_sync({path!r})")
 
     async def get(self, path: KeyPath, timeout: float = 5.0) -> Any:
         """The value at ``path`` (asking linked peers for what this one lacks), or None if no
@@ -280,14 +281,16 @@ class LabPeer:
             asked = self._asked()
             return await chain.once(timeout=timeout), asked
 
-        value, asked = await self.lab.rt.arun(go())
+        value, asked = await self.lab.rt.run(
+            go(), timeout + SLACK, what=f"{self.name}.get({path!r})"
+        )
         return self._note_read(path, value, asked, timeout)
 
     def get_sync(self, path: KeyPath, timeout: float = 5.0) -> Any:
         """Blocking twin of ``get``: the same read, waited for from this thread (and the same
         ``last_read`` and ``NoValueWarning`` when it finds nothing). The read ends by itself
-        after about ``timeout`` seconds; the wait for it is longer still, so a slow answer
-        gives None and only a stuck runtime gives ``TimeoutError``."""
+        after about ``timeout`` seconds; the wait for it is ``SLACK`` seconds longer, so a slow
+        answer gives None and only a stuck runtime gives ``TimeoutError``."""
         self._check("get_sync")
         chain = _path(self.gun, path)
 
@@ -295,8 +298,8 @@ class LabPeer:
             asked = self._asked()
             return await chain.once(timeout=timeout), asked
 
-        value, asked = self.lab.rt.run(
-            go(), timeout + max(5.0, timeout), what=f"{self.name}.get_sync({path!r})"
+        value, asked = self.lab.rt.run_sync(
+            go(), timeout + SLACK, what=f"{self.name}.get_sync({path!r})"
         )
         return self._note_read(path, value, asked, timeout)
 

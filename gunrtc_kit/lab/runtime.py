@@ -9,11 +9,14 @@ creates every peer, relay and link on it; it keeps running between cells, during
 cell and during a blocking one, in ipykernel 6 and 7 alike.
 
 Two call styles reach it, with one implementation underneath:
-- ``await runtime.arun(coro)`` from a cell (top-level await): the cell's loop waits without
-  blocking, via ``asyncio.wrap_future``;
-- ``runtime.run(coro, timeout)``: the blocking twin, for plain cells and scripts. It blocks only
-  the caller; the runtime loop goes on. Called from the runtime thread itself it would
-  deadlock, so it raises ``GunError`` instead.
+- ``await runtime.run(coro, timeout)`` from a cell (top-level await): the cell's loop waits
+  without blocking, via ``asyncio.wrap_future``;
+- ``runtime.run_sync(coro, timeout)``: the blocking twin, for plain cells and scripts. It
+  blocks only the caller; the runtime loop goes on. Called from the runtime thread itself it
+  would deadlock, so it raises ``GunError`` instead.
+Both bound the work by ``timeout`` the same way. A Lab call with a timeout of its own (a read,
+a link) hands the runtime that timeout plus ``SLACK``, so the call's own answer (None, its own
+``TimeoutError``) comes back before the runtime's bound gives up on it.
 Nothing is patched (no nest-asyncio): nested loops are never needed, because the work never
 runs on the caller's loop.
 
@@ -40,15 +43,20 @@ import os
 import threading
 import types
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 
-__all__ = ["Runtime", "get_runtime", "run_in_loop"]
+__all__ = ["SLACK", "Runtime", "get_runtime", "run_in_loop"]
 
 T = TypeVar("T")
+
+# Seconds a blocking twin (``x_sync``) waits beyond the ``timeout`` of the call it waits for:
+# the call ends by itself at its own timeout, with its own answer; the slack only catches a
+# runtime that is stuck. One constant for every twin, so they all behave alike.
+SLACK = 5.0
 
 Closer = Callable[[], Coroutine[Any, Any, None]]
 
@@ -247,14 +255,14 @@ class Runtime:
             raise GunError("the runtime is closed")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(
+    def run_sync(
         self,
         coro: Coroutine[Any, Any, T],
         timeout: float | None = 60.0,
         *,
         what: str | None = None,
     ) -> T:
-        """Blocking twin of ``arun``: run ``coro`` on the runtime loop and wait for its result.
+        """Blocking twin of ``run``: run ``coro`` on the runtime loop and wait for its result.
 
         For plain cells and scripts, where nothing can be awaited. It blocks only the caller;
         the runtime goes on. After ``timeout`` seconds the work is cancelled and
@@ -267,13 +275,35 @@ class Runtime:
                 raise GunError("the runtime is closed")
             return run_in_loop(self.loop, coro, timeout, what=what)
 
-    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Awaitable from any other loop (a notebook cell): the caller's loop stays free while
-        the work runs on the runtime. Cancelling the awaiting task cancels the work."""
+    async def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = 60.0,
+        *,
+        what: str | None = None,
+    ) -> T:
+        """Run ``coro`` on the runtime loop and await its result, from any loop (a notebook
+        cell's): the caller's loop stays free while the work runs on the runtime. Bounded as
+        ``run_sync``: after ``timeout`` seconds the work is cancelled and
+        ``gunrtc_kit.errors.TimeoutError`` names ``what``. Cancelling the awaiting task
+        cancels the work. Awaited on the runtime's own loop, it runs ``coro`` there."""
         with _CleanErrors():
+            label = what or _describe(coro)
             if self.in_runtime:
-                return await coro
-            return await asyncio.wrap_future(self.submit(coro))
+                work: Awaitable[T] = coro
+            elif self.closed:
+                coro.close()
+                raise GunError("the runtime is closed")
+            else:
+                work = asyncio.wrap_future(self.submit(coro))
+            bound = asyncio.timeout(timeout)
+            try:
+                async with bound:
+                    return await work
+            except TimeoutError:
+                if not bound.expired():
+                    raise  # the work's own TimeoutError, not this bound's
+                raise GunTimeoutError(f"{label} did not finish within {timeout:g} s") from None
 
     def call(
         self,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.paths import _keys
+from gunrtc_kit.lab.runtime import SLACK
 from gunrtc_kit.sea.check import unpack
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from gunrtc_kit.user import AuthStep, User, UserChain, UserIs
 
 __all__ = ["LabUser", "alias_accounts", "fetch_space", "sea_space"]
-
-SLACK = 5.0  # how much longer a blocking twin waits than the call's own timeout
 
 
 class LabUser:
@@ -58,21 +57,21 @@ class LabUser:
             chain = chain.get(k)
         return chain
 
-    async def _arun(self, what: str, make: Any) -> Any:
+    async def _run(self, what: str, make: Any, wait: float) -> Any:
         self.peer._check(f"user.{what}")
 
         async def go() -> Any:
             return await make()
 
-        return await self.peer.lab.rt.arun(go())
+        return await self.peer.lab.rt.run(go(), wait, what=f"{self.peer.name}.user.{what}")
 
-    def _run(self, what: str, make: Any, wait: float) -> Any:
+    def _run_sync(self, what: str, make: Any, wait: float) -> Any:
         self.peer._check(f"user.{what}")
 
         async def go() -> Any:
             return await make()
 
-        return self.peer.lab.rt.run(go(), wait, what=f"{self.peer.name}.user.{what}")
+        return self.peer.lab.rt.run_sync(go(), wait, what=f"{self.peer.name}.user.{what}")
 
     # ------------------------------------------------------------------ who
     @property
@@ -101,14 +100,16 @@ class LabUser:
     async def create(self, alias: str, password: str, *, timeout: float = 9.0) -> str:
         """Create the account ``alias`` (and log it in, as Gun.js does); returns its pub.
         Raises ``SeaError`` with Gun's text (``"User already created!"``...)."""
-        pub: str = await self._arun(
-            "create", lambda: self._user().create(alias, password, timeout=timeout)
+        pub: str = await self._run(
+            "create",
+            lambda: self._user().create(alias, password, timeout=timeout),
+            timeout + SLACK,
         )
         return pub
 
     def create_sync(self, alias: str, password: str, *, timeout: float = 9.0) -> str:
         """Blocking twin of ``create``."""
-        pub: str = self._run(
+        pub: str = self._run_sync(
             f"create_sync({alias!r})",
             lambda: self._user().create(alias, password, timeout=timeout),
             timeout + SLACK,
@@ -120,8 +121,10 @@ class LabUser:
     ) -> UserIs:
         """Log in with an alias and password, or a key pair; ``last_auth`` tells each step.
         Raises ``SeaError`` (``"Wrong user or password."``...)."""
-        result: UserIs = await self._arun(
-            "auth", lambda: self._user().auth(who, password, timeout=timeout)
+        result: UserIs = await self._run(
+            "auth",
+            lambda: self._user().auth(who, password, timeout=timeout),
+            timeout + SLACK,
         )
         return result
 
@@ -130,7 +133,7 @@ class LabUser:
     ) -> UserIs:
         """Blocking twin of ``auth``."""
         shown = who if isinstance(who, str) else "a pair"
-        result: UserIs = self._run(
+        result: UserIs = self._run_sync(
             f"auth_sync({shown!r})",
             lambda: self._user().auth(who, password, timeout=timeout),
             timeout + SLACK,
@@ -156,15 +159,16 @@ class LabUser:
 
     async def put_acked(self, path: Any, data: Any) -> dict[str, Any]:
         """Write and wait for the first ack (``err`` from a peer that refused it raises)."""
-        ack: dict[str, Any] = await self._arun(
-            f"put_acked({path!r})", lambda: self._space(path).put(data)
+        wait = self.peer.gun.ack_timeout + SLACK
+        ack: dict[str, Any] = await self._run(
+            f"put_acked({path!r})", lambda: self._space(path).put(data), wait
         )
         return ack
 
     def put_acked_sync(self, path: Any, data: Any) -> dict[str, Any]:
         """Blocking twin of ``put_acked``."""
         wait = self.peer.gun.ack_timeout + SLACK
-        ack: dict[str, Any] = self._run(
+        ack: dict[str, Any] = self._run_sync(
             f"put_acked_sync({path!r})", lambda: self._space(path).put(data), wait
         )
         return ack
@@ -178,12 +182,14 @@ class LabUser:
         """The value at ``path`` in the user's space, verified and unpacked, or None; as for
         ``LabPeer.get``, a read that finds nothing is kept in ``peer.last_read`` and warns
         what was asked and of whom (``NoValueWarning``)."""
-        value, asked = await self._arun(f"get({path!r})", lambda: self._read(path, timeout))
+        value, asked = await self._run(
+            f"get({path!r})", lambda: self._read(path, timeout), timeout + SLACK
+        )
         return self.peer._note_read(path, value, asked, timeout, f"{self.peer.name}.user")
 
     def get_sync(self, path: Any, timeout: float = 5.0) -> Any:
         """Blocking twin of ``get``."""
-        value, asked = self._run(
+        value, asked = self._run_sync(
             f"get_sync({path!r})", lambda: self._read(path, timeout), timeout + SLACK
         )
         return self.peer._note_read(path, value, asked, timeout, f"{self.peer.name}.user")
@@ -229,18 +235,21 @@ async def fetch_space(gun: Gun, pub: str, timeout: float) -> None:
                     todo.append(target)
 
 
-def sea_space(peer: LabPeer, who: Any, timeout: float) -> tuple[str, User | None, str]:
-    """``Lab.sea``'s reading of ``who`` on ``peer``: the user's pub, the ``User`` when one
-    was given, and the call's name for messages (``sea('bob', 'alice')``), with what ``peer``
-    lacks of the alias and of the space fetched first. ``who`` is a ``LabUser``, a logged-in
-    ``User``, a pub (``"x.y"``/``"~x.y"``) or an alias (the first account it lists, unless
-    ``peer``'s own user is one of them)."""
+async def sea_space(peer: LabPeer, who: Any, timeout: float) -> tuple[str, User | None, str]:
+    """``Lab.sea``'s reading of ``who`` on ``peer``, on the runtime thread: the user's pub,
+    the ``User`` when one was given, and the call's name for messages (``sea('bob',
+    'alice')``), with what ``peer`` lacks of the alias and of the space fetched first, all
+    within ``timeout`` seconds. ``who`` is a ``LabUser``, a logged-in ``User``, a pub
+    (``"x.y"``/``"~x.y"``) or an alias (the first account it lists, unless ``peer``'s own
+    user is one of them)."""
     from gunrtc_kit.user import User
 
-    rt, gun = peer.lab.rt, peer.gun
+    gun = peer.gun
     if isinstance(who, LabUser):
         who = who.peer.gun.user()
     label = f"sea({peer.name!r}, {who!r:.40})"
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
     user: User | None = who if isinstance(who, User) else None
     if user is not None:
         if user.pub is None:
@@ -252,12 +261,12 @@ def sea_space(peer: LabPeer, who: Any, timeout: float) -> tuple[str, User | None
             pub = text
         else:
             alias = text.removeprefix("@")
-            found = rt.run(alias_accounts(gun, alias, timeout), timeout + 5, what=label)
+            found = await alias_accounts(gun, alias, timeout)
             if not found:
                 raise GunError(f"{label}: {peer.name} knows no account of {alias!r}")
-            mine = rt.call(lambda: gun.user().pub, what=label)
+            mine = gun.user().pub
             pub = mine if mine in found else found[0]
     else:
         raise GunError(f"{label}: expected a User, a public key or an alias")
-    rt.run(fetch_space(gun, pub, timeout), timeout + 5, what=label)
+    await fetch_space(gun, pub, max(end - loop.time(), 0.05))
     return pub, user, label

@@ -14,7 +14,7 @@ def memory_relay(lab: Lab, name: str = "hub", timeout: float = 10.0) -> LabPeer:
     async def make() -> Gun:
         return await Gun(super_peer=True, acks=True, bus=lab.bus).start()
 
-    gun = lab.rt.run(make(), timeout)
+    gun = lab.rt.run_sync(make(), timeout)
     lab._owned.guns.append(gun)
     p = lab.peers[name] = LabPeer(lab, name, gun)
     lab._name(gun.pid, name, "relay")

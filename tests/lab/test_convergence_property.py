@@ -1,7 +1,7 @@
 """Property (hypothesis, stateful): whatever happens to a small mesh on in-memory links
 (random puts, partitions and heals, links losing every frame, cut links, the relay going away
 and coming back, peers asking for souls or following them), a doctor pass with
-``heal=True`` leaves every peer with the same graph (``converged()``), and before it,
+``heal`` leaves every peer with the same graph (``converged()``), and before it,
 whenever the peers disagree, the doctor names for every differing field at least one reason
 that covers every peer holding it back.
 
@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab, MemoryLink
-from gunrtc_kit.lab.doctor import lab_doctor
+from gunrtc_kit.lab.doctor import lab_heal_sync
 from tests.lab.relays import memory_relay
 
 WAIT = 10.0
@@ -120,7 +120,7 @@ class Mesh(RuleBasedStateMachine):
             covered = {p for r in f.reasons for p in r.peers}
             behind = {h.pid for h in f.holdings if not h.current}
             assert behind <= covered, f"unexplained {f.soul}.{f.key}:\n{before}"
-        after = lab_doctor(self.lab, heal=True, rounds=6, fetch_timeout=0.5)
+        after = lab_heal_sync(self.lab, rounds=6, fetch_timeout=0.5)
         assert after, str(after)
         self._quiet()
         converged: Any = self.lab.converged()

@@ -1,13 +1,14 @@
 """The doctor in a live Lab: each reason it gives is produced for real (a partition, a cut
 link, a link losing every frame, a writer whose clock runs ahead, a peer a relay never pushes
 to, a peer that reconnected without asking again, an ``err`` ack, a put never acked), and
-``heal=True`` makes the peers agree where a safe cure exists.
+``heal_sync()`` makes the peers agree where a safe cure exists.
 
 Memory peers need no network; the tests with the Lab's WebSocket relay run where nothing but
 loopback exists (``tests.netns``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from gunrtc_kit.diagnose import doctor as dr
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.lab import Lab, LabPeer
-from gunrtc_kit.lab.doctor import doctor
+from gunrtc_kit.lab.doctor import doctor, heal, heal_sync
 from tests.lab.relays import memory_relay
 from tests.netns import require_loopback_only
 
@@ -71,7 +72,7 @@ def finding(report: dr.Report, soul: str, key: str) -> dr.Finding:
 
 
 def healed(lab: Lab) -> dr.Report:
-    after = lab.doctor(heal=True)
+    after = lab.heal_sync()
     assert after, str(after)
     assert after.before is not None and not after.before
     assert lab.converged() is True
@@ -264,8 +265,49 @@ def test_doctor_on_plain_gun_objects_heals_by_regets_only(lab: Lab) -> None:
     dropped(lab, mid)
     report = doctor([a.gun, b.gun], names={a.pid: "alice", b.pid: "bob"})
     assert dr.PARTITION in finding(report, "chat", "m1").kinds()
-    after = doctor([a.gun, b.gun], heal=True, names={a.pid: "alice"}, rounds=1, fetch_timeout=0.3)
+    after = heal_sync([a.gun, b.gun], names={a.pid: "alice"}, rounds=1, fetch_timeout=0.3)
     assert not after  # the link stays partitioned: outside a Lab links are not healed
     assert any("only inside a Lab" in d for d in after.done)
     link.set(partitioned=False)
-    assert doctor([a.gun, b.gun], heal=True, fetch_timeout=2.0)
+    assert heal_sync([a.gun, b.gun], fetch_timeout=2.0)
+
+
+# ------------------------------------------------------------------ reading vs healing
+def partitioned_then_mended(lab: Lab) -> tuple[LabPeer, LabPeer]:
+    """alice wrote while the link to bob was partitioned; the partition is gone now, but bob
+    never got the write: only a re-get mends it."""
+    a, b = lab.memory_peer("alice"), lab.memory_peer("bob")
+    link = lab.link_memory(a, b)
+    link.set(partitioned=True)
+    dropped(lab, a.put("chat.m1", "hi"))
+    link.set(partitioned=False)
+    return a, b
+
+
+def test_doctor_only_reads_and_heal_is_awaited_on_the_peers_own_loop(lab: Lab) -> None:
+    a, b = partitioned_then_mended(lab)
+    peers = [a.gun, b.gun]
+
+    async def on_their_loop() -> tuple[dr.Report, dr.Report, dr.Report]:
+        looked = doctor(peers)  # a plain read: made at once on this thread, no deadlock
+        again = doctor(peers)
+        with pytest.raises(GunError, match="runtime thread"):
+            heal_sync(peers)  # the blocking twin would stop the very loop it waits for
+        return looked, again, await heal(peers, fetch_timeout=2.0)
+
+    looked, again, after = lab.rt.run_sync(on_their_loop(), 30)
+    assert not looked and not again  # reading twice changed nothing
+    assert looked.before is None and looked.done == ()
+    assert after, str(after)
+    assert after.before is not None and not after.before and after.done
+
+
+def test_lab_heal_is_awaited_from_a_cells_loop_and_doctor_changes_nothing(lab: Lab) -> None:
+    a, b = partitioned_then_mended(lab)
+    assert not lab.doctor() and not lab.doctor()
+    assert "m1" not in b.graph().get("chat", {})
+    with pytest.raises(GunTimeoutError, match=r"Lab.heal_sync\(\) did not finish within 0 s"):
+        lab.heal_sync(timeout=0.0)  # its own bound, not the runtime's: the twin adds SLACK
+    after = asyncio.run(lab.heal())  # a cell's own loop, as top-level await has it
+    assert after, str(after)
+    assert lab.converged() is True

@@ -1,10 +1,10 @@
 """An inspector a cell shows says what was true when that cell ran (issue 17, item 6.1).
 
-``lab.peer_view(p)`` and ``lab.sea(...)`` are frozen by default: later traffic, ``lab.refresh()``,
-the pump's ticks and a front end's ``hello`` leave them as they were; the ``live`` trait (the
-widget's checkbox, or ``live=True``) makes them follow the peer. The story that went wrong in
-notebook 08: an inspector shown under a wrong-password login read "auth succeeded" after a
-later cell logged in right.
+``lab.peer_view(p)`` and ``lab.sea_sync(...)`` are frozen by default: later traffic,
+``lab.refresh()``, the pump's ticks and a front end's ``hello`` leave them as they were; the
+``live`` trait (the widget's checkbox, or ``live=True``) makes them follow the peer. The story
+that went wrong in notebook 08: an inspector shown under a wrong-password login read "auth
+succeeded" after a later cell logged in right.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_the_sea_inspector_under_a_failed_login_stays_failed(lab: Lab) -> None:
     alice.user.create_sync("alice", PASSWORD, timeout=20)
     with pytest.raises(SeaError, match="Wrong user or password"):
         bob.user.auth_sync("alice", "not the password", timeout=5)
-    failed = lab.sea(bob, "alice")  # what notebook 08's cell shows under the failed login
+    failed = lab.sea_sync(bob, "alice")  # what notebook 08's cell shows under the failed login
     assert failed.auth["summary"].startswith("auth failed")
     assert not failed.live and "frozen at" in failed.to_text()
 
@@ -98,10 +98,10 @@ def test_the_sea_inspector_under_a_failed_login_stays_failed(lab: Lab) -> None:
     failed._on_front_message(failed, {"type": "hello"}, [])
     failed._on_front_message(failed, {"type": "refresh"}, [])  # no button while frozen
     assert failed.auth["summary"].startswith("auth failed")
-    with pytest.raises(GunError, match="frozen at .* lab.sea"):
+    with pytest.raises(GunError, match="frozen at .* lab.sea_sync"):
         failed.refresh()
 
-    now = lab.sea("bob", "alice")  # a new snapshot, for the new cell
+    now = lab.sea_sync("bob", "alice")  # a new snapshot, for the new cell
     assert now is not failed and not now.auth["summary"].startswith("auth failed")
     failed.live = True  # the checkbox: the old output follows the peer, if asked
     assert failed.auth["summary"] == now.auth["summary"]

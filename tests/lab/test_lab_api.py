@@ -110,13 +110,13 @@ async def test_chain_once_shares_one_deadline_across_steps() -> None:
 def test_blocking_read_waits_longer_than_its_own_deadline(lab: Lab, monkeypatch: Any) -> None:
     a, b, _ = pair(lab)
     seen: dict[str, Any] = {}
-    real_run = lab.rt.run
+    real_run = lab.rt.run_sync
 
     def spy(coro: Any, timeout: float | None = 60.0, *, what: str | None = None) -> Any:
         seen.update(timeout=timeout, what=what)
         return real_run(coro, timeout, what=what)
 
-    monkeypatch.setattr(lab.rt, "run", spy)
+    monkeypatch.setattr(lab.rt, "run_sync", spy)
     assert b.get_sync(["x", "y"], timeout=2.0) is None
     assert seen["what"] == "bob.get_sync(['x', 'y'])"
     assert seen["timeout"] >= 2.0 + 2.0  # the read ends first, with None
@@ -127,13 +127,13 @@ def test_a_blocking_wait_that_runs_out_names_the_call() -> None:
     with pytest.raises(
         GunTimeoutError, match=r"get_sync\(\['x', 'y'\]\) did not finish within 0.2 s"
     ):
-        rt.run(asyncio.sleep(5), 0.2, what="get_sync(['x', 'y'])")
+        rt.run_sync(asyncio.sleep(5), 0.2, what="get_sync(['x', 'y'])")
 
     async def stuck_read() -> None:
         await asyncio.sleep(5)
 
     with pytest.raises(GunTimeoutError, match="stuck_read did not finish within 0.1 s"):
-        rt.run(stuck_read(), 0.1)
+        rt.run_sync(stuck_read(), 0.1)
 
 
 # ---------------------------------------------------------------- 2. paths
@@ -455,7 +455,7 @@ def test_errors_from_the_runtime_carry_no_plumbing_frames(lab: Lab) -> None:
         raise Oops("boom")
 
     with pytest.raises(Oops, match="^boom$") as err2:
-        lab.rt.run(work())
+        lab.rt.run_sync(work())
     assert_no_plumbing(err2.value)
     assert [f.name for f in frames(err2.value)][-1] == "work"
 
@@ -469,7 +469,7 @@ def test_errors_from_the_runtime_carry_no_plumbing_frames(lab: Lab) -> None:
 
     async def cell() -> BaseException:
         try:
-            await lab.rt.arun(work())
+            await lab.rt.run(work())
         except Oops as exc:
             return exc
         raise AssertionError("no error")
@@ -479,7 +479,7 @@ def test_errors_from_the_runtime_carry_no_plumbing_frames(lab: Lab) -> None:
     assert [f.name for f in frames(exc)] == ["cell", "work"]
 
     with pytest.raises(GunTimeoutError) as err4:
-        lab.rt.run(asyncio.sleep(1), 0.05, what="nap")
+        lab.rt.run_sync(asyncio.sleep(1), 0.05, what="nap")
     assert_no_plumbing(err4.value)
 
 
@@ -497,7 +497,7 @@ def test_signaling_steps_and_cut_over_webrtc(tmp_path: Path) -> None:
         steps.make_answer()
         steps.apply_answer()
         assert "3 apply answer \u2713 5 open \u2014 next" in repr(steps)
-        steps.wait_open()
+        steps.wait_open_sync()
         assert repr(steps).endswith("\u2014 linked>") and steps.next_step is None
         wait_for(lambda: "dc b" in a.links())
         assert "dc: b" in a._repr_html_()

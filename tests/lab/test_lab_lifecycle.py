@@ -132,7 +132,7 @@ def test_every_unknown_peer_name_lists_the_known_ones(lab: Lab) -> None:
         lambda: lab.cut("alice", "zed"),
         lambda: lab.link_memory("zed", b),
         lambda: lab.signaling_view(a, "zed"),
-        lambda: lab.sea("zed", "alice"),
+        lambda: lab.sea_sync("zed", "alice"),
     ]
     for call in calls:
         with pytest.raises(GunError, match="'zed'.*known: alice, bob"):

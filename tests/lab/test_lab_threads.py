@@ -97,7 +97,7 @@ def test_a_memory_link_made_by_hand_is_changed_on_its_wires_loop() -> None:
         connect_memory(a.mesh, b.mesh, on_wire=lambda x, y: wires.extend([x, y]))
         return a, b
 
-    a, b = rt.run(make())
+    a, b = rt.run_sync(make())
     try:
         seen = Threads(bus)
         link = MemoryLink(wires[0], wires[1])
@@ -110,8 +110,8 @@ def test_a_memory_link_made_by_hand_is_changed_on_its_wires_loop() -> None:
         with pytest.raises(GunError, match="cut already"):
             link.cut()
     finally:
-        rt.run(a.close())
-        rt.run(b.close())
+        rt.run_sync(a.close())
+        rt.run_sync(b.close())
 
 
 def test_two_threads_cutting_one_link_at_once_make_one_cut_and_one_error(lab: Lab) -> None:
@@ -368,7 +368,7 @@ def test_a_lab_dropped_without_close_is_collected_and_its_relay_and_peers_stop()
     async def sockets_left() -> int:
         return len(relay.server.connections)
 
-    assert rt.run(sockets_left()) == 0
+    assert rt.run_sync(sockets_left()) == 0
 
 
 def test_a_lab_still_open_when_its_runtime_closes_is_closed_by_it() -> None:
@@ -405,7 +405,7 @@ def test_a_memory_link_made_by_hand_is_cut_at_once_on_its_own_loop() -> None:
         assert link.closed
         await asyncio.gather(a.close(), b.close())
 
-    rt.run(inner())
+    rt.run_sync(inner())
 
 
 def test_the_pump_outlives_a_failing_hub() -> None:

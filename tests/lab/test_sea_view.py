@@ -121,10 +121,10 @@ def test_lab_sea_follows_a_users_writes_and_its_logins() -> None:
     try:
         alice = lab.memory_peer("alice")
         user = alice.gun.user()
-        pub = lab.rt.run(user.create("alice", PASSWORD), 30)
-        view = lab.sea(alice, user, live=True)  # live: this test follows the peer
-        assert lab.sea(alice, "alice", live=True) is view
-        assert lab.sea(alice, "~" + pub, live=True) is view
+        pub = lab.rt.run_sync(user.create("alice", PASSWORD), 30)
+        view = lab.sea_sync(alice, user, live=True)  # live: this test follows the peer
+        assert lab.sea_sync(alice, "alice", live=True) is view
+        assert lab.sea_sync(alice, "~" + pub, live=True) is view
         assert view.last is not None and view.last.ok and view.report["alias"] == "alice"
         assert [f.key for f in view.last.fields] == ["pub", "alias", "epub", "auth"]
         # a signed write: the pump's tick sees alice's Put event and reads again by itself
@@ -133,17 +133,17 @@ def test_lab_sea_follows_a_users_writes_and_its_logins() -> None:
         assert view.last.field(f"~{pub}/profile", "name").signer == pub
         # a wrong password: the auth pane says where it failed
         with pytest.raises(SeaError, match="Wrong user or password"):
-            lab.rt.run(user.auth("alice", "not the password", timeout=5), 20)
+            lab.rt.run_sync(user.auth("alice", "not the password", timeout=5), 20)
         view.refresh()
         assert view.auth["summary"].startswith("auth failed at step 4, decrypting")
         assert [r["ok"] for r in view.auth["rows"]] == [True, True, True, False, False]
         with pytest.raises(GunError, match="knows no account"):
-            lab.sea(alice, "nobody")
+            lab.sea_sync(alice, "nobody")
         with pytest.raises(GunError, match="expected a User"):
-            lab.sea(alice, 42)
+            lab.sea_sync(alice, 42)
         user.leave()
         with pytest.raises(GunError, match="not logged in"):
-            lab.sea(alice, user)
+            lab.sea_sync(alice, user)
     finally:
         lab.close()
 
@@ -157,8 +157,8 @@ def test_a_forged_write_from_another_peer_is_refused_and_nothing_changes() -> No
         alice, bob = lab.memory_peer("alice"), lab.memory_peer("bob")
         lab.link_memory(alice, bob)
         user = alice.gun.user()
-        pub = lab.rt.run(user.create("alice", PASSWORD), 30)
-        view = lab.sea(alice, "alice", live=True)
+        pub = lab.rt.run_sync(user.create("alice", PASSWORD), 30)
+        view = lab.sea_sync(alice, "alice", live=True)
         before = view.report["nodes"]
         soul, state = "~" + pub, time.time() * 1000
         sig = sea_parse(sign(pack(soul, "alias", "mallory", state), pair()))["s"]

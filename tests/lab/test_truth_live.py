@@ -22,7 +22,7 @@ import pytest
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose import doctor as dr
 from gunrtc_kit.lab import Lab, LabPeer
-from gunrtc_kit.lab.doctor import lab_doctor
+from gunrtc_kit.lab.doctor import lab_heal_sync
 from tests.netns import require_loopback_only
 
 NAMES = ("p0", "p1", "p2", "p3")
@@ -112,7 +112,7 @@ def test_wires_fates_and_doctor_hold_under_traffic_with_a_cut(lab: Lab) -> None:
             if r.kind == dr.CUT and r.link is None:
                 for p in r.peers:
                     assert not any(nx.has_path(live, p, q) for q in ahead), str(report)
-    after = lab_doctor(lab, heal=True, rounds=4, fetch_timeout=1.0)
+    after = lab_heal_sync(lab, rounds=4, fetch_timeout=1.0)
     _settled(lab, peers, rounds)
     converged: Any = lab.converged(souls=["chat"])
     assert converged is True, f"{after}\n{converged}"

@@ -42,7 +42,7 @@ from gunrtc_kit.diagnose import doctor as dr
 from gunrtc_kit.diagnose import fate as fate_mod
 from gunrtc_kit.diagnose.mesh import edge_id
 from gunrtc_kit.lab import Lab, MemoryLink
-from gunrtc_kit.lab.doctor import lab_doctor
+from gunrtc_kit.lab.doctor import lab_heal_sync
 from gunrtc_kit.transport import memory
 from gunrtc_kit.transport.memory import DELIVERED, FrameRecord, MemoryWire
 from tests.lab.relays import memory_relay
@@ -208,7 +208,7 @@ class Truth(RuleBasedStateMachine):
         for link in self.links.values():
             if not link.closed and 0.0 < link.loss < 1.0:
                 link.set(loss=0.0)
-        after = lab_doctor(self.lab, heal=True, rounds=6, fetch_timeout=0.5)
+        after = lab_heal_sync(self.lab, rounds=6, fetch_timeout=0.5)
         # a read settles on its first answer: answers still on a slow wire arrive after it
         self._quiet()
         converged: Any = self.lab.converged()

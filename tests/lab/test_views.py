@@ -285,9 +285,9 @@ def test_blocking_twin_refuses_the_runtime_thread() -> None:
             return None
 
         with pytest.raises(GunError, match="runtime thread"):
-            rt.run(nothing())
+            rt.run_sync(nothing())
 
-    rt.run(inner())
+    rt.run_sync(inner())
 
 
 def test_mesh_view_is_a_widget_with_its_module_inside_the_package() -> None:

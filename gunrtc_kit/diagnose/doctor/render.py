@@ -51,9 +51,7 @@ def finding_text(finding: Finding) -> str:
     """One finding as lines: who holds what, then each ``why:`` and each ``fix:``."""
     head = f"{finding.soul}.{finding.key}: " + "; ".join(str(h) for h in finding.holdings)
     why = [f"    why: {r}" for r in finding.reasons] or ["    why: no reason found in the trace"]
-    fix = [
-        f"    fix: {a}" + ("" if a.safe else " (not done by heal=True)") for a in finding.actions
-    ]
+    fix = [f"    fix: {a}" + ("" if a.safe else " (not done by heal)") for a in finding.actions]
     return "\n".join([head, *why, *fix])
 
 

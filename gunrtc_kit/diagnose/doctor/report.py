@@ -162,7 +162,7 @@ class Finding:
 class Report:
     """The doctor's answer: the peers compared, the souls in play and every ``Finding``.
 
-    ``bool(report)`` is True when every peer agrees (no findings). After ``heal=True``,
+    ``bool(report)`` is True when every peer agrees (no findings). After ``heal``,
     ``before`` is the report the healing started from and ``done`` lists what it did, so one
     cell shows the before, the cure and the after."""
 

@@ -144,11 +144,12 @@ class SeaView(Published, View):
     def refresh(self) -> None:
         """Read again now (a live view). A frozen view raises ``GunError``: it shows what was
         true when it was made, and reading again would change an output of an earlier cell;
-        make a new snapshot (``lab.sea(...)`` again) or set ``live = True``."""
+        make a new snapshot (``lab.sea_sync(...)`` or ``await lab.sea(...)`` again) or set
+        ``live = True``."""
         if not self.live:
             raise GunError(
                 f"this SEA inspector is frozen at {self.frozen_at} (what was true when its cell "
-                "ran): call lab.sea(peer, who) again for a new snapshot, or set .live = True "
+                "ran): call lab.sea_sync(peer, who) again for a new snapshot, or set .live = True "
                 "(or tick 'live' in the widget) to follow the peer"
             )
         super().refresh()
