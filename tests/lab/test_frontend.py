@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from gunrtc_kit.lab.views.flow_view import default_filters
 from tests.jlab import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,14 +392,8 @@ def flow_traits(**kw: Any) -> dict[str, Any]:
         "total": 0,
         "kept": 0,
         "cap": 100000,
-        "filters": {
-            "peer": "",
-            "kind": "",
-            "soul": "",
-            "transport": "",
-            "hide_signaling": False,
-            "pair": [],
-        },
+        "filters": default_filters(),
+        "filter_defaults": default_filters(),
         "kinds": ["put", "get", "ack", "reply", "rtc:offer", "dam:?"],
         "selected": "",
         "detail": {},

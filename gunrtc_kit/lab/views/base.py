@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 _IMPORT_COMMON = re.compile(r'^import \{[^}]*\} from "\./common\.js";\n', re.M)
+_EXPORT_DECL = re.compile(r"^export ((?:async )?function|const|let|class) ", re.M)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -77,8 +78,9 @@ def module(name: str) -> str:
     ``common.js`` inlined where it is imported (a module handed over as text has no URL to
     resolve a sibling import against). Read once, when the view class is defined."""
     text = (STATIC / name).read_text(encoding="utf-8")
-    common = (STATIC / "common.js").read_text(encoding="utf-8")
-    common = re.sub(r"^export ", "", common, flags=re.M)
+    common = _EXPORT_DECL.sub(r"\1 ", (STATIC / "common.js").read_text(encoding="utf-8"))
+    if re.search(r"^\s*export\b", common, re.M):
+        raise RuntimeError("static/common.js may only export declarations (export const/function)")
     bundled, n = _IMPORT_COMMON.subn(lambda _m: common + "\n", text)
     if n != 1:
         raise RuntimeError(f"static/{name} must import from ./common.js exactly once")

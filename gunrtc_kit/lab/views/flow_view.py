@@ -50,7 +50,7 @@ from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
 
-__all__ = ["FlowView", "lane_order", "soul_test"]
+__all__ = ["FlowView", "default_filters", "lane_order", "soul_test"]
 
 FILTER_KEYS = ("peer", "kind", "soul", "transport", "hide_signaling", "pair")
 MAX_REQUEST = 500  # rows one request may ask for
@@ -112,7 +112,10 @@ def lane_order(d: Directory, chosen: Sequence[str] = ()) -> list[int]:
     return sorted(range(len(d.lanes)), key=key)
 
 
-def _default_filters() -> dict[str, Any]:
+def default_filters() -> dict[str, Any]:
+    """Every flow filter at its "show everything" value. Written once, here: the view sends
+    them to its front end (the ``filter_defaults`` trait), which fills in any filter the
+    ``filters`` trait leaves out with them, so that no other copy can drift."""
     return {
         "peer": "",
         "kind": "",
@@ -139,6 +142,7 @@ class FlowView(View):
     kept = traitlets.Int(0).tag(sync=True)
     cap = traitlets.Int(0).tag(sync=True)
     filters = traitlets.Dict().tag(sync=True)
+    filter_defaults = traitlets.Dict().tag(sync=True)  # see default_filters
     kinds: traitlets.List[Any] = traitlets.List().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
@@ -176,8 +180,14 @@ class FlowView(View):
         unknown = set(filters) - set(FILTER_KEYS)
         if unknown:
             raise GunError(f"unknown flow filter(s) {sorted(unknown)}; expected {FILTER_KEYS}")
-        super().__init__(hub, height=height, cap=hub.fate.row_cap, group=group)
-        start = _default_filters()
+        super().__init__(
+            hub,
+            height=height,
+            cap=hub.fate.row_cap,
+            group=group,
+            filter_defaults=default_filters(),
+        )
+        start = default_filters()
         start.update(filters)
         with hub.lock:
             self.filters = start
@@ -191,7 +201,7 @@ class FlowView(View):
 
     # ------------------------------------------------------------------ the sequence
     def _rebuild(self) -> None:
-        f = {**_default_filters(), **self.filters}
+        f = {**default_filters(), **self.filters}
         pair = f.get("pair") or []
         fate = self._fate = self.hub.fate
         match = fate.matcher(

@@ -2,8 +2,11 @@
 // package inlines this file into each module when it hands the module to anywidget (see
 // gunrtc_kit/lab/views/base.py: a module given as text cannot import a sibling file), while
 // a browser that loads the files themselves (the front-end tests) resolves the import.
+// Inlined means: every top-level name here is in scope in every view, so a view must not
+// declare one of these names itself (tests/lab/test_frontend_modules.py checks).
 
 export const NS = "http://www.w3.org/2000/svg";
+export const TRANSPORTS = ["ws", "dc", "memory"];
 
 export function html(tag, cls, parent, text) {
   const e = document.createElement(tag);
@@ -20,8 +23,77 @@ export function svg(tag, attrs, parent) {
   return e;
 }
 
-export // Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
-function errorBanner(model, parent, before, bump) {
+// An integer with thousands separators; "0" for what is not a number.
+export function fmtInt(n) {
+  return Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "0";
+}
+
+// The view's root element: `data-view` names it, `data-updates` counts the updates it drew.
+export function viewRoot(el, name, cls) {
+  const root = html("div", `gk-view ${cls}`, el);
+  root.dataset.view = name;
+  root.dataset.updates = "0";
+  return root;
+}
+
+// The test hook: one more update drawn (the browser tests wait on `data-updates`).
+export function bump(root) {
+  root.dataset.updates = String((+root.dataset.updates || 0) + 1);
+}
+
+// Sets traits ({name: value}) and sends them to Python.
+export function save(model, values) {
+  for (const k in values) model.set(k, values[k]);
+  model.save_changes();
+}
+
+// The nearest element matching `sel` from an event's target (event delegation).
+export function closest(ev, sel) {
+  return ev.target && ev.target.closest ? ev.target.closest(sel) : null;
+}
+
+// What one rendered view holds on to, released in one call. `listen` subscribes `fn` to a DOM
+// event (through the lifetime's AbortController) or to a model event (anywidget's on/off);
+// `later` runs `fn` at the end (timers, observers); `end()` undoes all of it at once.
+export function lifetime() {
+  const ac = new AbortController();
+  const undo = [];
+  const life = {
+    get dead() {
+      return ac.signal.aborted;
+    },
+    listen(target, type, fn, opts) {
+      if (typeof target.addEventListener === "function") {
+        target.addEventListener(type, fn, { ...(opts || {}), signal: ac.signal });
+      } else {
+        target.on(type, fn);
+        undo.push(() => target.off(type, fn));
+      }
+      return fn;
+    },
+    later(fn) {
+      undo.push(fn);
+    },
+    end() {
+      if (ac.signal.aborted) return;
+      ac.abort();
+      for (const fn of undo.splice(0).reverse()) fn();
+    },
+  };
+  return life;
+}
+
+// A ResizeObserver calling `fn` for `targets`, disconnected when `life` ends (none where the
+// browser has no ResizeObserver).
+export function observeSize(life, targets, fn) {
+  if (typeof ResizeObserver !== "function") return;
+  const ro = new ResizeObserver(() => fn());
+  for (const t of targets) ro.observe(t);
+  life.later(() => ro.disconnect());
+}
+
+// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
+export function errorBanner(model, parent, before, life) {
   const box = document.createElement("div");
   box.className = "gk-error";
   box.setAttribute("role", "alert");
@@ -31,10 +103,44 @@ function errorBanner(model, parent, before, bump) {
     box.textContent = e ? String(e) : "";
     box.hidden = !e;
   };
-  const onChange = () => (show(), bump());
-  model.on("change:error", onChange);
+  life.listen(model, "change:error", () => (show(), bump(parent)));
   show();
-  return () => model.off("change:error", onChange);
+  return box;
+}
+
+// The versioned stream of a view whose state comes as a `reset` then `diff`s continuing it
+// (`diff.from` is the version it applies to, `v` the one it makes). A diff that does not
+// continue what is shown asks for a new reset (`hello`), at most once a second while one is
+// awaited. `onReset(msg, again)` (again: something was shown before), `onDiff(msg)`.
+// Messages go to `reset` and `diff`; `v` is the version shown (-1: none yet).
+export function diffStream(model, onReset, onDiff) {
+  const st = { v: -1, helloAt: -1e9, awaiting: false };
+  st.hello = () => {
+    st.helloAt = performance.now();
+    st.awaiting = true;
+    model.send({ type: "hello" });
+  };
+  // a full state (a reset, or the `snapshot` trait): shown, its version adopted
+  st.adopt = (msg) => {
+    onReset(msg, st.v >= 0);
+    if (Number.isFinite(+msg.v)) st.v = +msg.v;
+  };
+  st.reset = (msg) => {
+    st.awaiting = false;
+    st.adopt(msg);
+  };
+  // true when the diff was applied
+  st.diff = (msg) => {
+    if (st.v >= 0 && msg.from === st.v) {
+      onDiff(msg);
+      st.v = +msg.v;
+      return true;
+    }
+    const stale = st.v >= 0 && Number.isFinite(+msg.v) && +msg.v <= st.v; // covered by a newer reset: ignored
+    if (!stale && (!st.awaiting || performance.now() - st.helloAt > 1000)) st.hello();
+    return false;
+  };
+  return st;
 }
 
 export function kindColor(kind) {
@@ -51,8 +157,8 @@ export function kindColor(kind) {
 // Live or frozen (the `live` trait): a frozen view keeps what was true when its cell ran; the
 // checkbox lets the user follow instead. `closed`: its Lab is closed. Adds the checkbox and the
 // "as of" label to `header` and a closed note to `root`; `also(live, closed)` runs after each
-// draw (a view hides what a frozen view cannot do). Returns { draw, off }.
-export function liveToggle(model, header, root, bump, also) {
+// draw (a view hides what a frozen view cannot do). Returns the draw function.
+export function liveToggle(model, header, root, life, also) {
   const box = html("label", "gk-live", header);
   box.title = "frozen: shows what was true when the cell ran; tick to follow the peer";
   const check = html("input", "gk-live-toggle", box);
@@ -74,18 +180,7 @@ export function liveToggle(model, header, root, bump, also) {
     note.textContent = closed ? "closed: this view's Lab is closed; it shows its last state" : "";
     if (also) also(live, closed);
   };
-  const onTrait = () => (draw(), bump());
-  const onClick = () => {
-    model.set("live", check.checked);
-    model.save_changes();
-  };
-  const traits = ["change:live", "change:frozen_at", "change:closed"];
-  check.addEventListener("change", onClick);
-  for (const t of traits) model.on(t, onTrait);
-  const off = () => {
-    check.removeEventListener("change", onClick);
-    for (const t of traits) model.off(t, onTrait);
-  };
-  return { draw, off };
+  for (const t of ["change:live", "change:frozen_at", "change:closed"]) life.listen(model, t, () => (draw(), bump(root)));
+  life.listen(check, "change", () => save(model, { live: check.checked }));
+  return draw;
 }
-

@@ -6,13 +6,11 @@
 // The header's "live" checkbox sets the `live` trait; unticked, the view is frozen at
 // `frozen_at` (Python sends no new `peer` then); `closed` shows a note that its Lab is closed.
 
-import { html, errorBanner, liveToggle } from "./common.js";
+import { html, fmtInt, viewRoot, bump, closest, lifetime, errorBanner, liveToggle, TRANSPORTS } from "./common.js";
 
 const COUNTERS = ["heard", "said", "dropped", "lost", "puts", "errors"];
 const MAX_DATA_ROWS = 300;
 
-const fmtInt = (n) => (Number.isFinite(+n) ? Math.round(+n).toLocaleString("en-US") : "0");
-const TRANSPORTS = ["ws", "dc", "memory"];
 
 function fmtValue(v) {
   if (v && typeof v === "object" && !Array.isArray(v) && typeof v["#"] === "string" && Object.keys(v).length === 1) {
@@ -27,15 +25,14 @@ function fmtValue(v) {
 }
 
 function render({ model, el }) {
-  const root = html("div", "gk-view gk-peer", el);
-  root.dataset.view = "peer";
-  root.dataset.updates = "0";
+  const life = lifetime();
+  const root = viewRoot(el, "peer", "gk-peer");
   const header = html("div", "gk-header", root);
   const name = html("span", "gk-title", header, "peer");
   const pid = html("span", "gk-mono gk-muted gk-pid", header);
 
-  const liveToggleUi = liveToggle(model, header, root, () => bump());
-  const offError = errorBanner(model, root, null, () => bump());
+  const drawLive = liveToggle(model, header, root, life);
+  errorBanner(model, root, null, life);
   const bodyEl = html("div", "gk-peer-body", root);
   const counters = html("div", "gk-counters", bodyEl);
   const cells = {};
@@ -66,10 +63,6 @@ function render({ model, el }) {
   const whyBox = html("div", "", whySec);
   const sig = { links: null, data: null };
   const ask = { req: 0, soul: "", key: "" };
-
-  const bump = () => {
-    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
-  };
 
   function drawLinks(links) {
     linksBox.textContent = "";
@@ -182,28 +175,28 @@ function render({ model, el }) {
   }
   const onData = (ev) => {
     if (ev.type === "keydown" && ev.key !== "Enter" && ev.key !== " ") return;
-    const tr = ev.target && ev.target.closest ? ev.target.closest("tr.gk-field") : null;
+    const tr = closest(ev, "tr.gk-field");
     if (!tr) return;
     if (ev.type === "keydown") ev.preventDefault();
     explain(tr.dataset.soul, tr.dataset.key);
   };
-  dataBox.addEventListener("click", onData);
-  dataBox.addEventListener("keydown", onData);
+  life.listen(dataBox, "click", onData);
+  life.listen(dataBox, "keydown", onData);
   const onClose = () => {
     whySec.hidden = true;
     ask.req += 1; // a late answer to the closed question is ignored
     for (const tr of dataBox.querySelectorAll("tr.gk-field")) markField(tr);
   };
-  whyClose.addEventListener("click", onClose);
+  life.listen(whyClose, "click", onClose);
   const onMsg = (msg) => {
     if (!msg || msg.type !== "explain" || msg.req !== ask.req) return;
     drawExplain(msg);
     // in sight (views.css pins the pane at the bottom of the peer's scroll box; this brings
     // that bottom on screen when the page is scrolled so that it is not)
     if (whySec.scrollIntoView) whySec.scrollIntoView({ block: "nearest" });
-    bump();
+    bump(root);
   };
-  model.on("msg:custom", onMsg);
+  life.listen(model, "msg:custom", onMsg);
 
   function draw() {
     const p = model.get("peer") || {};
@@ -229,18 +222,17 @@ function render({ model, el }) {
   }
   const onPeer = () => {
     draw();
-    bump();
+    bump(root);
   };
   const onHeight = () => {
     const h = +model.get("height");
     root.style.maxHeight = h > 0 ? `${h}px` : "";
   };
-  const onHeightTrait = () => (onHeight(), bump());
-  model.on("change:peer", onPeer);
-  model.on("change:height", onHeightTrait);
+  life.listen(model, "change:peer", onPeer);
+  life.listen(model, "change:height", () => (onHeight(), bump(root)));
   onHeight();
   draw();
-  liveToggleUi.draw();
+  drawLive();
   model.send({ type: "hello" }); // lets Python push a fresh `peer` now that it is shown
   // A peer view in a hidden tab (the dashboard has one per peer) or scrolled away asks Python
   // to stop refreshing it: every trait update reaches the browser whether shown or not.
@@ -256,19 +248,14 @@ function render({ model, el }) {
           }
         })
       : null;
-  if (observer) observer.observe(root);
+  life.later(() => shown && model.send({ type: "visible", on: false }));
+  if (observer) {
+    observer.observe(root);
+    life.later(() => observer.disconnect()); // ends first: `later`s run newest first
+  }
 
   return () => {
-    if (observer) observer.disconnect();
-    if (shown) model.send({ type: "visible", on: false });
-    model.off("change:peer", onPeer);
-    model.off("change:height", onHeightTrait);
-    model.off("msg:custom", onMsg);
-    dataBox.removeEventListener("click", onData);
-    dataBox.removeEventListener("keydown", onData);
-    whyClose.removeEventListener("click", onClose);
-    liveToggleUi.off();
-    offError();
+    life.end();
     root.remove();
   };
 }

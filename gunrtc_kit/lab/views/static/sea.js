@@ -6,7 +6,7 @@
 // The header's "live" checkbox sets the `live` trait: unticked, the inspector is frozen at
 // `frozen_at` (no refresh button; Python reads nothing again); `closed`: its Lab is closed.
 
-import { html, errorBanner, liveToggle } from "./common.js";
+import { html, viewRoot, bump, lifetime, errorBanner, liveToggle } from "./common.js";
 
 const VERDICTS = ["valid", "valid-cert", "invalid", "unsigned"];
 const MAX_ROWS = 500;
@@ -31,9 +31,8 @@ function badge(parent, verdict) {
 }
 
 function render({ model, el }) {
-  const root = html("div", "gk-view gk-sea", el);
-  root.dataset.view = "sea";
-  root.dataset.updates = "0";
+  const life = lifetime();
+  const root = viewRoot(el, "sea", "gk-sea");
   const header = html("div", "gk-header", root);
   const title = html("span", "gk-title", header, "SEA");
   const who = html("span", "gk-sea-who", header);
@@ -41,14 +40,11 @@ function render({ model, el }) {
   html("span", "gk-spring", header);
   const refresh = html("button", "gk-sea-refresh", header, "refresh");
   refresh.title = "verify every field again now";
-  const bump = () => {
-    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
-  };
 
-  const liveToggleUi = liveToggle(model, header, root, () => bump(), (live, closed) => {
+  const drawLive = liveToggle(model, header, root, life, (live, closed) => {
     refresh.hidden = !live || closed; // a frozen view reads nothing again
   });
-  const offError = errorBanner(model, root, null, () => bump());
+  errorBanner(model, root, null, life);
   const body = html("div", "gk-sea-body", root);
   const summary = html("div", "gk-sea-summary", body);
   const aliasBox = html("div", "gk-sea-aliases", body);
@@ -190,34 +186,26 @@ function render({ model, el }) {
       drawAuth(a);
     }
   }
-  const onChange = () => (draw(), bump());
+  const onChange = () => (draw(), bump(root));
   const onHeight = () => {
     const h = +model.get("height");
     root.style.maxHeight = h > 0 ? `${h}px` : "";
   };
-  const onHeightTrait = () => (onHeight(), bump());
   const onTitle = () => {
     title.textContent = String(model.get("title") || "SEA");
   };
-  const onRefresh = () => model.send({ type: "refresh" });
-  refresh.addEventListener("click", onRefresh);
-  model.on("change:report", onChange);
-  model.on("change:auth", onChange);
-  model.on("change:height", onHeightTrait);
-  model.on("change:title", onTitle);
+  life.listen(refresh, "click", () => model.send({ type: "refresh" }));
+  life.listen(model, "change:report", onChange);
+  life.listen(model, "change:auth", onChange);
+  life.listen(model, "change:height", () => (onHeight(), bump(root)));
+  life.listen(model, "change:title", onTitle);
   onHeight();
   draw();
-  liveToggleUi.draw();
+  drawLive();
   model.send({ type: "hello" }); // messages sent before this view rendered are lost: ask
 
   return () => {
-    refresh.removeEventListener("click", onRefresh);
-    model.off("change:report", onChange);
-    model.off("change:auth", onChange);
-    model.off("change:height", onHeightTrait);
-    model.off("change:title", onTitle);
-    liveToggleUi.off();
-    offError();
+    life.end();
     root.remove();
   };
 }

@@ -2,7 +2,7 @@
 // "SignalingView"). Steps arrive as a `reset` then `diff`s of new steps; an SDP toggle asks
 // Python for the annotated lines of that step (`{"type": "sdp", "i"}`) and shows them.
 
-import { html, errorBanner } from "./common.js";
+import { html, viewRoot, bump, save, closest, lifetime, diffStream, errorBanner } from "./common.js";
 
 const LAYERS = {
   pc: "PC",
@@ -25,9 +25,8 @@ function stateClass(text) {
 const slug = (s) => String(s || "").replace(/[^a-z0-9-]/gi, "");
 
 function render({ model, el }) {
-  const root = html("div", "gk-view gk-signaling", el);
-  root.dataset.view = "signaling";
-  root.dataset.updates = "0";
+  const life = lifetime();
+  const root = viewRoot(el, "signaling", "gk-signaling");
   const header = html("div", "gk-header", root);
   html("span", "gk-title", header, "Signalling");
   const lab = html("label", "", header);
@@ -37,7 +36,7 @@ function render({ model, el }) {
   html("span", "gk-spring", header);
   const countText = html("span", "gk-count", header, "0 steps");
   countText.setAttribute("role", "status");
-  const offError = errorBanner(model, root, null, () => bump());
+  errorBanner(model, root, null, life);
   const scroll = html("div", "gk-sig-scroll", root);
   const table = html("table", "gk-sig-table", scroll);
   const thr = html("tr", "", html("thead", "", table));
@@ -46,19 +45,12 @@ function render({ model, el }) {
   const empty = html("div", "gk-note", scroll, "no signalling yet");
   empty.style.padding = "8px";
 
-  let v = -1;
-  let helloAt = -1e9;
-  let awaiting = false; // a hello was sent and no reset came yet
   let link = String(model.get("link") || "");
   const steps = []; // {s, tr, sdpTr}
   const byI = new Map();
   const sdp = new Map(); // i -> lines
   const open = new Set(); // i with the SDP shown
   const asked = new Set();
-
-  const bump = () => {
-    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
-  };
 
   function labelOfLink(id) {
     const links = Array.isArray(model.get("links")) ? model.get("links") : [];
@@ -190,45 +182,39 @@ function render({ model, el }) {
     selLink.value = link;
   }
 
-  function hello() {
-    helloAt = performance.now();
-    awaiting = true;
-    model.send({ type: "hello" });
-  }
+  const stream = diffStream(
+    model,
+    (msg) => {
+      clearSteps();
+      addSteps(msg.steps);
+    },
+    (msg) => addSteps(msg.steps),
+  );
   // The `snapshot` trait (the newest steps and their version) travels like any trait, also
   // while a cell keeps the kernel busy and a `hello` cannot be answered; diffs continue it.
   function onSnapshot() {
     const snap = model.get("snapshot");
     if (!snap || typeof snap !== "object" || !Number.isFinite(+snap.v)) return;
-    if (+snap.v <= v) return;
+    if (+snap.v <= stream.v) return;
     onMsg({ type: "reset", v: +snap.v, steps: snap.steps });
   }
   function onMsg(msg) {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "reset") {
-      awaiting = false;
-      clearSteps();
-      addSteps(msg.steps);
-      if (Number.isFinite(+msg.v)) v = +msg.v;
-      bump();
+      stream.reset(msg);
+      bump(root);
     } else if (msg.type === "diff") {
-      if (v >= 0 && msg.from === v) {
-        addSteps(msg.steps);
-        v = +msg.v;
-        bump();
-      } else if (v >= 0 && Number.isFinite(+msg.v) && +msg.v <= v) {
-        /* stale */
-      } else if (!awaiting || performance.now() - helloAt > 1000) hello(); // once a second while awaited
+      if (stream.diff(msg)) bump(root);
     } else if (msg.type === "sdp") {
       const i = msg.i;
       sdp.set(i, Array.isArray(msg.lines) ? msg.lines : []);
       const rec = byI.get(i);
       if (rec && open.has(i)) drawSdp(rec);
-      bump();
+      bump(root);
     }
   }
   const onClick = (ev) => {
-    const b = ev.target.closest ? ev.target.closest(".gk-sdp-toggle") : null;
+    const b = closest(ev, ".gk-sdp-toggle");
     if (!b) return;
     const i = Number(b.dataset.i);
     const rec = byI.get(i);
@@ -245,48 +231,38 @@ function render({ model, el }) {
   };
   const onSelect = () => {
     link = selLink.value;
-    model.set("link", link);
-    model.save_changes();
+    save(model, { link });
     applyFilter();
   };
   const onLinkTrait = () => {
     link = String(model.get("link") || "");
     fillLinks();
     applyFilter();
-    bump();
+    bump(root);
   };
   const onLinksTrait = () => {
     fillLinks();
-    bump();
+    bump(root);
   };
   const onHeight = () => {
     root.style.height = `${+model.get("height") || 360}px`;
   };
-  const onHeightTrait = () => (onHeight(), bump());
-  const onCustom = (msg) => onMsg(msg);
-  model.on("change:snapshot", onSnapshot);
-  model.on("change:link", onLinkTrait);
-  model.on("change:links", onLinksTrait);
-  model.on("change:height", onHeightTrait);
-  model.on("msg:custom", onCustom);
-  tbody.addEventListener("click", onClick);
-  selLink.addEventListener("change", onSelect);
+  life.listen(model, "change:snapshot", onSnapshot);
+  life.listen(model, "change:link", onLinkTrait);
+  life.listen(model, "change:links", onLinksTrait);
+  life.listen(model, "change:height", () => (onHeight(), bump(root)));
+  life.listen(model, "msg:custom", (msg) => onMsg(msg));
+  life.listen(tbody, "click", onClick);
+  life.listen(selLink, "change", onSelect);
 
   onHeight();
   fillLinks();
   updateCount();
   onSnapshot();
-  hello();
+  stream.hello();
 
   return () => {
-    model.off("change:snapshot", onSnapshot);
-    model.off("change:link", onLinkTrait);
-    model.off("change:links", onLinksTrait);
-    model.off("change:height", onHeightTrait);
-    model.off("msg:custom", onCustom);
-    tbody.removeEventListener("click", onClick);
-    selLink.removeEventListener("change", onSelect);
-    offError();
+    life.end();
     root.remove();
   };
 }

@@ -5,16 +5,15 @@
 // `t1`. If Python moves `t` itself while playing, this clock follows Python's instead of
 // adding its own, so the replay never runs at twice the speed.
 
-import { html, errorBanner } from "./common.js";
+import { html, viewRoot, bump, save, lifetime, errorBanner } from "./common.js";
 
 const SPEEDS = [1, 2, 5, 10];
 const SEND_MS = 60;
 const PLAY_SEND_MS = 100;
 
 function render({ model, el }) {
-  const root = html("div", "gk-view gk-timeline", el);
-  root.dataset.view = "timeline";
-  root.dataset.updates = "0";
+  const life = lifetime();
+  const root = viewRoot(el, "timeline", "gk-timeline");
   const play = html("button", "gk-play", root, "▶ play");
   play.type = "button";
   play.setAttribute("aria-label", "play");
@@ -32,7 +31,7 @@ function render({ model, el }) {
   for (const s of SPEEDS) html("option", "", speedSel, `${s}×`).value = String(s);
   const timeText = html("span", "gk-time", root);
   timeText.setAttribute("role", "status");
-  const offError = errorBanner(model, root, null, () => bump());
+  errorBanner(model, root, null, life);
 
   let t0 = 0;
   let t1 = 0;
@@ -40,7 +39,6 @@ function render({ model, el }) {
   let playing = false;
   let speed = 1;
   let raf = 0;
-  let dead = false;
   let lastSend = -1e9;
   let trailing = 0;
   let clock = null; // {wall, t} while playing
@@ -49,9 +47,6 @@ function render({ model, el }) {
   let external = 0;
   const sent = []; // recent values of t this view sent
 
-  const bump = () => {
-    root.dataset.updates = String((+root.dataset.updates || 0) + 1);
-  };
   const fmt = (x) => (Number.isFinite(x) ? x.toFixed(3) : "–");
 
   function show() {
@@ -70,8 +65,7 @@ function render({ model, el }) {
     trailing = 0;
     sent.push(t);
     if (sent.length > 32) sent.shift();
-    model.set("t", t);
-    model.save_changes();
+    save(model, { t });
   }
   function sendThrottled(ms) {
     const wait = ms - (performance.now() - lastSend);
@@ -80,8 +74,7 @@ function render({ model, el }) {
   }
   function setPlaying(p) {
     playing = p;
-    model.set("playing", p);
-    model.save_changes();
+    save(model, { playing: p });
     if (p) startClock();
     else stopClock();
     show();
@@ -100,7 +93,7 @@ function render({ model, el }) {
   }
   function frame() {
     raf = 0;
-    if (dead || !playing || !clock) return;
+    if (life.dead || !playing || !clock) return;
     if (!pyClock) {
       const now = performance.now();
       t = Math.min(t1, clock.t + ((now - clock.wall) / 1000) * speed);
@@ -135,8 +128,7 @@ function render({ model, el }) {
   const onSpeed = () => {
     speed = +speedSel.value || 1;
     if (clock) clock = { wall: performance.now(), t };
-    model.set("speed", speed);
-    model.save_changes();
+    save(model, { speed });
   };
 
   function readAll() {
@@ -150,7 +142,7 @@ function render({ model, el }) {
   const onRange = () => {
     readAll();
     show();
-    bump();
+    bump(root);
   };
   const onT = () => {
     const tv = +model.get("t");
@@ -164,7 +156,7 @@ function render({ model, el }) {
       clock = { wall: performance.now(), t };
     }
     show();
-    bump();
+    bump(root);
   };
   const onPlayingTrait = () => {
     const p = !!model.get("playing");
@@ -174,26 +166,30 @@ function render({ model, el }) {
       else stopClock();
     }
     show();
-    bump();
+    bump(root);
   };
   const onSpeedTrait = () => {
     speed = +model.get("speed") || 1;
     if (clock) clock = { wall: performance.now(), t };
     show();
-    bump();
+    bump(root);
   };
-  model.on("change:t0", onRange);
-  model.on("change:t1", onRange);
-  model.on("change:t", onT);
-  model.on("change:playing", onPlayingTrait);
-  model.on("change:speed", onSpeedTrait);
-  slider.addEventListener("input", onInput);
-  slider.addEventListener("change", onChange);
-  slider.addEventListener("pointerdown", onDown);
-  window.addEventListener("pointerup", onUp);
-  window.addEventListener("pointercancel", onUp);
-  play.addEventListener("click", onPlay);
-  speedSel.addEventListener("change", onSpeed);
+  life.listen(model, "change:t0", onRange);
+  life.listen(model, "change:t1", onRange);
+  life.listen(model, "change:t", onT);
+  life.listen(model, "change:playing", onPlayingTrait);
+  life.listen(model, "change:speed", onSpeedTrait);
+  life.listen(slider, "input", onInput);
+  life.listen(slider, "change", onChange);
+  life.listen(slider, "pointerdown", onDown);
+  life.listen(window, "pointerup", onUp);
+  life.listen(window, "pointercancel", onUp);
+  life.listen(play, "click", onPlay);
+  life.listen(speedSel, "change", onSpeed);
+  life.later(() => {
+    stopClock();
+    clearTimeout(trailing);
+  });
 
   readAll();
   playing = !!model.get("playing");
@@ -202,22 +198,7 @@ function render({ model, el }) {
   model.send({ type: "hello" });
 
   return () => {
-    dead = true;
-    stopClock();
-    clearTimeout(trailing);
-    model.off("change:t0", onRange);
-    model.off("change:t1", onRange);
-    model.off("change:t", onT);
-    model.off("change:playing", onPlayingTrait);
-    model.off("change:speed", onSpeedTrait);
-    slider.removeEventListener("input", onInput);
-    slider.removeEventListener("change", onChange);
-    slider.removeEventListener("pointerdown", onDown);
-    window.removeEventListener("pointerup", onUp);
-    window.removeEventListener("pointercancel", onUp);
-    play.removeEventListener("click", onPlay);
-    speedSel.removeEventListener("change", onSpeed);
-    offError();
+    life.end();
     root.remove();
   };
 }
