@@ -1,4 +1,4 @@
-"""One naming rule for waits, checked on the public API (README, "In a notebook").
+"""One naming rule for waits, checked on the public API (docs/guide.md, "The Lab").
 
 A call that waits on the network or on time is a coroutine ``x``; its blocking twin is
 ``x_sync``, with the same parameters (names, kinds, defaults). No public coroutine is named
