@@ -277,11 +277,11 @@ class Gun:
         return self._sched.bound
 
     @property
-    def _timers(self) -> set[asyncio.TimerHandle]:
+    def _timers(self) -> dict[asyncio.TimerHandle, None]:
         return self._sched.timers
 
     @property
-    def _tasks(self) -> set[asyncio.Task[Any]]:
+    def _tasks(self) -> dict[asyncio.Task[Any], None]:
         return self._sched.tasks
 
     @property

@@ -61,7 +61,7 @@ def merge_heard(gun: Gun, msg: Message, peer: MeshPeer) -> bool:
         if result.accepted:
             gun._commit.queue_ack(mid)
         elif result.deferred:
-            gun._held.acks.add(mid)
+            gun._held.acks[mid] = None
     return True
 
 
