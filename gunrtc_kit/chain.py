@@ -16,15 +16,21 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard, overload
+from typing import Any, Protocol, overload
 
 from gunrtc_kit import trace
-from gunrtc_kit.core.graph import Graph, valid_value
-from gunrtc_kit.core.ids import new_soul
+from gunrtc_kit.core.build import (
+    add_key,
+    build_node,
+    check_value,
+    child_soul,
+    is_link,
+    set_item,
+)
+from gunrtc_kit.core.graph import Graph
 from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
 
 __all__ = [
@@ -165,22 +171,10 @@ callback that writes to the path it watches queues more than one; one that keeps
 values would otherwise never let the loop run again."""
 
 
-def _is_link(value: Any) -> TypeGuard[dict[str, str]]:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("#"), str)
-
-
 def _plain(node: dict[str, Any] | None) -> dict[str, Any] | None:
     if node is None:
         return None
     return {k: v for k, v in node.items() if k != "_"}
-
-
-def _child_soul(node: dict[str, Any] | None, soul: str, key: str) -> str:
-    """Gun's child-soul rule, the one place it is written: ``soul.key`` holding a link
-    ``{'#': s}`` leads to ``s``; anything else (nothing yet, a primitive) to ``soul/key``, the
-    soul a put of an object there creates."""
-    value = (node or {}).get(key)
-    return value["#"] if _is_link(value) else f"{soul}/{key}"
 
 
 @dataclass(frozen=True)
@@ -230,7 +224,7 @@ def resolve(nodes: Mapping[str, dict[str, Any]], path: tuple[str, ...]) -> Route
         node = nodes.get(souls[-1])
         if node is None or key not in node:
             missing.append(i)
-        souls.append(_child_soul(node, souls[-1], key))
+        souls.append(child_soul(node, souls[-1], key))
     return Route(path, tuple(souls), tuple(missing))
 
 
@@ -299,17 +293,17 @@ class Chain:
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
         if route.key is None:
-            if not isinstance(data, dict) or _is_link(data):
+            if not isinstance(data, dict) or is_link(data):
                 raise InvalidDataError(
                     f"put({data!r}) on root node {route.soul!r}: a root node takes an object"
                 )
-            _build(graph, route.soul, data, state, self.gun.graph)
-        elif isinstance(data, dict) and not _is_link(data):
-            _add(graph, route.soul, route.key, {"#": route.node}, state)
-            _build(graph, route.node, data, state, self.gun.graph)
+            build_node(graph, route.soul, data, state, self.gun.graph)
+        elif isinstance(data, dict) and not is_link(data):
+            add_key(graph, route.soul, route.key, {"#": route.node}, state)
+            build_node(graph, route.node, data, state, self.gun.graph)
         else:
-            _check_value(data, route.key)
-            _add(graph, route.soul, route.key, data, state)
+            check_value(data, route.key)
+            add_key(graph, route.soul, route.key, data, state)
         return self.gun.put_graph(graph)
 
     def set(self, data: Any) -> PutResult:
@@ -321,15 +315,9 @@ class Chain:
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
         if route.key is not None:
-            _add(graph, route.soul, route.key, {"#": route.node}, state)
-        if _is_link(data):
-            item = data["#"]
-        elif isinstance(data, dict):
-            item = new_soul(state)
-            _build(graph, item, data, state, self.gun.graph)
-        else:
-            raise InvalidDataError(f"set({data!r}): a set item is an object or a link")
-        _add(graph, route.node, item, {"#": item}, state)
+            add_key(graph, route.soul, route.key, {"#": route.node}, state)
+        item = set_item(graph, data, state, self.gun.graph)
+        add_key(graph, route.node, item, {"#": item}, state)
         result = self.gun.put_graph(graph)
         result.soul = item
         return result
@@ -352,7 +340,7 @@ class Chain:
         if not isinstance(value, dict):
             return None
         return {
-            k: await self._read_node(v["#"], deadline) if _is_link(v) else v
+            k: await self._read_node(v["#"], deadline) if is_link(v) else v
             for k, v in value.items()
         }
 
@@ -361,7 +349,7 @@ class Chain:
         if route.key is None:
             return await self._read_node(route.soul, deadline)
         value = (self.gun.graph.nodes.get(route.soul) or {}).get(route.key)
-        if _is_link(value):
+        if is_link(value):
             return await self._read_node(value["#"], deadline)
         return value
 
@@ -379,7 +367,7 @@ class Chain:
             if node is None or route.key not in node:
                 return False, None
             value = node[route.key]
-            if _is_link(value):
+            if is_link(value):
                 target = nodes.get(value["#"])
                 return True, _plain(target) if target is not None else value
             return True, copy.deepcopy(value)
@@ -557,7 +545,7 @@ class _Live:
         souls = set(route.souls[:-1])
         if self.each or route.key is None:
             souls.add(route.node)
-        elif _is_link((self.gun.graph.nodes.get(route.soul) or {}).get(route.key)):
+        elif is_link((self.gun.graph.nodes.get(route.soul) or {}).get(route.key)):
             souls.add(route.node)
         return souls
 
@@ -584,7 +572,7 @@ class _Live:
         if node is None or route.key not in node:
             return
         value = node[route.key]
-        if not _is_link(value):
+        if not is_link(value):
             self._emit(value, route.key)
         elif (target := nodes.get(value["#"])) is not None:
             self._emit(_plain(target), route.key)
@@ -606,7 +594,7 @@ class _Live:
                 self._report_item(key, node[key])
 
     def _report_item(self, key: str, value: Any) -> None:
-        if not _is_link(value):
+        if not is_link(value):
             self._unlink(key)
             self._emit(value, key)
             return
@@ -664,39 +652,3 @@ class _Live:
         task = self.gun.spawn(self.gun.fetch({"#": soul}), f"on() fetch {soul}")
         self._fetches.add(task)
         task.add_done_callback(self._fetches.discard)
-
-
-def _add(graph: dict[str, dict[str, Any]], soul: str, key: str, value: Any, state: float) -> None:
-    node = graph.setdefault(soul, {"_": {"#": soul, ">": {}}})
-    node["_"][">"][key] = state
-    node[key] = value
-
-
-def _check_value(value: Any, key: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidDataError(f"key {key!r}: {value!r} is not a valid Gun value")
-    if isinstance(value, list | tuple):
-        raise InvalidDataError(
-            f"key {key!r}: arrays are not valid Gun values; use an object or set()"
-        )
-    if not valid_value(value):
-        raise InvalidDataError(f"key {key!r}: {value!r} is not a valid Gun value")
-
-
-def _build(
-    graph: dict[str, dict[str, Any]], soul: str, data: dict[str, Any], state: float, known: Graph
-) -> None:
-    """Split a nested object into nodes joined by links (child soul = parent/key, as Gun)."""
-    graph.setdefault(soul, {"_": {"#": soul, ">": {}}})
-    for key, value in data.items():
-        if not isinstance(key, str) or not key or key == "_":
-            raise InvalidDataError(f"key {key!r} in {soul!r}: keys are non-empty strings, not '_'")
-        if isinstance(value, dict) and not _is_link(value):
-            child = _child_soul(known.nodes.get(soul), soul, key)
-            if child in graph:
-                raise InvalidDataError(f"key {key!r} in {soul!r}: cycle in the data")
-            _add(graph, soul, key, {"#": child}, state)
-            _build(graph, child, value, state, known)
-        else:
-            _check_value(value, key)
-            _add(graph, soul, key, value, state)

@@ -50,10 +50,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
-from gunrtc_kit.chain import Chain, PutResult, Root, _add, _build, resolve
+from gunrtc_kit.chain import Chain, PutResult, Root, resolve
 from gunrtc_kit.core import codec
-from gunrtc_kit.core.ids import new_soul, random_id
-from gunrtc_kit.errors import GunError, InvalidDataError, SeaError
+from gunrtc_kit.core.build import add_key, set_item
+from gunrtc_kit.core.ids import random_id
+from gunrtc_kit.errors import GunError, SeaError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.sea import decrypt, encrypt, pair, sea_parse, work
 from gunrtc_kit.sea.check import unpack
@@ -182,15 +183,9 @@ class UserChain:
         state = self.gun.machine()
         graph: dict[str, dict[str, Any]] = {}
         if route.key is not None:
-            _add(graph, route.soul, route.key, {"#": route.node}, state)
-        if _link(data) is not None:
-            item = str(data["#"])
-        elif isinstance(data, dict):
-            item = f"{self.path[0]}/{new_soul(state)}"
-            _build(graph, item, data, state, self.gun.graph)
-        else:
-            raise InvalidDataError(f"set({data!r}): a set item is an object or a link")
-        _add(graph, route.node, item, {"#": item}, state)
+            add_key(graph, route.soul, route.key, {"#": route.node}, state)
+        item = set_item(graph, data, state, self.gun.graph, soul_prefix=f"{self.path[0]}/")
+        add_key(graph, route.node, item, {"#": item}, state)
         result = self.gun.put_graph(graph)
         result.soul = item
         return result
