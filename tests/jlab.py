@@ -3,7 +3,9 @@ test and the views benchmark share. No downloaded browser, no network but loopba
 
 ``jupyterlab(folder)`` serves ``folder`` (a fresh config and runtime dir inside it) and stops
 the server on exit; ``chromium(pw)`` launches /usr/bin/chromium headless with the flags that
-keep it off the network; ``run_all(page)`` runs every cell of the open notebook.
+keep it off the network; ``run_all(page)`` runs every cell of the open notebook;
+``notebook_page(folder, name, cells)`` does all of that for a notebook of ``cells`` and keeps a
+full-page screenshot in ``test-artifacts/`` when the body fails.
 """
 
 from __future__ import annotations
@@ -127,3 +129,37 @@ def write_notebook(path: Path, cells: list[str]) -> None:
         },
     )
     nbformat.write(nb, path)
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def dismiss_news(page: Any) -> None:
+    """Close JupyterLab's "news?" toast when it is up (it can cover what a test clicks)."""
+    no_news = page.locator(".jp-Notification-Toast button:text-is('No')")
+    if no_news.count():
+        no_news.first.click()
+
+
+@contextlib.contextmanager
+def notebook_page(folder: Path, name: str, cells: list[str]) -> Iterator[Any]:
+    """A notebook of ``cells`` written to ``folder/name.ipynb``, opened in JupyterLab in
+    chromium, every cell run: the page. On an error in the body, a full-page screenshot goes
+    to ``test-artifacts/<name>-failed.png``; the browser and the server stop either way."""
+    from playwright.sync_api import sync_playwright
+
+    write_notebook(folder / f"{name}.ipynb", cells)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with jupyterlab(folder) as (base, token), sync_playwright() as pw:
+        browser = chromium(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{base}/lab/tree/{name}.ipynb?token={token}", timeout=60_000)
+            run_all(page)
+            dismiss_news(page)
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"{name}-failed.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

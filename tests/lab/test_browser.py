@@ -19,11 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.jlab import chromium, jupyterlab, run_all, write_notebook
+from tests.jlab import ARTIFACTS, notebook_page
 from tests.netns import require_loopback_only
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 
 CELLS = [
     """import asyncio, pathlib, tempfile
@@ -88,138 +85,121 @@ def colours(page: Any, selector: str) -> tuple[str, str]:
 
 def test_views_in_jupyterlab(tmp_path: Path) -> None:
     require_loopback_only()
-    from playwright.sync_api import sync_playwright
+    with notebook_page(tmp_path, "views", CELLS) as page:
+        mesh = page.locator("[data-view=mesh]").first
+        flow = page.locator("[data-view=flow]").first
+        # the mesh: exactly the Lab's peers, named
+        page.wait_for_function(
+            """() => {
+                const m = document.querySelector('[data-view=mesh]');
+                return m && m.querySelectorAll('.gk-node').length === 4;
+            }""",
+            timeout=90_000,
+        )
+        labels = sorted(mesh.locator(".gk-node .gk-node-label").all_text_contents())
+        assert labels == ["alice", "bob", "carol", "relay"], labels
+        # hover a peer: its tooltip names it and gives its counters
+        mesh.locator(".gk-node", has_text="alice").first.hover()
+        tip = mesh.locator(".gk-tooltip")
+        tip.wait_for(state="visible", timeout=10_000)
+        text = tip.text_content() or ""
+        assert "alice" in text and "said" in text and "heard" in text, text
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-hover.png"))
+        # the flow under traffic: click a put, the detail is that put, and stays so
+        page.wait_for_selector("[data-view=flow] .gk-row[data-kind=put]", timeout=60_000)
+        page.wait_for_timeout(1500)  # let traffic flow: rows keep moving
+        # as a person does: the pointer goes to the rows (they hold still under it,
+        # while new ones keep arriving above), then clicks the put it is on
+        flow.locator(".gk-scroller").hover()
+        page.wait_for_timeout(300)
+        # a put row wholly on screen (rows above and below are drawn but clipped)
+        pos = flow.evaluate(
+            """f => {
+                const box = f.querySelector('.gk-scroller').getBoundingClientRect();
+                const rows = [...f.querySelectorAll('.gk-row[data-kind=put]')].filter(r => {
+                    const b = r.getBoundingClientRect();
+                    return b.top >= box.top + 30 && b.bottom <= box.bottom - 5;
+                });
+                return rows.length ? rows[Math.floor(rows.length / 2)].dataset.pos : null;
+            }"""
+        )
+        assert pos is not None, "no put row on screen"
+        row = flow.locator(f'.gk-row[data-pos="{pos}"]')
+        mid = row.get_attribute("data-mid")
+        assert mid
+        row.locator(".gk-text").first.click()
+        # traffic goes on above the pointer: the rows under it hold still, and say so
+        flow.locator(".gk-count", has_text="held while pointing").wait_for(timeout=10_000)
+        detail = flow.locator(".gk-detail")
+        detail.get_by_text(f"#{mid}").first.wait_for(timeout=15_000)
+        page.wait_for_function(
+            "mid => document.querySelector('[data-view=flow] .gk-detail')"
+            ".textContent.includes('heard')",
+            arg=mid,
+            timeout=15_000,
+        )
+        page.mouse.move(5, 5)  # the pointer leaves: auto-scroll follows the traffic again
+        before = count_shown(flow.locator(".gk-count").text_content() or "")
+        page.wait_for_timeout(2500)  # more traffic: more rows, the selection must not move
+        after = count_shown(flow.locator(".gk-count").text_content() or "")
+        assert after > before, (before, after)
+        body = detail.text_content() or ""
+        assert f"#{mid}" in body and f'"#": "{mid}"' in body and '"put"' in body, body[:400]
+        assert "put" in body and "heard" in body
+        selected = flow.locator(".gk-row.gk-selected")
+        assert all(r.get_attribute("data-mid") == mid for r in selected.all()), (
+            "another message got selected"
+        )
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-flow-selected.png"))
+        # the replay: the slider moves its views in time
+        replay_flow = page.locator("[data-view=flow]").nth(1)
+        slider = page.locator("[data-view=timeline] input.gk-slider").first
+        slider.scroll_into_view_if_needed()
+        replay_flow.locator(".gk-row").first.wait_for(timeout=30_000)
+        full = count_shown(replay_flow.locator(".gk-count").text_content() or "")
+        assert full > 20, full
 
-    write_notebook(tmp_path / "views.ipynb", CELLS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with jupyterlab(tmp_path) as (base, token), sync_playwright() as pw:
-        browser = chromium(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(f"{base}/lab/tree/views.ipynb?token={token}", timeout=60_000)
-            run_all(page)
-            no_news = page.locator(".jp-Notification-Toast button:text-is('No')")
-            if no_news.count():
-                no_news.first.click()
-            mesh = page.locator("[data-view=mesh]").first
-            flow = page.locator("[data-view=flow]").first
-            # the mesh: exactly the Lab's peers, named
-            page.wait_for_function(
-                """() => {
-                    const m = document.querySelector('[data-view=mesh]');
-                    return m && m.querySelectorAll('.gk-node').length === 4;
-                }""",
-                timeout=90_000,
+        def move(to: str) -> None:
+            slider.evaluate(
+                f"""el => {{ el.value = el.{to}; el.dispatchEvent(new Event('input',
+                    {{bubbles: true}})); el.dispatchEvent(new Event('change',
+                    {{bubbles: true}})); }}"""
             )
-            labels = sorted(mesh.locator(".gk-node .gk-node-label").all_text_contents())
-            assert labels == ["alice", "bob", "carol", "relay"], labels
-            # hover a peer: its tooltip names it and gives its counters
-            mesh.locator(".gk-node", has_text="alice").first.hover()
-            tip = mesh.locator(".gk-tooltip")
-            tip.wait_for(state="visible", timeout=10_000)
-            text = tip.text_content() or ""
-            assert "alice" in text and "said" in text and "heard" in text, text
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-hover.png"))
-            # the flow under traffic: click a put, the detail is that put, and stays so
-            page.wait_for_selector("[data-view=flow] .gk-row[data-kind=put]", timeout=60_000)
-            page.wait_for_timeout(1500)  # let traffic flow: rows keep moving
-            # as a person does: the pointer goes to the rows (they hold still under it,
-            # while new ones keep arriving above), then clicks the put it is on
-            flow.locator(".gk-scroller").hover()
-            page.wait_for_timeout(300)
-            # a put row wholly on screen (rows above and below are drawn but clipped)
-            pos = flow.evaluate(
-                """f => {
-                    const box = f.querySelector('.gk-scroller').getBoundingClientRect();
-                    const rows = [...f.querySelectorAll('.gk-row[data-kind=put]')].filter(r => {
-                        const b = r.getBoundingClientRect();
-                        return b.top >= box.top + 30 && b.bottom <= box.bottom - 5;
-                    });
-                    return rows.length ? rows[Math.floor(rows.length / 2)].dataset.pos : null;
-                }"""
-            )
-            assert pos is not None, "no put row on screen"
-            row = flow.locator(f'.gk-row[data-pos="{pos}"]')
-            mid = row.get_attribute("data-mid")
-            assert mid
-            row.locator(".gk-text").first.click()
-            # traffic goes on above the pointer: the rows under it hold still, and say so
-            flow.locator(".gk-count", has_text="held while pointing").wait_for(timeout=10_000)
-            detail = flow.locator(".gk-detail")
-            detail.get_by_text(f"#{mid}").first.wait_for(timeout=15_000)
-            page.wait_for_function(
-                "mid => document.querySelector('[data-view=flow] .gk-detail')"
-                ".textContent.includes('heard')",
-                arg=mid,
-                timeout=15_000,
-            )
-            page.mouse.move(5, 5)  # the pointer leaves: auto-scroll follows the traffic again
-            before = count_shown(flow.locator(".gk-count").text_content() or "")
-            page.wait_for_timeout(2500)  # more traffic: more rows, the selection must not move
-            after = count_shown(flow.locator(".gk-count").text_content() or "")
-            assert after > before, (before, after)
-            body = detail.text_content() or ""
-            assert f"#{mid}" in body and f'"#": "{mid}"' in body and '"put"' in body, body[:400]
-            assert "put" in body and "heard" in body
-            selected = flow.locator(".gk-row.gk-selected")
-            assert all(r.get_attribute("data-mid") == mid for r in selected.all()), (
-                "another message got selected"
-            )
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-flow-selected.png"))
-            # the replay: the slider moves its views in time
-            replay_flow = page.locator("[data-view=flow]").nth(1)
-            slider = page.locator("[data-view=timeline] input.gk-slider").first
-            slider.scroll_into_view_if_needed()
-            replay_flow.locator(".gk-row").first.wait_for(timeout=30_000)
-            full = count_shown(replay_flow.locator(".gk-count").text_content() or "")
-            assert full > 20, full
 
-            def move(to: str) -> None:
-                slider.evaluate(
-                    f"""el => {{ el.value = el.{to}; el.dispatchEvent(new Event('input',
-                        {{bubbles: true}})); el.dispatchEvent(new Event('change',
-                        {{bubbles: true}})); }}"""
-                )
+        def replay_count() -> int:
+            return count_shown(replay_flow.locator(".gk-count").text_content() or "")
 
-            def replay_count() -> int:
-                return count_shown(replay_flow.locator(".gk-count").text_content() or "")
+        def until(pred: Any, what: str, timeout: float = 20.0) -> None:
+            deadline = time.monotonic() + timeout
+            while not pred():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{what}: the replay shows {replay_count()} rows")
+                page.wait_for_timeout(100)
 
-            def until(pred: Any, what: str, timeout: float = 20.0) -> None:
-                deadline = time.monotonic() + timeout
-                while not pred():
-                    if time.monotonic() > deadline:
-                        raise AssertionError(f"{what}: the replay shows {replay_count()} rows")
-                    page.wait_for_timeout(100)
-
-            move("min")
-            until(lambda: replay_count() < full / 4, f"back to the start (of {full})")
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-replay-start.png"))
-            move("max")
-            until(lambda: replay_count() == full, f"forward to the end ({full})")
-            # nothing went wrong anywhere on the page
-            assert not page.query_selector_all(".jp-OutputArea-output[data-mime-type*='error']")
-            assert not page.query_selector_all(".gk-error:not(:empty)")
-            # the dark theme
-            page.click(".lm-MenuBar-itemLabel:text-is('Settings')")
-            page.hover(".lm-Menu-itemLabel:text-is('Theme')")
-            page.click(".lm-Menu-itemLabel:text-is('JupyterLab Dark')")
-            page.wait_for_function(
-                "() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000
-            )
-            page.wait_for_timeout(1000)
-            mesh.scroll_into_view_if_needed()
-            bg, fg = colours(page, "[data-view=mesh] .gk-node-label")
-            assert luminance(bg) < 80 and luminance(fg) > 150, (bg, fg)
-            bg, fg = colours(page, "[data-view=flow] .gk-count")
-            assert luminance(bg) < 80 and luminance(fg) > 120, (bg, fg)
-            bg, fg = colours(page, "[data-view=flow] .gk-row .gk-kind")
-            assert luminance(bg) < 80 and luminance(fg) > 60, (bg, fg)  # kind colours on dark
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-dark.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-failed.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        move("min")
+        until(lambda: replay_count() < full / 4, f"back to the start (of {full})")
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-replay-start.png"))
+        move("max")
+        until(lambda: replay_count() == full, f"forward to the end ({full})")
+        # nothing went wrong anywhere on the page
+        assert not page.query_selector_all(".jp-OutputArea-output[data-mime-type*='error']")
+        assert not page.query_selector_all(".gk-error:not(:empty)")
+        # the dark theme
+        page.click(".lm-MenuBar-itemLabel:text-is('Settings')")
+        page.hover(".lm-Menu-itemLabel:text-is('Theme')")
+        page.click(".lm-Menu-itemLabel:text-is('JupyterLab Dark')")
+        page.wait_for_function(
+            "() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000
+        )
+        page.wait_for_timeout(1000)
+        mesh.scroll_into_view_if_needed()
+        bg, fg = colours(page, "[data-view=mesh] .gk-node-label")
+        assert luminance(bg) < 80 and luminance(fg) > 150, (bg, fg)
+        bg, fg = colours(page, "[data-view=flow] .gk-count")
+        assert luminance(bg) < 80 and luminance(fg) > 120, (bg, fg)
+        bg, fg = colours(page, "[data-view=flow] .gk-row .gk-kind")
+        assert luminance(bg) < 80 and luminance(fg) > 60, (bg, fg)  # kind colours on dark
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-dark.png"))
 
 
 if __name__ == "__main__":  # pragma: no cover - run by hand to look at the page

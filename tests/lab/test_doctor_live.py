@@ -27,13 +27,6 @@ WAIT = 10.0
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
 def relay_lab() -> Iterator[Lab]:
     require_loopback_only()
     lab = Lab()

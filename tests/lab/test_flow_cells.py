@@ -21,13 +21,6 @@ from tests.helpers import front, record
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
 def hub() -> Iterator[ViewHub]:
     d = Directory()
     h = ViewHub(d)

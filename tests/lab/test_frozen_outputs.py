@@ -10,7 +10,6 @@ succeeded" after a later cell logged in right.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ browser = fe.browser
 page = fe.page
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
 
 
 def _data(view: object) -> dict[str, object]:

@@ -28,13 +28,6 @@ from tests.helpers import until
 from tests.netns import require_loopback_only
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
-
-
 def wait_for(pred: Any, timeout: float = 10.0) -> None:
     """Blocking, bounded wait for ``pred()`` (the Lab's blocking API is used from this thread)."""
     deadline = time.monotonic() + timeout

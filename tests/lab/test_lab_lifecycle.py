@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from gunrtc_kit.lab.lab import NoValueWarning
 from tests.netns import require_loopback_only
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
 
 
 # ---------------------------------------------------------------------- 2. closing

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.jlab import chromium, jupyterlab, run_all, write_notebook
+from tests.jlab import ARTIFACTS, dismiss_news, notebook_page
 from tests.lab import test_frontend as fe
 from tests.lab.test_frontend import flow_traits, mount, root
 from tests.netns import require_loopback_only
@@ -33,8 +33,6 @@ from tests.netns import require_loopback_only
 # the frontend harness's fixtures (a served repository, Debian chromium, a page of it)
 server, browser, page = fe.server, fe.browser, fe.page
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 
 CELLS = [
     """import asyncio
@@ -241,56 +239,38 @@ def check_explain_in_sight(page: Any) -> None:
 
 def test_truth_under_live_traffic(tmp_path: Path) -> None:
     require_loopback_only()
-    from playwright.sync_api import sync_playwright
-
-    write_notebook(tmp_path / "truth.ipynb", CELLS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with jupyterlab(tmp_path) as (base, token), sync_playwright() as pw:
-        browser = chromium(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(f"{base}/lab/tree/truth.ipynb?token={token}", timeout=60_000)
-            run_all(page)
-            no_news = page.locator(".jp-Notification-Toast button:text-is('No')")
-            if no_news.count():
-                no_news.first.click()
-            mesh = page.locator("[data-view=mesh]").first
-            flow = page.locator("[data-view=flow]").first
-            check_mesh(page, mesh)
-            mesh.scroll_into_view_if_needed()
-            page.wait_for_selector("text=traffic flowing", timeout=90_000)
-            page.wait_for_selector("[data-view=flow] .gk-row[data-kind=put]", timeout=60_000)
-            mesh.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "truth-dashboard.png"))
-            mesh.screenshot(path=str(ARTIFACTS / "truth-mesh.png"))
-            check_flow_lanes(flow, ["relay", "alice", "bob", "carol"])
-            flow.screenshot(path=str(ARTIFACTS / "truth-flow.png"))
-            if no_news.count():  # the toast comes late; it would cover the peer tab
-                no_news.first.click()
-            check_explain_in_sight(page)
-            page.screenshot(path=str(ARTIFACTS / "truth-explain.png"))
-            # the crowd: a relay and eight peers, every lane within reach
-            crowd = page.locator("[data-view=flow]").nth(1)
-            crowd.scroll_into_view_if_needed()
-            page.wait_for_function(
-                """() => {
-                    const f = document.querySelectorAll('[data-view=flow]')[1];
-                    return f && f.querySelectorAll('.gk-lane-label').length === 9
-                        && f.querySelector('.gk-row[data-kind=put]');
-                }""",
-                timeout=90_000,
-            )
-            crowd.scroll_into_view_if_needed()
-            crowd.screenshot(path=str(ARTIFACTS / "truth-flow-9.png"))
-            check_flow_lanes(crowd, ["relay", *(f"peer{i}" for i in range(8))])
-            # nothing went wrong anywhere on the page
-            assert not page.query_selector_all(".jp-OutputArea-output[data-mime-type*='error']")
-            assert not page.query_selector_all(".gk-error:not(:empty)")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "truth-failed.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with notebook_page(tmp_path, "truth", CELLS) as page:
+        mesh = page.locator("[data-view=mesh]").first
+        flow = page.locator("[data-view=flow]").first
+        check_mesh(page, mesh)
+        mesh.scroll_into_view_if_needed()
+        page.wait_for_selector("text=traffic flowing", timeout=90_000)
+        page.wait_for_selector("[data-view=flow] .gk-row[data-kind=put]", timeout=60_000)
+        mesh.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "truth-dashboard.png"))
+        mesh.screenshot(path=str(ARTIFACTS / "truth-mesh.png"))
+        check_flow_lanes(flow, ["relay", "alice", "bob", "carol"])
+        flow.screenshot(path=str(ARTIFACTS / "truth-flow.png"))
+        dismiss_news(page)  # the toast comes late; it would cover the peer tab
+        check_explain_in_sight(page)
+        page.screenshot(path=str(ARTIFACTS / "truth-explain.png"))
+        # the crowd: a relay and eight peers, every lane within reach
+        crowd = page.locator("[data-view=flow]").nth(1)
+        crowd.scroll_into_view_if_needed()
+        page.wait_for_function(
+            """() => {
+                const f = document.querySelectorAll('[data-view=flow]')[1];
+                return f && f.querySelectorAll('.gk-lane-label').length === 9
+                    && f.querySelector('.gk-row[data-kind=put]');
+            }""",
+            timeout=90_000,
+        )
+        crowd.scroll_into_view_if_needed()
+        crowd.screenshot(path=str(ARTIFACTS / "truth-flow-9.png"))
+        check_flow_lanes(crowd, ["relay", *(f"peer{i}" for i in range(8))])
+        # nothing went wrong anywhere on the page
+        assert not page.query_selector_all(".jp-OutputArea-output[data-mime-type*='error']")
+        assert not page.query_selector_all(".gk-error:not(:empty)")
 
 
 MARKS = ["heard", "heard-only", "sent", "dup", "lost", "refused", "untraced", "answered", "queued"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from tests.helpers import front, record, until
 LONE = "\ud800"  # a high surrogate with no low one after it
 ESCAPE = "\\ud800"  # what the user sees instead: the text that was on the wire
 SOUL, KEY, VALUE = f"doc{LONE}", f"k{LONE}", f"v{LONE}\udfff"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab(relay=False)
-    yield lab
-    lab.close()
 
 
 def utf8(x: Any) -> str:
