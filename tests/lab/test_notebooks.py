@@ -5,12 +5,12 @@ rows), so a Run All that contradicts the text fails here."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.lab.binder_nb_driver import shows_a_view  # one rule, here and in Binder
 from tests.netns import require_loopback_only
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
@@ -38,15 +38,6 @@ def test_notebook_runs(path: Path) -> None:
     assert not errors
     shown = [o for c in nb.cells for o in c.get("outputs", []) if shows_a_view(o)]
     assert shown, "the notebook shows at least one widget (or a view its Lab closed)"
-
-
-def shows_a_view(output: dict[str, Any]) -> bool:
-    """A widget, or a view that ``lab.close()`` replaced by its closed note (HTML with the
-    class ``gk-closed``): what a notebook that ends by closing its Lab leaves."""
-    data = output.get("data", {})
-    return "application/vnd.jupyter.widget-view+json" in data or "gk-closed" in str(
-        data.get("text/html", "")
-    )
 
 
 def test_shows_a_view_counts_widgets_and_closed_notes_only() -> None:

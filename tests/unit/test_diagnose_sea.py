@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,13 +32,7 @@ from gunrtc_kit.errors import SeaError
 from gunrtc_kit.sea import certify, encrypt, pair, sea_parse, sign
 from gunrtc_kit.sea.check import check_graph, pack, sign_graph
 from gunrtc_kit.user import AuthStep
-
-FIXTURE = json.loads((Path(__file__).parent / "sea_user_graph.json").read_text())
-GRAPH: dict[str, dict[str, Any]] = FIXTURE["graph"]
-ALICE = FIXTURE["pair"]
-PUB = ALICE["pub"]
-SPACE = "~" + PUB
-PROFILE = SPACE + "/profile"
+from tests.unit.sea_user import ALICE, FIXTURE, GRAPH, PROFILE, PUB, SPACE
 
 
 def graph() -> dict[str, dict[str, Any]]:

@@ -10,7 +10,6 @@ texts Gun.js acked four forged writes with. No Node is needed here.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,13 +36,8 @@ from gunrtc_kit.sea.check import (
     signed_parts,
     unpack,
 )
+from tests.unit.sea_user import ALICE, FIXTURE, GRAPH, PROFILE, PUB, SPACE
 
-FIXTURE = json.loads((Path(__file__).parent / "sea_user_graph.json").read_text())
-GRAPH: dict[str, dict[str, Any]] = FIXTURE["graph"]
-ALICE = FIXTURE["pair"]
-PUB = ALICE["pub"]
-SPACE = "~" + PUB
-PROFILE = SPACE + "/profile"
 REFUSALS = FIXTURE["gunjs"]["refusals"]
 
 
