@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from gunrtc_kit import trace
 from gunrtc_kit.core.build import (
@@ -32,6 +32,8 @@ from gunrtc_kit.core.build import (
 )
 from gunrtc_kit.core.graph import Graph
 from gunrtc_kit.errors import GunError, InvalidDataError, LimitError
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_PATH",
@@ -97,6 +99,8 @@ class Root(Protocol):
 
     @property
     def mesh(self) -> _Peers: ...
+
+    def read_now(self, fn: Callable[[], T], default: T, wait: float = 1.0) -> T: ...
 
     def get(self, key: str) -> Chain: ...
 
@@ -355,24 +359,24 @@ class Chain:
 
     # -------------------------------------------------- display (local graph only, no I/O)
     def _local_value(self) -> tuple[bool, Any]:
-        """(known, value) from the local graph as it is now: no fetch, no waiting. Safe to
-        call from another thread (a notebook's) while the peer's loop writes: a graph that
-        changes under the read is reported as not known rather than raising."""
+        """(known, value) from the local graph as it is now: no fetch. Read on the thread of
+        the peer's loop (``read_now``), so a notebook's repr never copies a dict the loop is
+        changing; not known when the loop does not answer within a second."""
+        return self.gun.read_now(self._read_local, (False, None))
+
+    def _read_local(self) -> tuple[bool, Any]:
         nodes = self.gun.graph.nodes
-        try:
-            route = self._route()
-            node = nodes.get(route.soul)
-            if route.key is None:
-                return node is not None, _plain(node)
-            if node is None or route.key not in node:
-                return False, None
-            value = node[route.key]
-            if is_link(value):
-                target = nodes.get(value["#"])
-                return True, _plain(target) if target is not None else value
-            return True, copy.deepcopy(value)
-        except RuntimeError:  # a dict changed size while we copied it
+        route = self._route()
+        node = nodes.get(route.soul)
+        if route.key is None:
+            return node is not None, _plain(node)
+        if node is None or route.key not in node:
             return False, None
+        value = node[route.key]
+        if is_link(value):
+            target = nodes.get(value["#"])
+            return True, _plain(target) if target is not None else value
+        return True, copy.deepcopy(value)
 
     def _path_text(self) -> str:
         text = "".join(f".get({k!r})" for k in self.path)

@@ -256,9 +256,10 @@ class Lab(LabInquiry, LabViews):
         if self.closed:
             return "<div><b>Lab</b>: <i>closed</i> (make a new <code>Lab()</code>)</div>"
         relay = f"<code>{e(self.relay.url)}</code>" if self.relay is not None else "<i>stopped</i>"
+        peer_rows: list[tuple[str, str, int]] = _read(self.rt, self._peer_rows, [])
         rows = "".join(
             f"<tr><td>{e(name)}</td><td><code>{e(pid)}</code></td><td>{n}</td></tr>"
-            for name, pid, n in _read(self._peer_rows, [])
+            for name, pid, n in peer_rows
         )
         table = (
             "<table><tr><th>peer</th><th>pid</th><th>links</th></tr>" + rows + "</table>"

@@ -14,8 +14,8 @@ import html
 import json
 import time
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError, NetworkError
@@ -69,15 +69,18 @@ class LabLike(Protocol):
     def _check_open(self, action: str) -> None: ...
 
 
-def _read(fn: Any, default: Any) -> Any:
-    """Call ``fn()`` for a repr, from a thread other than the runtime's: the peer's loop may
-    change a dict while we copy it; then try again, and give ``default`` rather than fail."""
-    for _ in range(3):
-        try:
-            return fn()
-        except RuntimeError:  # "dictionary changed size during iteration"
-            continue
-    return default
+T = TypeVar("T")
+REPR_WAIT = 1.0  # seconds a repr waits for the runtime thread before showing no detail
+
+
+def _read(rt: Runtime, fn: Callable[[], T], default: T) -> T:
+    """``fn()`` for a repr, run on the runtime thread that owns the peers (their loop changes
+    the dicts it reads: copying one beside it would race); ``default`` when the runtime is
+    closed or does not answer within ``REPR_WAIT`` (a repr must never hang a cell)."""
+    try:
+        return rt.call(fn, timeout=REPR_WAIT, what="a repr's read")
+    except GunError:  # closed, or busy past REPR_WAIT (TimeoutError)
+        return default
 
 
 def _check_skew(clock_skew: float) -> None:
@@ -183,14 +186,14 @@ class LabPeer:
         self.lab._check_open(f"{self.name}.{action}()")
 
     def _links(self) -> list[tuple[str, str]]:
-        """(transport, far-end name) of each open link, read without a runtime call."""
+        """(transport, far-end name) of each open link (on the runtime thread: ``_read``)."""
         peers = list(self.gun.mesh.peers.values())
         return [(p.transport, self.lab.name_of(p.pid or p.id)) for p in peers if p.met]
 
     def __repr__(self) -> str:
         if self.closed:
             return f"<LabPeer {self.name!r} pid={self.pid} (Lab closed)>"
-        links = _read(self._links, [])
+        links: list[tuple[str, str]] = _read(self.lab.rt, self._links, [])
         shown = ", ".join(f"{t} {n}" for t, n in links)
         skew = f" clock_skew={self.clock_skew:+g}s" if self.clock_skew else ""
         return f"<LabPeer {self.name!r} pid={self.pid}{skew} links={len(links)} [{shown}]>"
@@ -202,8 +205,8 @@ class LabPeer:
                 f"<div><b>LabPeer {e(self.name)}</b> pid <code>{e(self.pid)}</code>: "
                 "<i>closed</i> (its Lab is closed)</div>"
             )
-        links = _read(self._links, [])
-        souls = _read(lambda: len(self.gun.graph.nodes), 0)
+        links: list[tuple[str, str]] = _read(self.lab.rt, self._links, [])
+        souls = _read(self.lab.rt, lambda: len(self.gun.graph.nodes), 0)
         by_transport: dict[str, list[str]] = {}
         for transport, name in links:
             by_transport.setdefault(transport or "?", []).append(name)

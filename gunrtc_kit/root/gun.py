@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from gunrtc_kit import root, trace
 from gunrtc_kit.chain import Chain, PutResult
@@ -30,6 +30,8 @@ from gunrtc_kit.root.replies import Replies, _Ask, _PutWait
 from gunrtc_kit.root.scheduler import Scheduler
 from gunrtc_kit.root.sea_gate import SeaGate, sea_guarded
 from gunrtc_kit.transport.websocket import WebSocketClient
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import collections
@@ -231,6 +233,12 @@ class Gun:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def read_now(self, fn: Callable[[], T], default: T, wait: float = 1.0) -> T:
+        """``fn()`` run where this root's loop runs (the graph's one writer), for reads from
+        another thread such as a notebook's repr; ``default`` if the loop does not get to it
+        within ``wait`` seconds."""
+        return self._sched.read(fn, default, wait)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a task this root owns (cancelled by ``close``); its failure becomes a trace

@@ -7,8 +7,11 @@ cancels them all in one place (``cancel``), so a closed peer leaves nothing behi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Scheduler:
@@ -65,6 +68,36 @@ class Scheduler:
 
         handle = loop.call_later(delay, run)
         self.timers[handle] = None
+
+    def read(self, fn: Callable[[], T], default: T, wait: float) -> T:
+        """``fn()`` run on the thread of the root's loop, its graph's one writer: a read from
+        another thread (a notebook's repr) would copy dicts the loop is changing. Direct when
+        no loop runs elsewhere; ``default`` when the loop does not get to it within ``wait``
+        seconds (a repr must not hang)."""
+        loop = self._loop
+        if loop is None or not loop.is_running() or loop.is_closed():
+            return fn()
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            return fn()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(fn())
+                except BaseException as exc:  # handed to the reader, raised there
+                    done.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(run)
+            return done.result(wait)
+        except (concurrent.futures.TimeoutError, RuntimeError):  # busy, or closed meanwhile
+            done.cancel()
+            return default
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a task the root owns (cancelled by ``cancel``); its failure goes to

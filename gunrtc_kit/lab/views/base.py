@@ -159,11 +159,6 @@ class View(anywidget.AnyWidget):
         """Apply what the hub has queued and send it now (tests, headless runs)."""
         self.hub.refresh()
 
-    @property
-    def widget(self) -> View:
-        """The view itself (it is a widget); kept so older notebooks still run."""
-        return self
-
     @staticmethod
     def _now() -> float:
         return time.monotonic()
