@@ -25,10 +25,10 @@ _PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # 61**2 = 3721 two-letter 
 def random_id(n: int = 9, rng: random.Random | None = None) -> str:
     """``n`` characters of Gun's alphabet (9 for message ids and pids, as gun.js)."""
     if n == 9 and rng is None:
-        # every message and put draws one: four letter pairs and a letter from one 58-bit draw
-        # is 3x cheaper than ``choices``, which was 15% of a burst of puts. 61**9 < 2**58; the
-        # pairs are uniform to 1 part in 10**13 and the last letter to 4% (some letters are
-        # 25/24 likelier): ids need only be unlikely to collide, as Math.random's are
+        # every message and put draws one, so it is one 58-bit draw split into four letter
+        # pairs and a letter rather than nine choices. 61**9 < 2**58; the pairs are uniform
+        # to 1 part in 10**13 and the last letter to 4% (some letters are 25/24 likelier):
+        # ids need only be unlikely to collide, as Math.random's are
         x = _rng.getrandbits(58)
         x, a = divmod(x, 3721)
         x, b = divmod(x, 3721)

@@ -46,8 +46,7 @@ class MeshPeer:
     batch_size: int = 0
     last: str | None = None
     met: float | None = None
-    # frames waiting for the wire, made at the first one: an empty deque is 640 bytes, and a
-    # peer of a mesh has one per link whose frames go straight out
+    # frames waiting for the wire, made at the first one (most links never queue a frame)
     queue: deque[str] | None = None
     queued_chars: int = 0  # what ``queue`` holds, bounded by the mesh's ``queue_chars``
     heard: int = 0

@@ -20,7 +20,7 @@ from gunrtc_kit.root import Gun
 
 __all__: list[str] = []
 
-log = logging.getLogger("gunrtc_kit.lab.lab")  # the name it had before this file
+log = logging.getLogger("gunrtc_kit.lab.lab")  # the Lab's logger: the name users filter on
 
 T = TypeVar("T")
 

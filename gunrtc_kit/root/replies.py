@@ -78,9 +78,8 @@ class Replies:
         self.gun = gun
         self.sched = sched
         self.listeners: dict[str, _Ask] = {}
-        # every put's ack timeout, oldest first, and the one timer that wakes for the oldest
-        # (made at the first put: an empty deque is 760 bytes, and a mesh of 10,000 in-memory
-        # peers that never put would hold one each)
+        # every put's ack timeout, oldest first, and the one timer that wakes for the oldest;
+        # made at the first put, since most peers of a big mesh never put
         self.timeouts: collections.deque[tuple[float, _PutWait]] | None = None
         self.timeout_timer: asyncio.TimerHandle | None = None
 
