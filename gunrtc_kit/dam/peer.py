@@ -22,6 +22,12 @@ class Wire(Protocol):
     ``send`` raises ``NetworkError`` when the wire cannot take the frame now (not open yet, or
     closed); the mesh then queues it until the next ``hi``. ``transport`` names the kind for
     the trace: ``"ws"``, ``"dc"`` or ``"memory"``.
+
+    Each wire also says what it promises (``ordered``: frames arrive in the order sent;
+    ``reliable``: every frame sent while it is open arrives) and refuses a frame over its size
+    limit with ``LimitError`` (retrying would not help, so not ``NetworkError``). Those are
+    read by ``tests/conformance/wires.py`` rather than by the mesh, so they are not members
+    here: a wire the mesh drives needs only the three below.
     """
 
     transport: str

@@ -154,6 +154,19 @@ class MemoryWire:
             self._announce()
 
     @property
+    def ordered(self) -> bool:
+        """Frames arrive in the order sent while no ``jitter`` is set: each waits the same
+        ``latency`` on one loop (lowering ``latency`` with frames in flight can pass them)."""
+        return self._jitter == 0
+
+    @property
+    def reliable(self) -> bool:
+        """Every frame sent arrives while the wire is open: no ``loss`` on this end, and
+        neither end partitioned."""
+        far = self._other
+        return self._loss == 0 and not self._partitioned and (far is None or not far._partitioned)
+
+    @property
     def props(self) -> dict[str, Any]:
         """This end's faults, as ``trace.Link.props`` carries them."""
         return {

@@ -6,7 +6,8 @@ loses its socket says ``bye`` and dials again, and the server offers no permessa
 which Gun.js runs, has it off on the server side).
 
 The incoming frame limit is raised from websockets' 1 MiB default to ``MAX_WS_FRAME`` (100 MiB,
-the ws 7 default Gun.js runs with) and stays bounded.
+the ws 7 default Gun.js runs with) and stays bounded; a wire sends no frame over its own
+``max_size`` either (``LimitError``), rather than have the far end drop the connection on it.
 
 Theory of operation, and why:
 
@@ -55,7 +56,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.core import codec
 from gunrtc_kit.dam.mesh import SLICE, Mesh, Parsed
 from gunrtc_kit.dam.peer import MeshPeer
-from gunrtc_kit.errors import GunError, NetworkError
+from gunrtc_kit.errors import GunError, LimitError, NetworkError
 
 __all__ = [
     "MAX_WS_FRAME",
@@ -143,11 +144,17 @@ class WsWire:
 
     ``send`` writes now or raises ``NetworkError``; past ``budget`` unsent bytes the wire cuts
     its socket and calls ``on_over(wire, bytes)`` (its owner takes the peer out of the mesh and
-    says why on the trace). ``close`` starts a bounded close handshake in a task the wire keeps;
+    says why on the trace). A frame over ``max_frame`` bytes raises ``LimitError`` and leaves
+    the wire open: the far end would close the connection on it (1009, message too big), and
+    we assume it takes what we take (our client, our relay and ws 7 all default to
+    ``MAX_WS_FRAME``). ``close`` starts a bounded close handshake in a task the wire keeps;
     ``aclose`` finishes it (the owner of the connection awaits that).
     """
 
     transport = "ws"
+    #: TCP under one websocket: frames arrive in the order sent, all of them, while it is open
+    ordered = True
+    reliable = True
 
     def __init__(
         self,
@@ -157,8 +164,10 @@ class WsWire:
         close_timeout: float = CLOSE_TIMEOUT,
         on_over: OverBudget | None = None,
         shared: SendBudget | None = None,
+        max_frame: int = MAX_WS_FRAME,
     ) -> None:
         self.conn = conn
+        self.max_frame = max_frame
         self.budget = _check_budget(budget)
         self.shared = shared
         self.close_timeout = close_timeout
@@ -180,6 +189,10 @@ class WsWire:
         ):
             raise NetworkError("websocket is closed")
         data = text.encode()
+        if len(data) > self.max_frame:
+            raise LimitError(
+                f"frame of {len(data)} bytes over the websocket's max_frame={self.max_frame}"
+            )
         waiting = self.buffered()
         if waiting and waiting + len(data) > self.budget:
             self._cut(waiting + len(data), f"wire_budget={self.budget}")
@@ -231,17 +244,21 @@ class WsWire:
         await self.conn.wait_closed()
 
 
-async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer) -> None:
-    """Feed every frame of ``conn`` to the mesh until it closes. A batch is handled ``SLICE``
-    messages per turn of the loop, so one huge frame delays its sender, not everyone; and the
-    loop gets a turn at least every ``TURN`` seconds, so an endless stream of frames holds no
-    one else. Frames that arrive together are handled in one turn while that lasts: what they
-    make us say is then batched per wire and committed to the store together (yielding after
-    every frame cost 9x the frames out and a commit per put)."""
+async def _pump(conn: Connection, mesh: Mesh, peer: MeshPeer, wire: WsWire) -> None:
+    """Feed every frame of ``conn`` to the mesh until it closes; once ``wire`` is closed on our
+    side, frames still arriving (sent before the far end heard of it) are read and dropped, so
+    the peer that left says nothing more and the close handshake is not held up. A batch is
+    handled ``SLICE`` messages per turn of the loop, so one huge frame delays its sender, not
+    everyone; and the loop gets a turn at least every ``TURN`` seconds, so an endless stream
+    of frames holds no one else. Frames that arrive together are handled in one turn while
+    that lasts: what they make us say is then batched per wire and committed to the store
+    together (yielding after every frame cost 9x the frames out and a commit per put)."""
     loop = asyncio.get_running_loop()
     with contextlib.suppress(ConnectionClosed):
         turn = loop.time()
         async for raw in conn:
+            if wire.closed:
+                continue
             parsed: Parsed | GunError | None = None
             if isinstance(raw, str) and len(raw) > THREAD_PARSE:
                 # a big frame is parsed in a worker thread: json's C decoder holds the GIL
@@ -353,13 +370,16 @@ class WebSocketClient:
                 continue
             opened = loop.time()
             wire = self._wire = WsWire(
-                conn, budget=self.wire_budget, on_over=_over_budget(self.mesh, self.peer)
+                conn,
+                budget=self.wire_budget,
+                on_over=_over_budget(self.mesh, self.peer),
+                max_frame=self.max_size,
             )
             self.peer.wire = wire
             self.mesh.hi(self.peer)
             self.connected.set()
             try:
-                await _pump(conn, self.mesh, self.peer)
+                await _pump(conn, self.mesh, self.peer, wire)
             finally:
                 self.connected.clear()
                 wire.closed = True
@@ -472,13 +492,14 @@ class WebSocketServer:
             close_timeout=self.close_timeout,
             on_over=_over_budget(self.mesh, peer),
             shared=self.sending,
+            max_frame=self.max_size,
         )
         peer.wire = wire
         self.connections[conn] = peer
         self.sending.wires.add(wire)
         try:
             self.mesh.hi(peer)
-            await _pump(conn, self.mesh, peer)
+            await _pump(conn, self.mesh, peer, wire)
         finally:
             wire.closed = True
             self.sending.wires.discard(wire)

@@ -9,6 +9,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gunrtc_kit.errors import NetworkError
+
 if TYPE_CHECKING:
     from gunrtc_kit.dam.peer import MeshPeer
     from gunrtc_kit.webrtc.manager import WebRTCManager
@@ -24,14 +26,32 @@ class DcWire:
 
     def __init__(self, link: Link) -> None:
         self.link = link
+        self.closed = False
+
+    @property
+    def ordered(self) -> bool:
+        """As the channel was asked for: Gun's default ``ordered=False`` lets SCTP hand over a
+        message before an earlier one that is still being retransmitted."""
+        return self.link.peer.options.channel.ordered
+
+    @property
+    def reliable(self) -> bool:
+        """Only without ``max_retransmits``: Gun's ``maxRetransmits: 2`` gives a message up
+        after two retransmissions."""
+        return self.link.peer.options.channel.max_retransmits is None
 
     def send(self, text: str) -> None:
-        """Send one frame; ``NetworkError`` when the channel is closed or its buffer is past
-        the high-water mark (the mesh then queues the frame, bounded)."""
+        """Send one frame; ``NetworkError`` when the wire or channel is closed or its buffer is
+        past the high-water mark (the mesh then queues the frame, bounded), ``LimitError``
+        when it is over the far end's ``max-message-size``."""
+        if self.closed:
+            # the connection closes in a task; until then its channel would still carry frames
+            raise NetworkError(f"data channel to {self.link.pid} is closed")
         self.link.peer.send(text)
 
     def close(self) -> None:
         """The mesh hangs up: drop exactly this link (not a newer one with the same pid)."""
+        self.closed = True
         self.link.manager.table.drop_soon(self.link, "closed")
 
 

@@ -345,7 +345,9 @@ class WebRTCPeer:
         varies) already buffer more than ``low_water`` together and this frame would take them
         past ``high_water``. So at most ``high_water`` plus one frame is ever buffered; below
         ``low_water`` a frame always goes, so a frame larger than the mark is not stuck; and a
-        refusal always has a later ``bufferedamountlow`` that ends it (see ``_watch``)."""
+        refusal always has a later ``bufferedamountlow`` that ends it (see ``_watch``). A frame
+        over the far end's ``max-message-size`` (256 KiB between aiortc peers, 64 KiB by default)
+        raises ``LimitError``."""
         for ch in (self.channel, self.remote_channel):
             if ch is not None and ch.readyState == "open":
                 buffered = self.buffered
@@ -355,7 +357,10 @@ class WebRTCPeer:
                         f"data channel to {self.remote_pid} is not writable: bufferedAmount="
                         f"{buffered} over high_water={self.high_water}"
                     )
-                ch.send(text)
+                try:
+                    ch.send(text)
+                except ValueError as exc:  # aiortc: over the far end's max-message-size
+                    raise LimitError(f"data channel to {self.remote_pid}: {exc}") from None
                 self.sent += 1
                 return
         raise NetworkError(f"no open data channel to {self.remote_pid}")
