@@ -143,6 +143,8 @@ class DropCause(StrEnum):
     WIRE_CLOSED = "wire_closed"
     #: a WebRTC signalling item refused by a bound (announcements, candidates)
     RTC_LIMIT = "rtc_limit"
+    #: a frame over its wire's size limit (a data channel's, a websocket's): never sent
+    FRAME_TOO_BIG = "frame_too_big"
     #: read from a trace written before causes were typed
     UNKNOWN = "unknown"
 
@@ -155,7 +157,8 @@ class DropCause(StrEnum):
     @property
     def never_arrived(self) -> bool:
         """The sayer reports that its copy never reached the far end: the wire lost it, or
-        the mesh never wrote it (the peer had left, its queue was full)."""
+        the mesh never wrote it (the peer had left, its queue was full, the frame was over
+        the wire's size limit)."""
         return self in _NEVER_ARRIVED
 
     @property
@@ -165,7 +168,11 @@ class DropCause(StrEnum):
 
 
 _WIRE_CAUSES = frozenset({DropCause.PARTITIONED, DropCause.LOSS, DropCause.WIRE_CLOSED})
-_NEVER_ARRIVED = _WIRE_CAUSES | {DropCause.PEER_LEFT, DropCause.QUEUE_FULL}
+_NEVER_ARRIVED = _WIRE_CAUSES | {
+    DropCause.PEER_LEFT,
+    DropCause.QUEUE_FULL,
+    DropCause.FRAME_TOO_BIG,
+}
 _ARRIVAL_CAUSES = frozenset(
     {DropCause.DUPLICATE, DropCause.DUPLICATE_REPLY, DropCause.REPLY_FROM_STRANGER}
 )

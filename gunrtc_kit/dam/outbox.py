@@ -20,7 +20,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.core import codec
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.dam.report import Reporter
-from gunrtc_kit.errors import NetworkError
+from gunrtc_kit.errors import LimitError, NetworkError
 
 __all__ = ["Outbox"]
 
@@ -112,21 +112,30 @@ class Outbox:
         self._dirty.pop(peer, None)
         batch, peer.batch, peer.batch_size = peer.batch, None, 0
         if batch:
-            self.write(codec.encode_batch(batch), peer)
+            self.write(codec.encode_batch(batch), peer, batch)
 
     def flush_all(self) -> None:
         """Flush every open batch now (a mesh with no ``call_soon``)."""
         for peer in list(self._dirty):
             self.flush(peer)
 
-    def write(self, raw: str, peer: MeshPeer) -> None:
-        """Write ``raw`` to ``peer``'s wire, or queue it (bounded) until the wire opens."""
+    def write(self, raw: str, peer: MeshPeer, parts: list[str] | None = None) -> None:
+        """Write ``raw`` to ``peer``'s wire, or queue it (bounded) until the wire opens.
+        ``parts``: the messages a batch frame joins; a batch over the wire's size limit goes
+        out as its messages one by one, so only a message too big itself is lost."""
         if peer.wire is not None and peer.met is not None:
             try:
                 peer.wire.send(raw)
                 return
             except NetworkError:
                 pass
+            except LimitError as exc:
+                if parts is not None and len(parts) > 1:
+                    for part in parts:
+                        self.write(part, peer)
+                else:
+                    self._too_big(peer, raw, exc)
+                return
         if peer.url is None and peer.met is None and self.peers.get(peer.id) is not peer:
             # an inbound, memory or WebRTC peer that left never comes back on this object:
             # a queued frame would wait for good, so say it is lost instead
@@ -167,9 +176,18 @@ class Outbox:
             except NetworkError:
                 queue.appendleft(raw)
                 break
+            except LimitError as exc:
+                self._too_big(peer, raw, exc)
             peer.queued_chars -= len(raw)
         if not queue:
             peer.queued_chars = 0
+
+    def _too_big(self, peer: MeshPeer, raw: str, exc: LimitError) -> None:
+        """The wire refused a frame over its size limit (a data channel takes 256 KiB): no
+        retry can help, so its messages are reported lost, never raised into whoever said
+        them (a relay relaying one big put would fail for everyone)."""
+        self.report.dropped_frame(peer, raw, trace.DropCause.FRAME_TOO_BIG, str(exc))
+        self.report.error(peer, f"frame of {len(raw)} chars not sent to {peer.id!r}: {exc}")
 
     def close(self, peer: MeshPeer) -> None:
         """The peer left: its open batch is lost with the wire (an inbound, memory or WebRTC

@@ -84,6 +84,7 @@ _LOST_WHY = {
     trace.DropCause.WIRE_CLOSED: "the wire closed with it on it",
     trace.DropCause.PEER_LEFT: "the peer had left the mesh",
     trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
+    trace.DropCause.FRAME_TOO_BIG: "the frame was over the wire's size limit",
 }
 
 ACK_TIMEOUT = opts.ACK_TIMEOUT  # Gun's opt.lack: 9 s without an ack is "No ACK yet."

@@ -184,6 +184,49 @@ def test_frames_queue_until_hi_and_the_queue_is_bounded() -> None:
     assert [m["#"] for m in wire.messages()] == ["q0", "q1"]
 
 
+class SmallWire(RecordingWire):
+    """A wire with a size limit, as a data channel has (it refuses a bigger frame)."""
+
+    def __init__(self, limit: int, open_: bool = True) -> None:
+        super().__init__(open_)
+        self.limit = limit
+
+    def send(self, text: str) -> None:
+        if len(text) > self.limit:
+            raise LimitError(f"frame of {len(text)} over the wire's limit {self.limit}")
+        super().send(text)
+
+
+def test_a_frame_over_the_wires_limit_is_reported_lost_never_raised() -> None:
+    # a data channel refuses a frame over 256 KiB: relaying one big put must not raise into
+    # the mesh (and whoever said it), and the copy's fate must say why it never arrived
+    mesh = make_mesh()
+    wire = SmallWire(200)
+    peer, _ = inbound(mesh)
+    peer.wire = wire
+    big = {"#": "big1", "put": {"s": {"x": "y" * 500}}}
+    assert mesh.say(big, peer)  # joins the batch our "?" opened; the batch is over the limit
+    mesh.say({"#": "small1", "get": {"#": "s"}}, peer)
+    mesh.flush_all()
+    (dropped,) = [e for e in mesh.bus.events(trace.Dropped) if e.msg_id == "big1"]
+    assert dropped.cause is trace.DropCause.FRAME_TOO_BIG and dropped.cause.never_arrived
+    assert "limit 200" in dropped.reason
+    assert any("not sent" in e.error for e in mesh.bus.events(trace.Error))
+    # the batch went out message by message: only the one too big itself is lost
+    assert [m["#"] for m in wire.messages()] == ["small1"]
+    # queued before the wire opened, refused when it drains: reported the same way
+    closed = SmallWire(200, open_=False)
+    dialled = mesh.add(MeshPeer(id="ws://y/gun", url="ws://y/gun", wire=closed))
+    mesh.say({"#": "big2", "put": {"s": {"x": "y" * 500}}}, dialled)
+    mesh.flush_all()
+    closed.open = True
+    mesh.hi(dialled)
+    assert [e.cause for e in mesh.bus.events(trace.Dropped) if e.msg_id == "big2"] == [
+        trace.DropCause.FRAME_TOO_BIG
+    ]
+    assert dialled.queued_chars == 0 and not dialled.queue
+
+
 def test_the_queue_is_bounded_in_characters_too() -> None:
     # a thousand frames of up to max_frame each could wait for one peer: the queue is held to
     # queue_chars characters as well, and drains back to zero

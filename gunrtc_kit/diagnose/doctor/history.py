@@ -23,6 +23,7 @@ _LOST_TEXT = {
     trace.DropCause.WIRE_CLOSED: "lost when it was closed with the copy on it: link",
     trace.DropCause.PEER_LEFT: "never sent (the peer had left) on link",
     trace.DropCause.QUEUE_FULL: "never sent (the queue was full) on link",
+    trace.DropCause.FRAME_TOO_BIG: "never sent (over the wire's size limit) on link",
 }
 
 
