@@ -15,19 +15,42 @@ the Gun-compatible default, accepts any web page; a list,
 such as the Lab's empty one, refuses browsers from other origins with HTTP 403, so a page open
 in the user's browser cannot read or write a notebook's local relay), and ``salvage`` (open a
 damaged store by keeping what can be read, see ``SQLiteStore``).
+
+Pages: ``serve(prefix, files)`` makes the relay answer plain HTTP GETs on its own port for
+``prefix + name``, with exactly the files it was given (a page, the scripts it loads): no
+directory is listed and no path is ever looked up on disk, so nothing else can be read
+through it. While it serves pages it also lets in WebSockets from its own origin
+(``http://127.0.0.1:<port>``): only a page it served itself can have that origin. The Lab
+serves a browser tab's page this way (``lab.browser()``), and ``wire_query`` tells which page
+a wire came from (the query string of its WebSocket URL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from gunrtc_kit import trace
+from gunrtc_kit.errors import GunError
 from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
 from gunrtc_kit.transport.websocket import MAX_WS_FRAME, TOTAL_BUDGET, WIRE_BUDGET, WebSocketServer
 
-__all__ = ["Relay"]
+__all__ = ["CONTENT_TYPES", "Relay"]
+
+#: the content type of a served file, by the end of its name (others: octet-stream)
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
 
 
 class Relay:
@@ -50,6 +73,7 @@ class Relay:
         salvage: bool = False,
     ) -> None:
         self.store_path = store
+        self._pages: dict[str, dict[str, bytes]] = {}  # prefix -> {name under it: body}
         self._store = SQLiteStore(store, salvage=salvage) if store is not None else None
         try:
             self.gun = Gun(
@@ -69,7 +93,9 @@ class Relay:
                 wire_budget=wire_budget,
                 total_budget=total_budget,
                 allowed_origins=allowed_origins,
+                http=self._http,
             )
+            self._given_origins = self.server.allowed_origins  # before any page's own
         except BaseException:
             if self._store is not None:  # a bad argument must not leave the file open
                 self._store.close()
@@ -92,6 +118,62 @@ class Relay:
     def port(self) -> int:
         return self.server.port
 
+    # ------------------------------------------------------------------ pages
+    def serve(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        """Answer ``GET prefix + name`` with ``files[name]`` (``""`` is the page at ``prefix``
+        itself), on the relay's own port; call it on the relay's loop once it is started.
+
+        Only those exact names are served: anything else under ``prefix`` is a 404, and
+        ``prefix`` without its last ``/`` is redirected to it (a page's relative URLs need
+        it). While any page is served, WebSockets from the relay's own origin are let in
+        (see the module docstring)."""
+        if not prefix.startswith("/") or not prefix.endswith("/") or prefix == "/":
+            raise GunError(f"serve(prefix={prefix!r}): expected a path like '/lab/browser/x/'")
+        if not self.port:
+            raise GunError("serve(): start the relay first (its origin needs its port)")
+        self._pages[prefix] = dict(files)
+        self._let_own_origin(True)
+
+    def unserve(self, prefix: str) -> None:
+        """Stop serving the files ``serve`` gave for ``prefix`` (unknown prefixes: nothing);
+        with no page left, WebSockets from the relay's own origin are refused again."""
+        self._pages.pop(prefix, None)
+        self._let_own_origin(bool(self._pages))
+
+    def _let_own_origin(self, let: bool) -> None:
+        given = self._given_origins
+        if given is None:
+            return  # any origin is let in anyway
+        own = {f"http://{self.server.host}:{self.port}"}
+        if self.server.host == "127.0.0.1":
+            own.add(f"http://localhost:{self.port}")
+        self.server.allowed_origins = given | own if let else given
+
+    def _http(self, conn: ServerConnection, request: Request) -> Response | None:
+        """The answer to a plain HTTP GET for a served page or file, or None (not ours)."""
+        path = urlsplit(request.path).path
+        for prefix, files in list(self._pages.items()):
+            if path == prefix[:-1]:
+                where = prefix[:-1].rsplit("/", 1)[-1] + "/"  # relative: works behind a proxy
+                return _answer(HTTPStatus.FOUND, "text/plain; charset=utf-8", b"", where)
+            if path.startswith(prefix):
+                name = path[len(prefix) :]
+                body = files.get(name)
+                if body is None:
+                    return conn.respond(HTTPStatus.NOT_FOUND, "Gun relay: no such file\n")
+                ctype = CONTENT_TYPES.get(Path(name).suffix if name else ".html")
+                return _answer(HTTPStatus.OK, ctype or "application/octet-stream", body)
+        return None
+
+    def wire_query(self, peer_id: str) -> dict[str, str]:
+        """The query string of the WebSocket URL an inbound wire (mesh peer id ``peer_id``)
+        was opened with, as a dict: how a page says which tab it is. ``{}`` for an unknown
+        wire (or one whose URL had none)."""
+        for conn, peer in list(self.server.connections.items()):
+            if peer.id == peer_id and conn.request is not None:
+                return dict(parse_qsl(urlsplit(conn.request.path).query))
+        return {}
+
     async def start(self) -> Relay:
         """Listen, then start the root (dialling ``peers``); returns self."""
         await self.server.start()
@@ -111,3 +193,19 @@ class Relay:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _answer(status: HTTPStatus, ctype: str, body: bytes, location: str = "") -> Response:
+    """An HTTP response for a served file (not cached: a re-run Lab serves new ones)."""
+    headers = Headers(
+        [
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        ]
+    )
+    if location:
+        headers["Location"] = location
+    return Response(status.value, status.phrase, headers, body)

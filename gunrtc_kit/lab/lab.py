@@ -56,6 +56,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import cells
+from gunrtc_kit.lab.browser import BrowserTab, TabNamer
 from gunrtc_kit.lab.cells import OpenLabs
 from gunrtc_kit.lab.cells import _ipython_shell as _ipython_shell
 from gunrtc_kit.lab.cells import _is_cell_file as _is_cell_file
@@ -168,6 +169,7 @@ class Lab(LabInquiry, LabViews):
         # the cache records each view it makes with ``_owned`` (not the Lab: no cycle)
         self.views = ViewCache(self._owned.keep)
         self._store = store
+        self._tabs: TabNamer | None = None  # made by the first browser()
         self._closed = False
         self._cell: tuple[str, int] | None = None
         self._forget_closer = self.rt.on_close(self._aclose)
@@ -359,7 +361,7 @@ class Lab(LabInquiry, LabViews):
         self._check_open(f"{action}({name!r})")
         if not isinstance(name, str) or not name:
             raise GunError(f"{action}(name={name!r}): expected a non-empty string")
-        if name in self.peers:
+        if name in self.peers or (self._tabs is not None and self._tabs.named(name)):
             raise GunError(f"a peer named {name!r} exists already")
 
     def peer(
@@ -443,6 +445,27 @@ class Lab(LabInquiry, LabViews):
         with self._hub.lock:
             self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
+
+    def browser(self, name: str = "tab", *, soul: str = "chat") -> BrowserTab:
+        """A page the Lab's relay serves on its own port (``/lab/browser/<token>/``) whose
+        browser tab joins the mesh over a WebSocket: open the returned tab's ``url`` (a cell
+        shows it as a link). The views name the tab's peer ``name``, with the role
+        ``browser``, once it said ``?`` to the relay. The page shows the tab's pid, its links
+        and soul ``soul``'s data live, with a box that puts; its Gun is ``window.gun``. It
+        loads npm gun from ``interop/node_modules/gun`` (a ``GunError`` says what to run when
+        it is missing). See ``gunrtc_kit.lab.browser`` for what it does not do yet."""
+        self._new_name("browser", name)
+        if not isinstance(soul, str) or not soul:
+            raise GunError(f"browser(soul={soul!r}): expected a non-empty string")
+        relay = self.relay
+        if relay is None:
+            raise GunError(f"browser({name!r}): the Lab's relay is stopped; start_relay_sync()")
+        if self._tabs is None:
+            self._tabs = TabNamer(self, self.bus)
+        tab, files = self._tabs.new_tab(name, soul, relay)
+        self.rt.call(lambda: relay.serve(tab.prefix, files), what=f"browser({name!r})")
+        self._tabs.tabs[tab.token] = tab
+        return tab
 
     # ------------------------------------------------------------------ WebRTC
     def signaling(self, a: LabPeer | str, b: LabPeer | str) -> SignalingSteps:
@@ -535,6 +558,8 @@ class Lab(LabInquiry, LabViews):
             self._finalizer.detach()
         finally:
             self._closed = True
+            if self._tabs is not None:
+                self._tabs.close()
             self.peers.clear()
             self.relay = None
             self._hub.refresh()

@@ -1,7 +1,8 @@
 """WebSocket wires on ``websockets``: the client that dials a relay, and the server side.
 
 Facts matched from Gun.js (gun-wire section 1): text frames only, path ``/gun`` (a query string
-is ignored, any other path gets HTTP 400), the server sends ``[]`` every 20 s, a client that
+is ignored, any other path gets HTTP 400 unless the server's ``http`` hook serves it: a relay's
+pages), the server sends ``[]`` every 20 s, a client that
 loses its socket says ``bye`` and dials again, and the server offers no permessage-deflate (ws 7,
 which Gun.js runs, has it off on the server side).
 
@@ -60,6 +61,7 @@ from gunrtc_kit.errors import GunError, LimitError, NetworkError
 
 __all__ = [
     "MAX_WS_FRAME",
+    "HttpHook",
     "WIRE_BUDGET",
     "WebSocketClient",
     "WebSocketServer",
@@ -87,6 +89,8 @@ SHARED_CHECK = 1 << 20  # a wire holding more than this checks the server's tota
 MAX_QUEUE = 2
 
 Connection = ClientConnection | ServerConnection
+# a server's answer to a plain HTTP GET (a page it serves), or None for "not mine"
+HttpHook = Callable[[ServerConnection, Request], Response | None]
 OverBudget = Callable[["WsWire", int, str], None]
 
 
@@ -411,6 +415,8 @@ class WebSocketServer:
     docstring). ``allowed_origins``: None accepts any ``Origin`` (Gun.js does); an iterable
     accepts requests without an ``Origin`` header (not from a browser) or with one listed, and
     answers others HTTP 403, so a web page open in the user's browser cannot use a local relay.
+    ``http``: called with each plain HTTP request (no WebSocket upgrade) for another path; what
+    it returns is the answer (a page the server serves), None leaves the HTTP 400.
     """
 
     def __init__(
@@ -427,6 +433,7 @@ class WebSocketServer:
         allowed_origins: Iterable[str] | None = None,
         close_timeout: float = CLOSE_TIMEOUT,
         on_connect: Callable[[MeshPeer], Awaitable[None] | None] | None = None,
+        http: HttpHook | None = None,
     ) -> None:
         if isinstance(allowed_origins, str):
             raise GunError(
@@ -446,6 +453,8 @@ class WebSocketServer:
         self.server: Server | None = None
         self.connections: dict[ServerConnection, MeshPeer] = {}
         self._on_connect = on_connect
+        #: answers plain HTTP requests for paths other than ``path`` (None: HTTP 400)
+        self.http = http
         self._beat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -474,6 +483,10 @@ class WebSocketServer:
     def _check_request(self, conn: ServerConnection, request: Request) -> Response | None:
         # ws 7 (Gun.js npm) matches the path and ignores the query string; others get 400
         if urlsplit(request.path).path != self.path:
+            if self.http is not None and "Upgrade" not in request.headers:
+                answer = self.http(conn, request)
+                if answer is not None:
+                    return answer
             return conn.respond(HTTPStatus.BAD_REQUEST, "Gun relay: connect to /gun\n")
         origin = request.headers.get("Origin")
         if self.allowed_origins is not None and origin is not None:

@@ -348,7 +348,7 @@ function placeHalo(st) {
 }
 
 // ---------- nodes ----------
-const ROLES = ["relay", "peer", "external"];
+const ROLES = ["relay", "peer", "external", "browser"];
 const roleOf = (d) => (ROLES.includes(d.role) ? d.role : "peer");
 function makeShape(n, role) {
   if (n.shape) n.shape.remove();
@@ -359,6 +359,11 @@ function makeShape(n, role) {
     shape = svg("rect", { class: "gk-shape", x: -11, y: -11, width: 22, height: 22, rx: 5 });
     ring = svg("rect", { class: "gk-ring", x: -15, y: -15, width: 30, height: 30, rx: 7 });
     n.r = 11;
+  } else if (role === "browser") {
+    // a browser tab: a small window, wider than high
+    shape = svg("rect", { class: "gk-shape", x: -10, y: -7, width: 20, height: 14, rx: 2 });
+    ring = svg("rect", { class: "gk-ring", x: -14, y: -11, width: 28, height: 22, rx: 4 });
+    n.r = 10;
   } else {
     const r = role === "external" ? 9 : 8;
     shape = svg("circle", { class: "gk-shape", r });

@@ -1,0 +1,157 @@
+"""``lab.browser()``: a web page the Lab's relay serves, whose browser tab joins the Lab's mesh.
+
+    tab = lab.browser(name="tab")   # open tab.url in a browser (the cell shows the link)
+
+The page loads npm gun's own browser files (``gun.js``, ``lib/webrtc.js``, ``sea.js``) from the
+npm install the project already makes in ``interop/node_modules/gun`` (found as
+``gunjs.find_interop`` finds ``interop/``): never from a CDN, never copied into this package.
+Its script (``tab/tab.js``, ours) starts npm gun's ``Gun`` with the Lab's relay as its peer,
+at a URL relative to where the page was served (so it also works behind a proxy that serves
+the relay's port under a path), and shows the tab's pid, its links and one soul's data live,
+with a box that puts; its Gun instance is ``window.gun``.
+
+How the tab gets its name in the views: each page has a random token in its path
+(``/lab/browser/<token>/``) and puts it in the query of the WebSocket URL it dials. When the
+relay hears that wire's ``?`` (a ``Hi`` event with the tab's pid), ``TabNamer`` asks the relay
+which page the wire came from (``Relay.wire_query``) and names the pid in the Lab's directory,
+with the role ``browser``.
+
+Not yet: WebRTC from the tab (the page starts Gun with ``RTCPeerConnection: false``); a relay
+restarted by ``stop_relay``/``start_relay`` serves none of the earlier pages.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from gunrtc_kit import trace
+from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.gunjs import find_interop
+from gunrtc_kit.relay import Relay
+
+__all__ = ["GUN_FILES", "BrowserTab", "TabNamer", "gun_browser_files", "tab_files"]
+
+#: npm gun's files the page loads, as named under ``node_modules/gun``
+GUN_FILES = ("gun.js", "lib/webrtc.js", "sea.js")
+PAGE_DIR = Path(__file__).resolve().parent / "tab"
+PREFIX = "/lab/browser/"
+ROLE = "browser"
+
+
+def gun_browser_files(interop: Path | None = None) -> dict[str, bytes]:
+    """npm gun's browser files from ``interop/node_modules/gun``, by their names there; a
+    ``GunError`` saying what to run when they are missing."""
+    interop = interop if interop is not None else find_interop()
+    gun = interop / "node_modules" / "gun"
+    missing = [name for name in GUN_FILES if not (gun / name).is_file()]
+    if missing:
+        raise GunError(
+            f"lab.browser(): npm gun's browser files are missing ({', '.join(missing)} in "
+            f"{gun}): run scripts/setup, or `npm ci` in {interop} (cd {interop} && npm ci)"
+        )
+    return {name: (gun / name).read_bytes() for name in GUN_FILES}
+
+
+def tab_files(name: str, token: str, soul: str) -> dict[str, bytes]:
+    """Our page (``""``) and its script for one tab: the page carries its config as JSON
+    (``<`` escaped, so no value can close the script element)."""
+    # from /lab/browser/<token>/ up to /: one "../" per segment (PREFIX's and the token)
+    relay = "../" * PREFIX.count("/") + "gun"
+    config = json.dumps({"name": name, "token": token, "soul": soul, "relay": relay})
+    page = (PAGE_DIR / "index.html").read_text("utf-8")
+    page = page.replace("{{name}}", html.escape(name)).replace(
+        "{{config}}", config.replace("<", "\\u003c")
+    )
+    return {"": page.encode("utf-8"), "tab.js": (PAGE_DIR / "tab.js").read_bytes()}
+
+
+class BrowserTab:
+    """A page that joins the Lab's mesh from a browser tab: open ``url``; ``pid`` is the
+    tab's Gun pid once its ``?`` reached the relay (None before, and per page load: a
+    reloaded page is a new Gun with a new pid, named the same)."""
+
+    def __init__(self, name: str, token: str, url: str, soul: str) -> None:
+        self.name = name
+        self.token = token
+        self.url = url
+        self.soul = soul
+        self.pid: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The path the relay serves this tab's page under."""
+        return f"{PREFIX}{self.token}/"
+
+    def __repr__(self) -> str:
+        pid = f" pid={self.pid}" if self.pid else " (not joined yet)"
+        return f"<BrowserTab {self.name!r} {self.url}{pid}>"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        joined = f"joined as <code>{e(self.pid)}</code>" if self.pid else "not joined yet"
+        return (
+            f"<div><b>Browser tab</b> {e(self.name)!s}: "
+            f"<a href='{e(self.url, quote=True)}' target='_blank' rel='noopener'>"
+            f"{e(self.url)}</a> ({joined})</div>"
+        )
+
+
+class _NamingLab(Protocol):
+    """What ``TabNamer`` needs of the Lab: its relay and a way to name a pid."""
+
+    @property
+    def relay(self) -> Relay | None:
+        """The Lab's relay while it runs."""
+        ...
+
+    def _name(self, pid: str, name: str, role: str = "peer") -> None: ...
+
+
+class TabNamer:
+    """Names each tab's pid when the Lab's relay hears its ``?`` (a ``Hi`` with a pid).
+
+    Runs on the runtime thread (the relay's bus); holds the Lab weakly: the bus belongs to
+    the Lab's relay, which the Lab's finalizer keeps, so a strong reference would keep the
+    Lab alive for ever."""
+
+    def __init__(self, lab: _NamingLab, bus: trace.TraceBus) -> None:
+        self._lab: Callable[[], _NamingLab | None] = weakref.ref(lab)
+        self.tabs: dict[str, BrowserTab] = {}  # token -> tab
+        self._unsubscribe = bus.subscribe(self._on_hi, (trace.Hi,))
+
+    def new_tab(self, name: str, soul: str, relay: Relay) -> tuple[BrowserTab, dict[str, bytes]]:
+        """A tab served by ``relay`` under a new token (unguessable: it is the page's path),
+        and the files to serve for it; the caller serves them, then adds the tab to
+        ``tabs``. A ``GunError`` when npm gun's files are missing."""
+        files = gun_browser_files()
+        token = secrets.token_urlsafe(12)
+        while token in self.tabs:
+            token = secrets.token_urlsafe(12)
+        prefix = f"{PREFIX}{token}/"
+        tab = BrowserTab(name, token, f"http://{relay.server.host}:{relay.port}{prefix}", soul)
+        files.update(tab_files(name, token, soul))
+        return tab, files
+
+    def named(self, name: str) -> bool:
+        """Whether a tab of this Lab is called ``name``."""
+        return any(t.name == name for t in list(self.tabs.values()))
+
+    def _on_hi(self, e: trace.Event) -> None:
+        lab = self._lab()
+        relay = lab.relay if lab is not None else None
+        if not isinstance(e, trace.Hi) or not e.pid or relay is None or e.node != relay.pid:
+            return
+        tab = self.tabs.get(relay.wire_query(e.peer).get("tab", ""))
+        if tab is not None and lab is not None:
+            tab.pid = e.pid
+            lab._name(e.pid, tab.name, ROLE)
+
+    def close(self) -> None:
+        """Stop listening (the Lab closed)."""
+        self._unsubscribe()
