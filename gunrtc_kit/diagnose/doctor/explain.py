@@ -13,7 +13,7 @@ from gunrtc_kit.diagnose.doctor.acks import ack_reasons
 from gunrtc_kit.diagnose.doctor.context import Context
 from gunrtc_kit.diagnose.doctor.deferred import deferred_reasons
 from gunrtc_kit.diagnose.doctor.history import copy_reasons
-from gunrtc_kit.diagnose.doctor.links import path_reasons, write_time_reasons
+from gunrtc_kit.diagnose.doctor.links import path_downs, path_reasons, write_time_reasons
 from gunrtc_kit.diagnose.doctor.reasons import Reasons
 from gunrtc_kit.diagnose.doctor.report import Finding, Holding
 from gunrtc_kit.diagnose.doctor.subscriptions import subscription_reasons
@@ -37,6 +37,10 @@ def explain(ctx: Context, soul: str, key: str, holdings: tuple[Holding, ...]) ->
     for pid in behind:
         deferred_reasons(ctx, reasons, pid, soul, key)
         ways[pid] = path_reasons(ctx, reasons, pid, soul, key, ahead)
+        if t_write is not None:  # and the way the write could have taken to pid back then
+            then = path_downs(ctx.index, origin, {pid}, t_write)
+            if then is not None:
+                ways[pid] = ways[pid] | then[1]
         copy_reasons(ctx, reasons, pid, soul, key, ways[pid], win_state)
         if t_write is not None and not reasons.has(pid):
             write_time_reasons(ctx, reasons, pid, soul, key, origin, t_write)
@@ -53,9 +57,11 @@ def explain(ctx: Context, soul: str, key: str, holdings: tuple[Holding, ...]) ->
 def _share_reasons(
     ctx: Context, reasons: Reasons, soul: str, behind: tuple[str, ...], ways: dict[str, set[str]]
 ) -> None:
-    """A peer whose only way to the data passes a peer that lacks it too lacks it for the
-    same reasons as that peer (bob reaches the relay only through alice, who never asked).
-    Repeated until nothing moves, since a peer given reasons may pass them on in turn."""
+    """A peer whose way to the data passes a peer that lacks it too lacks it for the same
+    reasons as that peer: bob reaches the relay only through alice, who never asked; or, when
+    the value was written, the relay's way to the writer went through alice, whose copy was
+    lost (the way now is direct, but nobody pushes an old write again). Repeated until
+    nothing moves, since a peer given reasons may pass them on in turn."""
     for _ in behind:
         bare = [pid for pid in behind if not reasons.has(pid)]
         moved = False
