@@ -33,7 +33,7 @@ from gunrtc_kit.transport.memory import connect_memory
 from tests.helpers import until
 from tests.unit.test_ham import GUN_WINNERS
 
-CMP = json.loads((Path(__file__).parent / "js_vectors.json").read_text())["cmp"]
+CMP = json.loads((Path(__file__).parents[1] / "unit" / "js_vectors.json").read_text())["cmp"]
 
 
 class Pair:
