@@ -341,7 +341,9 @@ def test_bad_input_raises_sea_error_fast(call: Callable[[], Any]) -> None:
     t = time.perf_counter()
     with pytest.raises(SeaError) as e:
         call()
-    assert time.perf_counter() - t < 0.5
+    # refused before any work: 10**12 iterations would take hours, so a bound far above a
+    # loaded CI's noise still proves it (the figure itself is not the test)
+    assert time.perf_counter() - t < 5.0
     assert isinstance(e.value, GunError) and str(e.value)
     assert e.value.__cause__ is None  # no traceback from inside cryptography or json
 
