@@ -64,14 +64,15 @@ def test_missing_three_step_path_is_none_within_one_timeout(lab: Lab) -> None:
     t0 = time.monotonic()
     assert b.get_sync("x.y.z", timeout=1.0) is None
     took = time.monotonic() - t0
-    assert 0.9 <= took <= 1.5, took  # once per step would be 3 s (and a TimeoutError)
+    # once per step would be 3 s (and a TimeoutError); the upper bound leaves a loaded CI room
+    assert 0.9 <= took <= 2.5, took
 
     async def read() -> Any:
         return await b.get(["no", "such", "key"], timeout=1.0)
 
     t0 = time.monotonic()
     assert asyncio.run(read()) is None
-    assert time.monotonic() - t0 <= 1.5
+    assert time.monotonic() - t0 <= 2.5  # not 3 s: one deadline for the three steps
 
 
 def test_present_path_still_reads_across_peers(lab: Lab) -> None:
@@ -89,10 +90,10 @@ async def test_chain_once_shares_one_deadline_across_steps() -> None:
         await until(lambda: len(a.mesh.peers) == 1 and len(b.mesh.peers) == 1, timeout=5)
         t0 = time.monotonic()
         assert await b.get("p").get("q").get("r").get("s").once(timeout=0.5) is None
-        assert time.monotonic() - t0 <= 0.75
+        assert time.monotonic() - t0 <= 1.5  # four steps of their own would take 2 s
         t0 = time.monotonic()
         assert await b.get("log").map().once(timeout=0.5) is None
-        assert time.monotonic() - t0 <= 0.75
+        assert time.monotonic() - t0 <= 1.5
         with pytest.raises(GunError, match="timeout"):
             await b.get("p").once(timeout=-1)
     finally:
