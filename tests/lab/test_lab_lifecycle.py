@@ -213,29 +213,18 @@ lab.peer_view(a)""",
 
 def test_in_jupyterlab_show_draws_once_and_close_says_closed(tmp_path: Path) -> None:
     require_loopback_only()
-    from playwright.sync_api import sync_playwright
+    from tests.jlab import notebook_page
 
-    from tests.jlab import chromium, jupyterlab, run_all, write_notebook
-
-    write_notebook(tmp_path / "close.ipynb", JLAB_CELLS)
-    with jupyterlab(tmp_path) as (base, token), sync_playwright() as pw:
-        browser = chromium(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(f"{base}/lab/tree/close.ipynb?token={token}", timeout=60_000)
-            run_all(page)
-            # while the second cell sleeps: one dashboard, and the frozen peer view
-            page.wait_for_selector(".gk-dashboard [data-view=mesh]", timeout=60_000)
-            page.wait_for_selector("[data-view=peer][data-live=false]", timeout=30_000)
-            assert page.locator(".gk-dashboard").count() == 1
-            frozen = page.locator("[data-view=peer][data-live=false]")
-            assert not frozen.locator("input.gk-live-toggle").is_checked()
-            assert "as of" in (frozen.locator(".gk-frozen-at").text_content() or "")
-            # after lab.close(): each output says the Lab is closed, nothing live is left
-            page.wait_for_selector("text=Lab dashboard: closed", timeout=60_000)
-            page.wait_for_selector("text=peer a: closed", timeout=10_000)
-            assert page.locator("[data-view=mesh]").count() == 0
-            assert page.locator(".gk-dashboard").count() == 0
-        finally:
-            page.screenshot(path=str(tmp_path / "closed.png"))
-            browser.close()
+    with notebook_page(tmp_path, "close", JLAB_CELLS) as page:
+        # while the second cell sleeps: one dashboard, and the frozen peer view
+        page.wait_for_selector(".gk-dashboard [data-view=mesh]", timeout=60_000)
+        page.wait_for_selector("[data-view=peer][data-live=false]", timeout=30_000)
+        assert page.locator(".gk-dashboard").count() == 1
+        frozen = page.locator("[data-view=peer][data-live=false]")
+        assert not frozen.locator("input.gk-live-toggle").is_checked()
+        assert "as of" in (frozen.locator(".gk-frozen-at").text_content() or "")
+        # after lab.close(): each output says the Lab is closed, nothing live is left
+        page.wait_for_selector("text=Lab dashboard: closed", timeout=60_000)
+        page.wait_for_selector("text=peer a: closed", timeout=10_000)
+        assert page.locator("[data-view=mesh]").count() == 0
+        assert page.locator(".gk-dashboard").count() == 0
