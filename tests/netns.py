@@ -7,7 +7,10 @@ network namespace (``unshare -n``) that has nothing but ``lo``; a WebRTC test ca
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -38,3 +41,36 @@ def require_loopback_only() -> None:
     ok, why = loopback_only()
     if not ok:
         pytest.skip(why)
+
+
+#: the test-only interface's name and address (a documentation range: never routed outside)
+TEST_IF = "gktest0"
+TEST_ADDR = "198.51.100.1"
+
+
+@contextlib.contextmanager
+def chromium_interface() -> Iterator[str]:
+    """A test-only interface in this (loopback-only) namespace, so Chromium gathers a host
+    candidate: it never offers loopback addresses, and gathers none at all without a
+    non-loopback interface that carries the default route. The interface is an ``ifb`` (a
+    device with no far end: what is sent out of it is dropped, so nothing leaves the
+    namespace); traffic to its own address stays on this machine. Yields the address;
+    removes the interface afterwards, so ``require_loopback_only`` holds again."""
+    require_loopback_only()
+    steps = [
+        ["ip", "link", "add", TEST_IF, "type", "ifb"],
+        ["ip", "addr", "add", f"{TEST_ADDR}/24", "dev", TEST_IF],
+        ["ip", "link", "set", TEST_IF, "up"],
+        ["ip", "link", "set", TEST_IF, "multicast", "on"],
+        ["ip", "route", "add", "default", "dev", TEST_IF],
+    ]
+    try:
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=10)
+            if done.returncode != 0:
+                pytest.skip(
+                    f"cannot make a test-only interface ({' '.join(step)}: {done.stderr.strip()})"
+                )
+        yield TEST_ADDR
+    finally:
+        subprocess.run(["ip", "link", "del", TEST_IF], capture_output=True, timeout=10)

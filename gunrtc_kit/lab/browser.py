@@ -58,12 +58,15 @@ def gun_browser_files(interop: Path | None = None) -> dict[str, bytes]:
     return {name: (gun / name).read_bytes() for name in GUN_FILES}
 
 
-def tab_files(name: str, token: str, soul: str) -> dict[str, bytes]:
+def tab_files(name: str, token: str, soul: str, room: str | None = None) -> dict[str, bytes]:
     """Our page (``""``) and its script for one tab: the page carries its config as JSON
-    (``<`` escaped, so no value can close the script element)."""
+    (``<`` escaped, so no value can close the script element). With a ``room`` the tab links
+    by WebRTC to the room's peers; without, it stays on the WebSocket."""
     # from /lab/browser/<token>/ up to /: one "../" per segment (PREFIX's and the token)
     relay = "../" * PREFIX.count("/") + "gun"
-    config = json.dumps({"name": name, "token": token, "soul": soul, "relay": relay})
+    config = json.dumps(
+        {"name": name, "token": token, "soul": soul, "relay": relay, "room": room}
+    )
     page = (PAGE_DIR / "index.html").read_text("utf-8")
     page = page.replace("{{name}}", html.escape(name)).replace(
         "{{config}}", config.replace("<", "\\u003c")
@@ -125,7 +128,9 @@ class TabNamer:
         self.tabs: dict[str, BrowserTab] = {}  # token -> tab
         self._unsubscribe = bus.subscribe(self._on_hi, (trace.Hi,))
 
-    def new_tab(self, name: str, soul: str, relay: Relay) -> tuple[BrowserTab, dict[str, bytes]]:
+    def new_tab(
+        self, name: str, soul: str, relay: Relay, room: str | None = None
+    ) -> tuple[BrowserTab, dict[str, bytes]]:
         """A tab served by ``relay`` under a new token (unguessable: it is the page's path),
         and the files to serve for it; the caller serves them, then adds the tab to
         ``tabs``. A ``GunError`` when npm gun's files are missing."""
@@ -135,7 +140,7 @@ class TabNamer:
             token = secrets.token_urlsafe(12)
         prefix = f"{PREFIX}{token}/"
         tab = BrowserTab(name, token, f"http://{relay.server.host}:{relay.port}{prefix}", soul)
-        files.update(tab_files(name, token, soul))
+        files.update(tab_files(name, token, soul, room))
         return tab, files
 
     def named(self, name: str) -> bool:

@@ -446,7 +446,7 @@ class Lab(LabInquiry, LabViews):
             self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
 
-    def browser(self, name: str = "tab", *, soul: str = "chat") -> BrowserTab:
+    def browser(self, name: str = "tab", *, soul: str = "chat", rtc: bool = True) -> BrowserTab:
         """A page the Lab's relay serves on its own port (``/lab/browser/<token>/``) whose
         browser tab joins the mesh over a WebSocket: open the returned tab's ``url`` (a cell
         shows it as a link). The views name the tab's peer ``name``, with the role
@@ -462,7 +462,7 @@ class Lab(LabInquiry, LabViews):
             raise GunError(f"browser({name!r}): the Lab's relay is stopped; start_relay_sync()")
         if self._tabs is None:
             self._tabs = TabNamer(self, self.bus)
-        tab, files = self._tabs.new_tab(name, soul, relay)
+        tab, files = self._tabs.new_tab(name, soul, relay, self.room if rtc else None)
         self.rt.call(lambda: relay.serve(tab.prefix, files), what=f"browser({name!r})")
         self._tabs.tabs[tab.token] = tab
         return tab

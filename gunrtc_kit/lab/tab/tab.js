@@ -9,7 +9,13 @@
   var relay = new URL(cfg.relay, location.href);
   relay.protocol = relay.protocol === "https:" ? "wss:" : "ws:";
   relay.searchParams.set("tab", cfg.token);
-  var gun = Gun({ peers: [relay.href], localStorage: false, RTCPeerConnection: false });
+  var opts = { peers: [relay.href], localStorage: false };
+  if (cfg.room) {
+    opts.rtc = { iceServers: [], room: cfg.room };
+  } else {
+    opts.RTCPeerConnection = false;
+  }
+  var gun = Gun(opts);
   window.gun = gun;
 
   var $ = function (id) { return document.getElementById(id); };
