@@ -1,0 +1,190 @@
+"""Browser tabs link by WebRTC to Python peers and to each other, and keep syncing without the
+relay (issue 19).
+
+Two headless Debian chromium tabs (``lab.browser()``: npm gun's own ``gun.js`` and
+``lib/webrtc.js``) and two Python peers share the Lab's room; npm gun announces each tab there
+and every pair links by WebRTC, signalled through the Lab's relay. The tests hold what each
+side says against the other: a data channel open on both ends of every link (the tab's
+``RTCPeerConnection`` and the Python peer's trace), puts carried by the data channels both
+ways (the Python side's trace says ``dc`` and names the tab as the sender), and after the relay
+stops, puts still reach every side.
+
+Why a test-only interface (``tests.netns.chromium_interface``): in a namespace with only
+``lo``, Chromium gathers no ICE candidate at all (it never offers loopback addresses, even
+with ``--allow-loopback-in-peer-connection``, and needs a non-loopback interface holding the
+default route). Two tabs then cannot link (each waits for the other's candidates), and a tab
+links to a Python peer only when Chromium happens to send its checks to the Python side's
+127.0.0.1 candidate. With the interface, Chromium's defaults work: its host candidates are
+mDNS names (``<uuid>.local``), which the Python side resolves through aioice's mDNS support
+and Chromium through its own; ``--disable-features=WebRtcHideLocalIpsWithMdns`` gives plain
+addresses instead. Both are tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.lab.gunjs import find_interop
+from tests.jlab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.netns import chromium_interface
+
+WAIT = 20.0
+PLAIN_ADDRESSES = "--disable-features=WebRtcHideLocalIpsWithMdns"
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(
+        not (find_interop() / "node_modules" / "gun" / "gun.js").is_file(),
+        reason="npm gun is not installed in interop/ (scripts/setup, or npm ci there)",
+    ),
+]
+
+#: the tab's WebRTC links as its own npm gun holds them: remote pid -> channel/ICE state
+DC_LINKS = """() => {
+  const out = {};
+  for (const p of Object.values(window.gun._.opt.peers)) {
+    if (p.url || !p.wire) continue;
+    out[p.id] = {dc: p.wire.readyState, ice: p.iceConnectionState, pc: p.connectionState};
+  }
+  return out;
+}"""
+
+#: resolves with the value at chat.<key> once the tab's Gun has it
+VALUE_IN_TAB = """([key, want]) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error("no " + key + " in the tab")), 15000);
+  window.gun.get("chat").get(key).on((v) => {
+    if (v === want) { clearTimeout(t); resolve(v); }
+  });
+})"""
+
+
+@pytest.fixture(params=["mdns", "plain"])
+def chromium(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
+    """Chromium in this namespace with a test-only interface: its defaults (mDNS host
+    candidates) or plain addresses."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium missing: scripts/setup-tests installs it")
+    args = list(CHROMIUM_ARGS)
+    if request.param == "plain":
+        args.append(PLAIN_ADDRESSES)
+    with chromium_interface(), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        try:
+            yield browser, request.param
+        finally:
+            browser.close()
+
+
+def open_tab(browser: Any, url: str, errors: list[str]) -> Any:
+    page = browser.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page
+
+
+def tab_pid(page: Any) -> str:
+    pid = page.evaluate("() => window.gun._.opt.pid")
+    assert isinstance(pid, str) and pid
+    return pid
+
+
+def heard_from(lab: Lab, node: str, sender: str, key: str) -> list[trace.Heard]:
+    """The puts of chat.<key> that ``node`` heard on a wire whose far end is ``sender``."""
+    out = []
+    with lab._hub.lock:  # the directory is the views'; read it as they do
+        lab.refresh()
+        for e in list(lab.bus.history):
+            if (
+                isinstance(e, trace.Heard)
+                and e.node == node
+                and key in (e.msg.get("put") or {}).get("chat", {})
+                and lab.directory.resolve(node, e.peer) == sender
+            ):
+                out.append(e)
+    return out
+
+
+def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
+    chromium: tuple[Any, str],
+) -> None:
+    browser, flavour = chromium
+    errors: list[str] = []
+    lab = Lab()
+    pages: list[Any] = []
+    try:
+        a, b = lab.peer("a"), lab.peer("b")
+        lab.wait_linked_sync(a, b)
+        t1, t2 = lab.browser("t1"), lab.browser("t2")
+        pages = [open_tab(browser, t.url, errors) for t in (t1, t2)]
+        p1, p2 = (tab_pid(p) for p in pages)
+        pys = {a.gun.pid: a, b.gun.pid: b}
+
+        # every tab: a data channel open to both Python peers and to the other tab
+        for page, other in ((pages[0], p2), (pages[1], p1)):
+            want = sorted([*pys, other])
+            page.wait_for_function(
+                f"""() => {{ const l = ({DC_LINKS})();
+                  return {want!r}.every(pid => l[pid] && l[pid].dc === "open"); }}""",
+                timeout=WAIT * 1000,
+            )
+            links = page.evaluate(DC_LINKS)
+            assert all(links[pid]["pc"] == "connected" for pid in want), links
+        # ... and each Python peer has its WebRTC link to both tabs open (its own trace)
+        for py in (a, b):
+            for pid in (p1, p2):
+                lab.bus.wait_for(
+                    lambda e, py=py, pid=pid: (
+                        isinstance(e, trace.RtcState)
+                        and e.node == py.gun.pid
+                        and e.peer == pid
+                        and e.layer == "link"
+                        and e.state == "open"
+                    ),
+                    WAIT,
+                    past=True,
+                )
+        if flavour == "mdns":  # Chromium's defaults: its candidates were mDNS names
+            offered = [
+                e
+                for e in lab.bus.history
+                if isinstance(e, trace.Heard) and ".local " in str(e.msg.get("ok", ""))
+            ]
+            assert offered, "no tab signalled an mDNS candidate"
+
+        # a tab's put reaches the Python peers over the data channel from that tab
+        pages[0].evaluate("() => { window.gun.get('chat').get('t1').put('from t1'); }")
+        for py in (a, b):
+            assert py.get_sync("chat.t1") == "from t1"
+            got = heard_from(lab, py.gun.pid, p1, "t1")
+            assert got and {e.transport for e in got} == {"dc"}, got
+        # a Python peer's put reaches both tabs
+        a.put("chat.fromA", "from a")
+        for page in pages:
+            assert page.evaluate(VALUE_IN_TAB, ["fromA", "from a"]) == "from a"
+
+        # the relay stops: every pair keeps syncing over its data channels
+        lab.stop_relay_sync()
+        b.put("chat.norelay", "b without relay")
+        for page in pages:
+            assert page.evaluate(VALUE_IN_TAB, ["norelay", "b without relay"]) == (
+                "b without relay"
+            )
+        pages[1].evaluate("() => { window.gun.get('chat').get('t2late').put('t2 late'); }")
+        assert pages[0].evaluate(VALUE_IN_TAB, ["t2late", "t2 late"]) == "t2 late"
+        for py in (a, b):
+            assert py.get_sync("chat.t2late") == "t2 late"
+            assert {e.transport for e in heard_from(lab, py.gun.pid, p2, "t2late")} == {"dc"}
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for i, page in enumerate(pages):
+            page.screenshot(path=str(ARTIFACTS / f"browser_rtc_{flavour}_t{i + 1}.png"))
+            page.close()
+        lab.close()
+    assert not errors, errors
