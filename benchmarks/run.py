@@ -15,6 +15,9 @@ the median, min, max and every sample. Both sides are driven the same way:
   1,000 puts in flight, a put given up after 1 s without an ack;
 - rtc: every peer is its own process speaking the same JSON-line protocol (ours:
   ``py_rtc_peer.py``, Gun.js: ``interop/gunjs_rtc_peer.js``), see ``rtc_bench.py``;
+- link_setup: a fresh chromium tab (``lab.browser()``) links by WebRTC with a peer already in
+  the Lab's room: ours a Python Lab peer, Gun.js ``interop/gunjs_rtc_peer.js``; timed from the
+  tab's Gun start to the data channel open on both sides, see ``link_setup.py``;
 - mesh: ``mesh_bench.py`` and ``gunjs_mesh.js`` unchanged; memory is read by this script's
   hooks around their own memory reads, the same way for both: process RSS (kernel resident
   pages) after a full GC, before the peers are built and after they are built and settled
@@ -327,26 +330,36 @@ def in_loopback_netns() -> tuple[bool, str]:
     return loopback_only()
 
 
-def bench_rtc(cfg: Config) -> list[Result]:
-    """Link setup, per-peer RSS and data-channel throughput, every peer its own process;
-    links one peer holds (ours only). Inside a loopback-only network namespace."""
+def in_webrtc_netns(cfg: Config, bench: str, cmd: list[str]) -> list[str] | None:
+    """``cmd`` to run in a loopback-only network namespace (``--webrtc unshare``: a fresh one
+    when ``unshare -n`` works; ``here``: this one, if it is one), or None when ``bench`` is
+    skipped (``cfg.skipped`` says why). The scripts check the namespace themselves too."""
     if cfg.webrtc == "skip":
-        cfg.skipped["rtc"] = "--webrtc skip"
-        return []
-    cmd = [PY, str(BENCH / "rtc_bench.py"), "--repeats", str(cfg.repeats)]
-    cmd += [cfg.sizes.rtc] if cfg.sizes.rtc else []
+        cfg.skipped[bench] = "--webrtc skip"
+        return None
     if cfg.webrtc == "unshare":
         if (
             shutil.which("unshare")
             and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
         ):
             cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
-    else:  # here: only if we already are in one (rtc_bench checks too)
-        ok, why = in_loopback_netns()
-        if not ok:
-            cfg.skipped["rtc"] = why
-            return []
-    data = last_json(cmd, timeout=900 + 300 * cfg.repeats)
+        return cmd
+    ok, why = in_loopback_netns()
+    if not ok:
+        cfg.skipped[bench] = why
+        return None
+    return cmd
+
+
+def bench_rtc(cfg: Config) -> list[Result]:
+    """Link setup, per-peer RSS and data-channel throughput, every peer its own process;
+    links one peer holds (ours only). Inside a loopback-only network namespace."""
+    cmd = [PY, str(BENCH / "rtc_bench.py"), "--repeats", str(cfg.repeats)]
+    cmd += [cfg.sizes.rtc] if cfg.sizes.rtc else []
+    wrapped = in_webrtc_netns(cfg, "rtc", cmd)
+    if wrapped is None:
+        return []
+    data = last_json(wrapped, timeout=900 + 300 * cfg.repeats)
     if "skipped" in data:
         cfg.skipped["rtc"] = data["skipped"]
         return []
@@ -389,6 +402,45 @@ def bench_rtc(cfg: Config) -> list[Result]:
             ours_only=True,
         )
     return rows.results()
+
+
+# ---------------------------------------------------------------------------- link setup
+
+LINK_SETUP_ROWS = (
+    ("both_ms", "WebRTC link setup from a chromium tab (tab's Gun start -> dc open on both sides)"),
+    ("tab_ms", "WebRTC link setup from a chromium tab: dc open on the tab's side"),
+    ("far_ms", "WebRTC link setup from a chromium tab: dc open on the far peer's side"),
+    (
+        "phase_offer_in_ms",
+        "WebRTC link setup from a chromium tab: the far peer's offer reaches the tab",
+    ),
+)
+
+
+def bench_link_setup(cfg: Config) -> list[Result]:
+    """A fresh chromium tab links by WebRTC with a peer already in the Lab's room: ours a
+    Python Lab peer, Gun.js a Node Gun.js peer (``link_setup.py``); each sample a fresh Lab
+    and tab, sides alternating. Inside a loopback-only network namespace."""
+    cmd = [PY, str(BENCH / "link_setup.py"), "--repeats", str(cfg.repeats)]
+    cmd += ["--warmup", "0"] if cfg.sizes.rtc == "--tiny" else []
+    wrapped = in_webrtc_netns(cfg, "link_setup", cmd)
+    if wrapped is None:
+        return []
+    data = last_json(wrapped, timeout=300 + 60 * cfg.repeats)
+    if "skipped" in data:
+        cfg.skipped["link_setup"] = data["skipped"]
+        return []
+    rows = Rows("link_setup")
+    for key, name in LINK_SETUP_ROWS:
+        for side in SIDES:
+            for v in data[key][side]:
+                rows.add(name, side, v, "ms", "lower")
+    results = rows.results()
+    for r, (key, _) in zip(results, LINK_SETUP_ROWS, strict=True):
+        for side in SIDES:
+            if r[side] is not None:
+                r[side]["p90"] = data[key + "_summary"][side]["p90"]
+    return results
 
 
 # ---------------------------------------------------------------------------- mesh
@@ -644,6 +696,7 @@ BENCHES: dict[str, Callable[[Config], list[Result]]] = {
     "relay": bench_relay,
     "capacity": bench_capacity,
     "rtc": bench_rtc,
+    "link_setup": bench_link_setup,
     "mesh": bench_mesh,
     "notebook": bench_notebook,
     "sea": bench_sea,
