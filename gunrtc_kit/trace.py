@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypedDict, TypeVar, cast
 
 from gunrtc_kit import errors
 
@@ -52,7 +52,11 @@ __all__ = [
     "Event",
     "Heard",
     "Hi",
+    "CandidateInfo",
+    "ChannelInfo",
     "Link",
+    "LinkStats",
+    "PairInfo",
     "Put",
     "RtcSignal",
     "RtcState",
@@ -300,9 +304,106 @@ class Link(Event):
     kind: ClassVar[str] = "link"
 
 
+class CandidateInfo(TypedDict):
+    """One ICE candidate as a ``LinkStats`` event carries it (plain JSON)."""
+
+    #: the address as signalled or gathered: an IP, or a browser's ``xxxx.local`` mDNS name
+    address: str
+    #: the IP aioice reaches it at ("" when it knows none: an mDNS name it did not resolve)
+    resolved: str
+    port: int
+    #: host, srflx, prflx or relay
+    type: str
+    #: udp or tcp
+    protocol: str
+    #: ipv4, ipv6, mdns (a name, unresolved) or other
+    family: str
+
+
+class PairInfo(TypedDict):
+    """One ICE candidate pair as aioice checks it: ``local`` and ``remote`` are ``host:port``
+    (the remote as signalled), ``state`` one of frozen, waiting, in-progress, succeeded,
+    failed."""
+
+    local: str
+    remote: str
+    state: str
+    nominated: bool
+
+
+class ChannelInfo(TypedDict):
+    """One data channel: its ``readyState`` and ``bufferedAmount`` (bytes not yet taken)."""
+
+    state: str
+    buffered: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats(Event):
+    """What one WebRTC link looks like from ``node`` (about ``peer``, the remote pid): the
+    "webrtc-internals" of this mesh, since aiortc's ``getStats()`` has no candidate pairs.
+
+    Sent about once a second while the link is pending or open, and once more (``final``) when
+    it closes or fails, so a reader can draw rates over time and say why a link failed
+    (``gunrtc_kit.diagnose.linkreport``). ``link`` tells two links between the same pids apart.
+    ``phase`` is pending, open or closed; ``opened`` whether the link ever opened. Lists are
+    capped (``more`` counts what was left off).
+    ``ended_by`` is "local" (we closed it), "remote" (it closed or failed under us) or "";
+    ``at_close`` the pc/ice/dtls/sctp states at that moment. ``rtt`` is SCTP's smoothed
+    round-trip time in seconds (None before the first measurement). Counters are totals since
+    the link was made; bytes are the frames' lengths. ``probe`` maps ``host:port`` of remote
+    candidates to the errno name the OS refused a datagram with, or "ok"; it is filled once
+    the link failed or stalled (``stalled``: not open after the stall time). ``unread`` names
+    library internals that could not be read (their values are then missing, not wrong).
+    """
+
+    link: str = ""
+    phase: str = ""
+    opened: bool = False
+    final: bool = False
+    why: str = ""
+    age: float = 0.0
+    pc: str = ""
+    ice: str = ""
+    gathering: str = ""
+    dtls: str = ""
+    sctp: str = ""
+    channels: dict[str, ChannelInfo] = field(default_factory=dict)
+    local_candidates: list[CandidateInfo] = field(default_factory=list)
+    remote_candidates: list[CandidateInfo] = field(default_factory=list)
+    pairs: list[PairInfo] = field(default_factory=list)
+    selected: PairInfo | None = None
+    more: dict[str, int] = field(default_factory=dict)
+    rtt: float | None = None
+    messages_sent: int = 0
+    messages_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    buffered: int = 0
+    ended_by: str = ""
+    at_close: dict[str, str] = field(default_factory=dict)
+    stalled: bool = False
+    probe: dict[str, str] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "link_stats"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (Heard, Said, Dropped, Hi, Bye, Error, Put, Ack, RtcSignal, RtcState, Link)
+    for cls in (
+        Heard,
+        Said,
+        Dropped,
+        Hi,
+        Bye,
+        Error,
+        Put,
+        Ack,
+        RtcSignal,
+        RtcState,
+        Link,
+        LinkStats,
+    )
 }
 
 E = TypeVar("E", bound=Event)

@@ -97,6 +97,7 @@ from gunrtc_kit.root import Gun
 from gunrtc_kit.webrtc.options import WebRTCOptions
 
 if TYPE_CHECKING:
+    from gunrtc_kit.diagnose.linkreport import LinkReport
     from gunrtc_kit.lab.views.dashboard import Dashboard
 
 __all__ = ["Lab", "LabPeer", "MemoryLink", "NoValueWarning", "Read", "SignalingSteps"]
@@ -463,11 +464,19 @@ class Lab(LabInquiry, LabViews):
         if self._tabs is None:
             self._tabs = TabNamer(self, self.bus)
         tab, files = self._tabs.new_tab(name, soul, relay, self.room if rtc else None)
-        self.rt.call(lambda: relay.serve(tab.prefix, files), what=f"browser({name!r})")
+        beacon = self._tabs.beacon_for(tab)
+        self.rt.call(lambda: relay.serve(tab.prefix, files, beacon), what=f"browser({name!r})")
         self._tabs.tabs[tab.token] = tab
         return tab
 
     # ------------------------------------------------------------------ WebRTC
+    def link_report(self, a: Any, b: Any) -> LinkReport:
+        """What the WebRTC link between ``a`` and ``b`` (peers, tabs, their names or pids)
+        looks like and, if it failed, why (``gunrtc_kit.lab.linkreport``)."""
+        from gunrtc_kit.lab.linkreport import link_report
+
+        return link_report(self, a, b)
+
     def signaling(self, a: LabPeer | str, b: LabPeer | str) -> SignalingSteps:
         """Step-by-step signalling of one link (both peers need ``rtc=True``)."""
         _, a, b = self._pair("signaling", a, b)

@@ -99,6 +99,7 @@ class Links:
         link.timer = asyncio.get_running_loop().call_later(
             owner.pending_timeout, lambda: self.expire(link)
         )
+        owner.sampler.watch()
         return link
 
     def current(self, link: Link) -> bool:
@@ -143,6 +144,7 @@ class Links:
         if not self.current(link):
             return False
         owner = self.owner
+        owner.sampler.ended(link, why)  # while the link is still as it was
         del self.by_pid[link.pid]
         if link.timer is not None:
             link.timer.cancel()

@@ -65,7 +65,16 @@ from gunrtc_kit import trace
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError, WebRTCError
-from gunrtc_kit.webrtc import candidates, discovery, held, limits, links, manual, negotiation
+from gunrtc_kit.webrtc import (
+    candidates,
+    discovery,
+    held,
+    limits,
+    links,
+    manual,
+    negotiation,
+    sampler,
+)
 from gunrtc_kit.webrtc.limits import (
     ANNOUNCE_LIFE as ANNOUNCE_LIFE,
 )
@@ -200,6 +209,7 @@ class WebRTCManager:
         self.candidates = candidates.Candidates(self)
         self.negotiation = negotiation.Negotiation(self)
         self.manual = manual.ManualSignalling(self)
+        self.sampler = sampler.LinkSampler(self)  # trace.LinkStats of every link
         self._sweeper: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()  # signalling work, cancelled by close
         self._closing: set[asyncio.Task[Any]] = set()  # connection closes, awaited by close
@@ -316,6 +326,7 @@ class WebRTCManager:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        self.sampler.close()
         self.held.clear()
         me = asyncio.current_task()
         work = [t for t in self._tasks if t is not me]

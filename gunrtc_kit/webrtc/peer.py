@@ -28,6 +28,13 @@ only open and close, so ``closing`` is never seen), ``sctp`` (aiortc's RTCSctpTr
 ``state`` but no event: it is read when a data channel opens or closes and on pc/DTLS changes,
 and reported when it moved) and ``pair`` (the nominated ICE candidate pair once ICE completes,
 read from aioice's connection; if aiortc's internals move, that event is simply not sent).
+
+For ``trace.LinkStats`` (read by ``gunrtc_kit.webrtc.stats``) the peer keeps what aiortc does
+not: the remote candidates as they were signalled (``signalled``: in the remote SDP and in
+``add_ice_candidate``, before aioice resolves or drops them), byte counters each way beside the
+message counters, and who ended the link (``ended_by``: "local" when ``close`` was called
+first, "remote" when the channels or the connection closed or failed under us) with the
+connection's states at that moment (``at_close``).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.errors import LimitError, NetworkError, WebRTCError
+from gunrtc_kit.webrtc import stats
 from gunrtc_kit.webrtc.loopback import only_hosts
 from gunrtc_kit.webrtc.options import WebRTCOptions
 from gunrtc_kit.webrtc.signaling import candidate_from_json, description_from_json
@@ -53,6 +61,7 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 SEND_HIGH_WATER = 1024 * 1024  # bufferedAmount past which send refuses (NetworkError)
 SEND_LOW_WATER = 256 * 1024  # bufferedAmount at which the channel is writable again
 HELD_MAX = 64  # remote candidates kept until the remote description arrives
+SIGNALLED_MAX = 64  # remote candidates remembered as signalled (for LinkStats)
 
 
 class WebRTCPeer:
@@ -95,6 +104,11 @@ class WebRTCPeer:
         self._held: list[Any] = []
         self.received = 0
         self.sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.signalled: list[trace.CandidateInfo] = []
+        self.ended_by = ""  # "local" or "remote" once the link ended (see the module docstring)
+        self.at_close: dict[str, str] = {}
         self.pc = RTCPeerConnection(configuration=options.to_rtc_configuration())
         dc = options.channel
         self.channel = self.pc.createDataChannel(
@@ -114,6 +128,11 @@ class WebRTCPeer:
     @property
     def connection_state(self) -> str:
         return str(self.pc.connectionState)
+
+    @property
+    def ever_opened(self) -> bool:
+        """Whether a data channel of this link opened at some point (it may be closed now)."""
+        return self._opened
 
     @property
     def open(self) -> bool:
@@ -245,10 +264,18 @@ class WebRTCPeer:
         if self._closed:
             return
         self._closed = True
+        self._ended("remote")
         self._on_close()
+
+    def _ended(self, by: str) -> None:
+        """Record who ended the link first, and the connection's states at that moment."""
+        if not self.ended_by:
+            self.ended_by = by
+            self.at_close = stats.connection_states(self.pc)
 
     def _message(self, data: str | bytes) -> None:
         self.received += 1
+        self.bytes_received += len(data)
         if isinstance(data, bytes):
             try:
                 data = data.decode("utf-8")
@@ -314,6 +341,7 @@ class WebRTCPeer:
             await self.pc.setRemoteDescription(session)
         except Exception as exc:  # aiortc raises ValueError, KeyError, IndexError... on bad SDP
             raise WebRTCError(f"invalid {session.type}: {exc!r}") from None
+        self._remember(stats.candidates_in_sdp(str(session.sdp)))
         held, self._held = self._held, []
         for cand in held:
             await self._add(cand)
@@ -322,6 +350,7 @@ class WebRTCPeer:
         ice = candidate_from_json(cand)
         if ice is None:
             return
+        self._remember([stats.candidate_info(ice)])
         if self.pc.remoteDescription is None:
             if len(self._held) >= HELD_MAX:
                 raise LimitError(
@@ -331,6 +360,15 @@ class WebRTCPeer:
             self._held.append(ice)
             return
         await self._add(ice)
+
+    def _remember(self, cands: list[trace.CandidateInfo]) -> None:
+        """Keep remote candidates as signalled (bounded, each address once)."""
+        seen = {(c["address"], c["port"], c["protocol"]) for c in self.signalled}
+        for c in cands:
+            key = (c["address"], c["port"], c["protocol"])
+            if key not in seen and len(self.signalled) < SIGNALLED_MAX:
+                seen.add(key)
+                self.signalled.append(c)
 
     async def _add(self, ice: Any) -> None:
         try:
@@ -362,6 +400,7 @@ class WebRTCPeer:
                 except ValueError as exc:  # aiortc: over the far end's max-message-size
                     raise LimitError(f"data channel to {self.remote_pid}: {exc}") from None
                 self.sent += 1
+                self.bytes_sent += len(text)
                 return
         raise NetworkError(f"no open data channel to {self.remote_pid}")
 
@@ -374,6 +413,7 @@ class WebRTCPeer:
 
     async def close(self) -> None:
         """Close the connection (bounded to 5 s) and fire ``on_close`` once."""
+        self._ended("local")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pc.close(), 5)
         self._fire_close()
