@@ -22,12 +22,14 @@ directory is listed and no path is ever looked up on disk, so nothing else can b
 through it. While it serves pages it also lets in WebSockets from its own origin
 (``http://127.0.0.1:<port>``): only a page it served itself can have that origin. The Lab
 serves a browser tab's page this way (``lab.browser()``), and ``wire_query`` tells which page
-a wire came from (the query string of its WebSocket URL).
+a wire came from (the query string of its WebSocket URL). A page may also be given a
+``beacon``: a GET of ``prefix + "beacon?..."`` hands the query to it and is answered 204, so
+the page can report what only it can see (its own WebRTC links) without a wire in the mesh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -74,6 +76,7 @@ class Relay:
     ) -> None:
         self.store_path = store
         self._pages: dict[str, dict[str, bytes]] = {}  # prefix -> {name under it: body}
+        self._beacons: dict[str, Callable[[dict[str, str]], None]] = {}  # prefix -> hook
         self._store = SQLiteStore(store, salvage=salvage) if store is not None else None
         try:
             self.gun = Gun(
@@ -119,25 +122,35 @@ class Relay:
         return self.server.port
 
     # ------------------------------------------------------------------ pages
-    def serve(self, prefix: str, files: Mapping[str, bytes]) -> None:
+    def serve(
+        self,
+        prefix: str,
+        files: Mapping[str, bytes],
+        beacon: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
         """Answer ``GET prefix + name`` with ``files[name]`` (``""`` is the page at ``prefix``
         itself), on the relay's own port; call it on the relay's loop once it is started.
 
         Only those exact names are served: anything else under ``prefix`` is a 404, and
         ``prefix`` without its last ``/`` is redirected to it (a page's relative URLs need
         it). While any page is served, WebSockets from the relay's own origin are let in
-        (see the module docstring)."""
+        (see the module docstring). ``beacon``, if given, is called on the relay's loop with
+        the query of each ``GET prefix + "beacon?..."`` (answered 204; the request line's
+        length is bounded by the HTTP parser); an exception it raises is a 400."""
         if not prefix.startswith("/") or not prefix.endswith("/") or prefix == "/":
             raise GunError(f"serve(prefix={prefix!r}): expected a path like '/lab/browser/x/'")
         if not self.port:
             raise GunError("serve(): start the relay first (its origin needs its port)")
         self._pages[prefix] = dict(files)
+        if beacon is not None:
+            self._beacons[prefix] = beacon
         self._let_own_origin(True)
 
     def unserve(self, prefix: str) -> None:
         """Stop serving the files ``serve`` gave for ``prefix`` (unknown prefixes: nothing);
         with no page left, WebSockets from the relay's own origin are refused again."""
         self._pages.pop(prefix, None)
+        self._beacons.pop(prefix, None)
         self._let_own_origin(bool(self._pages))
 
     def _let_own_origin(self, let: bool) -> None:
@@ -158,12 +171,22 @@ class Relay:
                 return _answer(HTTPStatus.FOUND, "text/plain; charset=utf-8", b"", where)
             if path.startswith(prefix):
                 name = path[len(prefix) :]
+                if name == "beacon" and prefix in self._beacons:
+                    return self._beacon(conn, prefix, request)
                 body = files.get(name)
                 if body is None:
                     return conn.respond(HTTPStatus.NOT_FOUND, "Gun relay: no such file\n")
                 ctype = CONTENT_TYPES.get(Path(name).suffix if name else ".html")
                 return _answer(HTTPStatus.OK, ctype or "application/octet-stream", body)
         return None
+
+    def _beacon(self, conn: ServerConnection, prefix: str, request: Request) -> Response:
+        query = dict(parse_qsl(urlsplit(request.path).query))
+        try:
+            self._beacons[prefix](query)
+        except Exception as exc:  # the page's report was bad: say so to it, not to the loop
+            return conn.respond(HTTPStatus.BAD_REQUEST, f"Gun relay: beacon refused: {exc}\n")
+        return _answer(HTTPStatus.NO_CONTENT, "text/plain; charset=utf-8", b"")
 
     def wire_query(self, peer_id: str) -> dict[str, str]:
         """The query string of the WebSocket URL an inbound wire (mesh peer id ``peer_id``)

@@ -16,8 +16,11 @@ relay hears that wire's ``?`` (a ``Hi`` event with the tab's pid), ``TabNamer`` 
 which page the wire came from (``Relay.wire_query``) and names the pid in the Lab's directory,
 with the role ``browser``.
 
-Not yet: WebRTC from the tab (the page starts Gun with ``RTCPeerConnection: false``); a relay
-restarted by ``stop_relay``/``start_relay`` serves none of the earlier pages.
+With the Lab's room the tab links by WebRTC (npm gun's ``lib/webrtc.js``) to every peer in
+it, Python peers and other tabs, signalled through the relay. What only the tab sees (its
+links, its WebRTC links' stats, its user agent) it reports once a second: see ``tabreport``.
+
+Not yet: a relay restarted by ``stop_relay``/``start_relay`` serves none of the earlier pages.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Protocol
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.gunjs import find_interop
+from gunrtc_kit.lab.tabreport import TabReports, parse_report
 from gunrtc_kit.relay import Relay
 
 __all__ = ["GUN_FILES", "BrowserTab", "TabNamer", "gun_browser_files", "tab_files"]
@@ -42,6 +46,7 @@ GUN_FILES = ("gun.js", "lib/webrtc.js", "sea.js")
 PAGE_DIR = Path(__file__).resolve().parent / "tab"
 PREFIX = "/lab/browser/"
 ROLE = "browser"
+BEACON = 1.0  # seconds between a tab's reports of itself (see ``tabreport``)
 
 
 def gun_browser_files(interop: Path | None = None) -> dict[str, bytes]:
@@ -65,7 +70,7 @@ def tab_files(name: str, token: str, soul: str, room: str | None = None) -> dict
     # from /lab/browser/<token>/ up to /: one "../" per segment (PREFIX's and the token)
     relay = "../" * PREFIX.count("/") + "gun"
     config = json.dumps(
-        {"name": name, "token": token, "soul": soul, "relay": relay, "room": room}
+        {"name": name, "token": token, "soul": soul, "relay": relay, "room": room, "beacon": BEACON}
     )
     page = (PAGE_DIR / "index.html").read_text("utf-8")
     page = page.replace("{{name}}", html.escape(name)).replace(
@@ -126,6 +131,7 @@ class TabNamer:
     def __init__(self, lab: _NamingLab, bus: trace.TraceBus) -> None:
         self._lab: Callable[[], _NamingLab | None] = weakref.ref(lab)
         self.tabs: dict[str, BrowserTab] = {}  # token -> tab
+        self.reports = TabReports(bus)
         self._unsubscribe = bus.subscribe(self._on_hi, (trace.Hi,))
 
     def new_tab(
@@ -143,6 +149,10 @@ class TabNamer:
         files.update(tab_files(name, token, soul, room))
         return tab, files
 
+    def beacon_for(self, tab: BrowserTab) -> Callable[[dict[str, str]], None]:
+        """The hook the relay calls with each of ``tab``'s beacons (see ``tabreport``)."""
+        return lambda query: self.reports.beacon(tab.pid, parse_report(query))
+
     def named(self, name: str) -> bool:
         """Whether a tab of this Lab is called ``name``."""
         return any(t.name == name for t in list(self.tabs.values()))
@@ -156,7 +166,9 @@ class TabNamer:
         if tab is not None and lab is not None:
             tab.pid = e.pid
             lab._name(e.pid, tab.name, ROLE)
+            self.reports.joined(relay.pid, e.peer, e.pid)
 
     def close(self) -> None:
         """Stop listening (the Lab closed)."""
         self._unsubscribe()
+        self.reports.close()

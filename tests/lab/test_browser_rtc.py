@@ -22,6 +22,7 @@ addresses instead. Both are tested.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,25 @@ def heard_from(lab: Lab, node: str, sender: str, key: str) -> list[trace.Heard]:
     return out
 
 
+def wait_until(ok: Any, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {what}")
+        time.sleep(0.05)
+
+
+def open_dc_pairs(lab: Lab) -> set[frozenset[str]]:
+    """The pairs of peers the views draw an open data-channel edge between."""
+    lab.refresh()
+    with lab._hub.lock:
+        return {
+            frozenset((e.a, e.b))
+            for e in lab._hub.mesh.edges.values()
+            if e.transport == "dc" and e.state == "open"
+        }
+
+
 def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
     chromium: tuple[Any, str],
 ) -> None:
@@ -150,6 +170,17 @@ def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
                     WAIT,
                     past=True,
                 )
+        # the views draw each link once, tab to tab included (from the tabs' own reports)
+        ends = [p1, p2, a.gun.pid, b.gun.pid]
+        want = {frozenset((x, y)) for i, x in enumerate(ends) for y in ends[i + 1 :]}
+        wait_until(lambda: want <= open_dc_pairs(lab), "every dc link drawn")
+        with lab._hub.lock:
+            dc = [e for e in lab._hub.mesh.edges.values() if e.transport == "dc"]
+        assert len(dc) == len(want), [(e.a, e.b, e.state) for e in dc]
+        assert lab._tabs is not None
+        reports = lab._tabs.reports.tabs
+        wait_until(lambda: {p1, p2} <= set(reports), "both tabs reported themselves")
+        assert "Chrome" in reports[p1].ua and "Chrome" in reports[p2].ua
         if flavour == "mdns":  # Chromium's defaults: its candidates were mDNS names
             offered = [
                 e

@@ -77,6 +77,71 @@
     });
   });
 
+  // What only the tab can see (its own links, and its WebRTC links' getStats) goes to the Lab
+  // once a second as a beacon: a GET the relay hands to the Lab, not a message in the mesh.
+  // Compact and capped, so it fits in one request line.
+  var CAP = 8;
+  function pick(o, keys) {
+    var out = {};
+    keys.forEach(function (k) { if (o[k] !== undefined) out[k] = o[k]; });
+    return out;
+  }
+  function rtcStats(pc) {
+    if (!pc.getStats) return Promise.resolve(null);
+    return pc.getStats().then(function (report) {
+      var s = { pc: pc.connectionState, ice: pc.iceConnectionState, lc: [], rc: [], pairs: [],
+                dc: [], buf: pc.wire ? pc.wire.bufferedAmount : 0 };
+      report.forEach(function (r) {
+        if (r.type === "transport") {
+          s.dtls = r.dtlsState; s.sel = r.selectedCandidatePairId;
+        } else if (r.type === "local-candidate" || r.type === "remote-candidate") {
+          var list = r.type === "local-candidate" ? s.lc : s.rc;
+          if (list.length < CAP) {
+            list.push(pick(r, ["id", "address", "port", "protocol", "candidateType"]));
+          }
+        } else if (r.type === "candidate-pair" && s.pairs.length < CAP) {
+          s.pairs.push(pick(r, ["id", "localCandidateId", "remoteCandidateId", "state",
+                                "nominated", "currentRoundTripTime"]));
+        } else if (r.type === "data-channel" && s.dc.length < 2) {
+          s.dc.push(pick(r, ["label", "state", "messagesSent", "bytesSent",
+                             "messagesReceived", "bytesReceived"]));
+        }
+      });
+      return s;
+    }).catch(function () { return null; });
+  }
+  function report() {
+    var peers = gun._.opt.peers || {};
+    var ids = Object.keys(peers).slice(0, 32);
+    var links = ids.map(function (id) {
+      var p = peers[id], w = p.wire;
+      var state = w && typeof w.readyState === "number" ? STATES[w.readyState] : w ? w.readyState : "closed";
+      return { pid: p.pid || (p.url ? "" : id), t: p.url ? "ws" : "dc", state: state };
+    });
+    var rtc = {};
+    return Promise.all(ids.map(function (id) {
+      var p = peers[id];
+      if (p.url) return null;
+      return rtcStats(p).then(function (s) { if (s) rtc[id] = s; });
+    })).then(function () {
+      return { pid: gun._.opt.pid, ua: navigator.userAgent, links: links, rtc: rtc };
+    });
+  }
+  function beacon() {
+    report().then(function (r) {
+      var q = "beacon?r=" + encodeURIComponent(JSON.stringify(r));
+      if (q.length > 7000) {  // too long for one request line: the links without their stats
+        r.rtc = {};
+        q = "beacon?r=" + encodeURIComponent(JSON.stringify(r));
+      }
+      return fetch(q, { cache: "no-store" });
+    }).catch(function () {});  // the relay may be gone: the tab keeps working without it
+  }
+
   showLinks();
   setInterval(showLinks, 500);
+  if (cfg.beacon) {
+    beacon();
+    setInterval(beacon, cfg.beacon * 1000);
+  }
 })();
