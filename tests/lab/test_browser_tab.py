@@ -96,6 +96,7 @@ def test_the_relay_serves_the_page_and_npm_guns_files_and_nothing_else(lab: Lab)
     try:
         conn.request("GET", prefix[:-1])
         reply = conn.getresponse()
+        reply.read()  # else its file keeps the socket open past conn.close()
         assert (reply.status, reply.getheader("Location")) == (302, prefix.split("/")[-2] + "/")
     finally:
         conn.close()
