@@ -10,11 +10,15 @@ one of its links opens, a ``Bye`` when it closes or leaves the report, with ``no
 pid. The views then draw a tab's links from both ends, tab to tab included. When the relay's
 wire to the tab closes, the tab can report no more: its links are closed with it.
 
-The last report's getStats digest per WebRTC link is kept (``rtc``) for link reports.
+Each WebRTC link's getStats digest becomes a ``trace.LinkStats`` from the tab's end (Chromium's
+``getStats`` has what aiortc's lacks: candidate pairs, the selected one, its round-trip time),
+so ``lab.link_report`` and the link view read a tab's links as they read a Python peer's, tab
+to tab included; when a link leaves the report, a final one closes it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +26,7 @@ from typing import Any
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
 
-__all__ = ["MAX_REPORT", "TabReports", "TabState"]
+__all__ = ["MAX_REPORT", "TabReports", "TabState", "link_stats", "parse_report"]
 
 MAX_REPORT = 16_384  # characters of one report's JSON (a request line is shorter anyway)
 MAX_LINKS = 64  # links kept from one report
@@ -40,6 +44,9 @@ class TabState:
     #: remote pid -> the tab's getStats digest of that WebRTC link
     rtc: dict[str, dict[str, Any]] = field(default_factory=dict)
     reports: int = 0
+    #: remote pid -> the id its current WebRTC link has in LinkStats events
+    link_ids: dict[str, str] = field(default_factory=dict)
+    links_seen: int = 0
 
 
 def _wire(transport: str, remote: str) -> str:
@@ -109,6 +116,7 @@ class TabReports:
             for pid, stats in list(rtc.items())[:MAX_LINKS]
             if isinstance(pid, str) and isinstance(stats, dict)
         }
+        self._link_stats(state)
 
     def _changes(self, state: TabState, links: dict[tuple[str, str], str]) -> None:
         now = self.bus.now()
@@ -122,6 +130,25 @@ class TabReports:
             if s == "open" and (transport, remote) not in links:
                 self.bus.emit(trace.Bye(now, state.pid, _wire(transport, remote), transport))
 
+    def _link_stats(self, state: TabState) -> None:
+        """One ``LinkStats`` per WebRTC link in the last report; a final one for each link
+        that left it."""
+        now = self.bus.now()
+        for remote, digest in state.rtc.items():
+            link = state.link_ids.get(remote)
+            if link is None:
+                state.links_seen += 1
+                link = state.link_ids[remote] = f"tab-{state.pid}-{state.links_seen}"
+            try:
+                self.bus.emit(link_stats(now, state.pid, remote, link, digest))
+            except (TypeError, ValueError, AttributeError):
+                continue  # a digest of the wrong shape tells nothing: the next one may
+        for remote in [r for r in state.link_ids if r not in state.rtc]:
+            link = state.link_ids.pop(remote)
+            self.bus.emit(
+                trace.LinkStats(now, state.pid, remote, link=link, phase="closed", final=True)
+            )
+
     def joined(self, relay_pid: str, wire: str, tab_pid: str) -> None:
         """The relay's wire ``wire`` is tab ``tab_pid``'s WebSocket (its reports end with it)."""
         self._wires[(relay_pid, wire)] = tab_pid
@@ -132,7 +159,89 @@ class TabReports:
         if state is not None:
             self._changes(state, {})
             state.links = {}
+            state.rtc = {}
+            self._link_stats(state)
 
     def close(self) -> None:
         """Stop listening (the Lab closed)."""
         self._unsubscribe()
+
+
+def _family(address: str) -> str:
+    if address.endswith(".local"):
+        return "mdns"
+    try:
+        return "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return "other"
+
+
+def _candidates(digest: dict[str, Any], key: str) -> dict[str, trace.CandidateInfo]:
+    out: dict[str, trace.CandidateInfo] = {}
+    for c in digest.get(key, [])[:MAX_LINKS]:
+        address = str(c.get("address") or "")[:80]
+        family = _family(address)
+        out[str(c.get("id", ""))] = trace.CandidateInfo(
+            address=address,
+            resolved=address if family in ("ipv4", "ipv6") else "",
+            port=int(c.get("port") or 0),
+            type=str(c.get("candidateType") or "")[:8],
+            protocol=str(c.get("protocol") or "")[:4],
+            family=family,
+        )
+    return out
+
+
+def _total(channels: list[dict[str, Any]], key: str) -> int:
+    return sum(int(ch.get(key) or 0) for ch in channels)
+
+
+def link_stats(t: float, tab: str, remote: str, link: str, d: dict[str, Any]) -> trace.LinkStats:
+    """A tab's getStats digest of one WebRTC link (see ``tab.js``) as a ``LinkStats`` from the
+    tab's end: the same vocabulary as a Python peer's (Chromium's pair states are the ones
+    aioice uses). A ``TypeError``/``ValueError`` for a digest of the wrong shape."""
+    local, remote_c = _candidates(d, "lc"), _candidates(d, "rc")
+
+    def where(c: trace.CandidateInfo | None) -> str:
+        return f"{c['address']}:{c['port']}" if c else "?"
+
+    pairs: dict[str, trace.PairInfo] = {}
+    rtts: dict[str, float] = {}
+    for p in d.get("pairs", [])[:MAX_LINKS]:
+        pid = str(p.get("id", ""))
+        pairs[pid] = trace.PairInfo(
+            local=where(local.get(str(p.get("localCandidateId")))),
+            remote=where(remote_c.get(str(p.get("remoteCandidateId")))),
+            state=str(p.get("state") or "")[:12],
+            nominated=bool(p.get("nominated")),
+        )
+        if isinstance(p.get("currentRoundTripTime"), int | float):
+            rtts[pid] = float(p["currentRoundTripTime"])
+    channels = [ch for ch in d.get("dc", []) if isinstance(ch, dict)][:2]
+    states = [str(ch.get("state") or "")[:12] for ch in channels]
+    selected = pairs.get(str(d.get("sel", "")))
+    return trace.LinkStats(
+        t,
+        tab,
+        remote,
+        link=link,
+        phase="open" if "open" in states else "pending",
+        opened="open" in states,
+        pc=str(d.get("pc") or "")[:16],
+        ice=str(d.get("ice") or "")[:16],
+        dtls=str(d.get("dtls") or "")[:16],
+        channels={
+            side: trace.ChannelInfo(state=st, buffered=0)
+            for side, st in zip(("local", "remote"), states, strict=False)
+        },
+        local_candidates=list(local.values()),
+        remote_candidates=list(remote_c.values()),
+        pairs=list(pairs.values()),
+        selected=selected,
+        rtt=rtts.get(str(d.get("sel", ""))),
+        messages_sent=_total(channels, "messagesSent"),
+        messages_received=_total(channels, "messagesReceived"),
+        bytes_sent=_total(channels, "bytesSent"),
+        bytes_received=_total(channels, "bytesReceived"),
+        buffered=int(d.get("buf") or 0),
+    )
