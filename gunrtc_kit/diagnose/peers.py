@@ -76,6 +76,8 @@ class Directory:
     ) -> None:
         self.names: dict[str, str] = dict(names or {})
         self.roles: dict[str, str] = dict(roles or {})
+        #: what an entity's software says it is (a browser tab's user agent), to show it
+        self.agents: dict[str, str] = {}
         self.lanes: list[str] = []
         self._lane: dict[str, int] = {}
         self._via: dict[tuple[str, str], str] = {}
@@ -105,6 +107,17 @@ class Directory:
         if role is not None and self.roles.get(entity) != role:
             self.roles[entity] = role
             self.version += 1
+
+    def describe(self, entity: str, agent: str) -> None:
+        """Say what software ``entity`` runs (a browser tab's user agent); kept short."""
+        agent = agent[:200]
+        if self.agents.get(entity) != agent:
+            self.agents[entity] = agent
+            self.version += 1
+
+    def agent(self, entity: str) -> str:
+        """What ``describe`` said of ``entity``, or ``""``."""
+        return self.agents.get(entity, "")
 
     def alias(self, url: str, pid: str) -> None:
         """Say that the peer reached at ``url`` is ``pid`` (e.g. the Lab's own relay)."""
@@ -294,11 +307,12 @@ class Directory:
 
     # ------------------------------------------------------------------ saving
     def meta(self) -> dict[str, Any]:
-        """What a saved trace needs to show the same names: names, roles, aliases."""
+        """What a saved trace needs to show the same names: names, roles, aliases, agents."""
         return {
             "names": dict(self.names),
             "roles": dict(self.roles),
             "aliases": dict(self._alias),
+            "agents": dict(self.agents),
         }
 
     @classmethod
@@ -307,6 +321,8 @@ class Directory:
         d = cls(_str_dict(meta.get("names")), _str_dict(meta.get("roles")))
         for url, pid in _str_dict(meta.get("aliases")).items():
             d.alias(url, pid)
+        for entity, agent in _str_dict(meta.get("agents")).items():
+            d.describe(entity, agent)
         return d
 
 

@@ -120,6 +120,8 @@ class _NamingLab(Protocol):
 
     def _name(self, pid: str, name: str, role: str = "peer") -> None: ...
 
+    def _describe(self, pid: str, agent: str) -> None: ...
+
 
 class TabNamer:
     """Names each tab's pid when the Lab's relay hears its ``?`` (a ``Hi`` with a pid).
@@ -131,7 +133,7 @@ class TabNamer:
     def __init__(self, lab: _NamingLab, bus: trace.TraceBus) -> None:
         self._lab: Callable[[], _NamingLab | None] = weakref.ref(lab)
         self.tabs: dict[str, BrowserTab] = {}  # token -> tab
-        self.reports = TabReports(bus)
+        self.reports = TabReports(bus, self._describe)
         self._unsubscribe = bus.subscribe(self._on_hi, (trace.Hi,))
 
     def new_tab(
@@ -148,6 +150,11 @@ class TabNamer:
         tab = BrowserTab(name, token, f"http://{relay.server.host}:{relay.port}{prefix}", soul)
         files.update(tab_files(name, token, soul, room))
         return tab, files
+
+    def _describe(self, pid: str, agent: str) -> None:
+        lab = self._lab()
+        if lab is not None:
+            lab._describe(pid, agent)
 
     def beacon_for(self, tab: BrowserTab) -> Callable[[dict[str, str]], None]:
         """The hook the relay calls with each of ``tab``'s beacons (see ``tabreport``)."""

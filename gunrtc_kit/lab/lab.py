@@ -299,6 +299,11 @@ class Lab(LabInquiry, LabViews):
         with self._hub.lock:
             self.directory.name(pid, name, role)
 
+    def _describe(self, pid: str, agent: str) -> None:
+        """Show what ``pid`` runs (a browser tab's user agent) in the views."""
+        with self._hub.lock:
+            self.directory.describe(pid, agent)
+
     def _name_relay(self, relay: Relay) -> None:
         self._name(relay.pid, "relay", "relay")
         with self._hub.lock:

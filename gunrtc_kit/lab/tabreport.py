@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +90,11 @@ class TabReports:
     """Turns each tab's beacons into trace events; see the module docstring. Runs on the
     runtime thread (the relay's loop), as the bus's emitters do."""
 
-    def __init__(self, bus: trace.TraceBus) -> None:
+    def __init__(
+        self, bus: trace.TraceBus, describe: Callable[[str, str], None] | None = None
+    ) -> None:
         self.bus = bus
+        self._describe = describe  # shows a tab's user agent in the views
         self.tabs: dict[str, TabState] = {}  # pid -> state
         self._unsubscribe = bus.subscribe(self._on_bye, (trace.Bye,))
         self._wires: dict[tuple[str, str], str] = {}  # (relay pid, its wire id) -> tab pid
@@ -105,7 +109,10 @@ class TabReports:
                 f"a tab report says pid {report['pid']!r}; its page joined as {expected_pid!r}"
             )
         state = self.tabs.setdefault(expected_pid, TabState(expected_pid))
-        state.ua = report.get("ua", "")[:300]
+        ua = report.get("ua", "")[:300]
+        if ua != state.ua and self._describe is not None:
+            self._describe(expected_pid, ua)
+        state.ua = ua
         state.reports += 1
         links = _links(report)
         self._changes(state, links)

@@ -212,6 +212,11 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
         assert got == "hello from python"
         page.wait_for_selector("#gk-data tr[data-key='frompy']")
         assert "hello from python" in page.inner_text("#gk-data")
+        # the tab reports itself (its user agent among it) once a second
+        for _ in range(int(WAIT * 10)):
+            if lab.directory.agent(page_pid):
+                break
+            page.wait_for_timeout(100)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)  # look at it
         page.screenshot(path=str(ARTIFACTS / "browser_tab.png"), full_page=True)
@@ -222,6 +227,8 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
     assert tab.pid == page_pid and lab.name_of(page_pid) == "tab"
     nodes = node_dicts(lab)
     assert nodes["tab"]["role"] == "browser" and nodes["tab"]["pid"] == page_pid
+    assert "Chrome" in nodes["tab"]["agent"]  # its user agent, from the tab's own report
+    assert nodes["py"]["agent"] == ""
     assert {"relay", "py", "tab"} <= set(nodes)
     with lab._hub.lock:
         edges = [(e.a, e.b, e.transport) for e in lab._hub.mesh.edges.values()]
@@ -233,6 +240,7 @@ def test_the_mesh_view_draws_a_browser_tab_as_a_small_window(page: Any) -> None:
     h = mount(page, "mesh", MESH)
     reset = small_mesh()
     reset["nodes"].append(fe_node("p-tab", "tab", 0.5, 0.5, "browser"))
+    reset["nodes"][-1]["agent"] = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0"
     reset["edges"].append(fe_edge("p-relay", "p-tab", "ws"))
     py_send(page, h, reset)
     tab = '.gk-node[data-id="p-tab"]'
@@ -243,3 +251,6 @@ def test_the_mesh_view_draws_a_browser_tab_as_a_small_window(page: Any) -> None:
     )
     box = page.locator(f"{tab} .gk-shape").bounding_box()
     assert box is not None and box["width"] > box["height"]  # wider than high: a window
+    page.hover(f"{tab} .gk-shape")  # its tooltip says what it runs
+    page.wait_for_selector(".gk-tooltip:not([hidden])")
+    assert "Chrome/156" in page.inner_text(".gk-tooltip")

@@ -70,6 +70,7 @@ class MeshView(View):
             "pid": entity,
             "label": d.label(entity),
             "role": d.role(entity),
+            "agent": d.agent(entity),
             "x": x,
             "y": y,
             "said": n.said,

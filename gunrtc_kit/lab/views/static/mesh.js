@@ -788,6 +788,7 @@ function nodeTip(st, tip, n, id) {
   const t = html("table", "", tip);
   tipRow(t, "pid", String(d.pid ?? d.id));
   tipRow(t, "role", String(d.role || "peer"));
+  if (d.agent) tipRow(t, "runs", String(d.agent));
   for (const k of ["said", "heard", "dropped", "lost", "puts", "errors"]) tipRow(t, k, fmtInt(d[k] || 0));
   const deg = st.adj.get(id);
   tipRow(t, "links", fmtInt(deg ? deg.size : 0));
