@@ -41,6 +41,8 @@ __all__ = [
     "LinkSide",
     "RatePoint",
     "classify",
+    "link_start",
+    "rate_point",
 ]
 
 RATE_POINTS = 120  # rate points kept per side (two minutes at one sample a second)
@@ -101,24 +103,35 @@ def _rates(events: list[trace.LinkStats]) -> list[RatePoint]:
     out: list[RatePoint] = []
     if not events:
         return out
-    start = trace.LinkStats(events[0].t - events[0].age, events[0].node, events[0].peer)
-    points = [start, *events][-RATE_POINTS - 1 :]
+    points = [link_start(events[0]), *events][-RATE_POINTS - 1 :]
     for prev, cur in zip(points, points[1:], strict=False):
-        dt = cur.t - prev.t
-        if dt <= 0:
-            continue
-        out.append(
-            RatePoint(
-                t=cur.t,
-                sent_per_s=(cur.messages_sent - prev.messages_sent) / dt,
-                received_per_s=(cur.messages_received - prev.messages_received) / dt,
-                bytes_sent_per_s=(cur.bytes_sent - prev.bytes_sent) / dt,
-                bytes_received_per_s=(cur.bytes_received - prev.bytes_received) / dt,
-                buffered=cur.buffered,
-                rtt=cur.rtt,
-            )
-        )
+        point = rate_point(prev, cur)
+        if point is not None:
+            out.append(point)
     return out[-RATE_POINTS:]
+
+
+def link_start(first: trace.LinkStats) -> trace.LinkStats:
+    """The link's start as a sample with every counter at zero (``age`` seconds before
+    ``first``): what the first rate is measured from."""
+    return trace.LinkStats(first.t - first.age, first.node, first.peer)
+
+
+def rate_point(prev: trace.LinkStats, cur: trace.LinkStats) -> RatePoint | None:
+    """The rates between two samples of one side (None when ``cur`` is not later). Public so
+    that a live reader (the link view's model) adds one point per sample, the same way."""
+    dt = cur.t - prev.t
+    if dt <= 0:
+        return None
+    return RatePoint(
+        t=cur.t,
+        sent_per_s=(cur.messages_sent - prev.messages_sent) / dt,
+        received_per_s=(cur.messages_received - prev.messages_received) / dt,
+        bytes_sent_per_s=(cur.bytes_sent - prev.bytes_sent) / dt,
+        bytes_received_per_s=(cur.bytes_received - prev.bytes_received) / dt,
+        buffered=cur.buffered,
+        rtt=cur.rtt,
+    )
 
 
 def _side(events: list[trace.LinkStats], name: dict[str, str]) -> LinkSide:

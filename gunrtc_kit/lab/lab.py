@@ -530,7 +530,9 @@ class Lab(LabInquiry, LabViews):
         self._check_open("show()")
         board: Dashboard = self._view(
             "dashboard",
-            lambda: Dashboard(self.mesh_view(), self.flow_view(), self.signaling_view()),
+            lambda: Dashboard(
+                self.mesh_view(), self.flow_view(), self.signaling_view(), links=self.link_view()
+            ),
         )
         for p in list(self.peers.values()):
             view = self.peer_view(p, live=True)

@@ -20,6 +20,7 @@ from gunrtc_kit.lab.views.hub import ViewHub
 if TYPE_CHECKING:
     from gunrtc_kit.diagnose.explain import Explanation
     from gunrtc_kit.lab.views.flow_view import FlowView
+    from gunrtc_kit.lab.views.link_view import LinkView
     from gunrtc_kit.lab.views.mesh_view import MeshView
     from gunrtc_kit.lab.views.peer_view import PeerView
     from gunrtc_kit.lab.views.signaling_view import SignalingView
@@ -116,6 +117,18 @@ class LabViews:
             a, b = self._own("signaling_view", a, b)
             with self._hub.lock:
                 view.show_link(a.pid, b.pid)
+        return view
+
+    def link_view(self, a: Any = None, b: Any = None) -> LinkView:
+        """The Lab's WebRTC links, the selected one explained (candidates, pairs, states, a
+        rate chart, failure); with two peers (peers or their names, or pids), selecting their
+        link. One per Lab: the dashboard's "WebRTC links" tab is the same view."""
+        from gunrtc_kit.lab.views.link_view import LinkView
+
+        view: LinkView = self._view("links", lambda: LinkView(self._hub))
+        if a is not None and b is not None:
+            self._hub.refresh()  # the samples so far applied: their link can be selected
+            view.select(a, b)
         return view
 
     def peer_view(self, p: LabPeer | str, *, live: bool = False) -> PeerView:

@@ -21,7 +21,7 @@ import pytest
 
 from gunrtc_kit.lab.views.base import STATIC, module
 
-VIEWS = ("flow.js", "mesh.js", "peer.js", "sea.js", "signaling.js", "timeline.js")
+VIEWS = ("flow.js", "links.js", "mesh.js", "peer.js", "sea.js", "signaling.js", "timeline.js")
 MAX_FUNCTION_LINES = 80
 _KEYWORDS = {"if", "for", "while", "switch", "catch", "with", "function", "return"}
 _REGEX_BEFORE = set("(,=:[!&|?{};+-*%<>~^") | {""}

@@ -186,7 +186,7 @@ def test_show_reuses_the_views_and_adds_new_peers(lab: Lab) -> None:
     b = lab.memory_peer("b")
     assert list(first.peer_views) == [a.pid, b.pid]
     first.mesh.selected_node = b.pid  # a click on b
-    assert first.tabs.selected_index == 2
+    assert first.tabs.selected_index == 3  # tabs: signalling, WebRTC links, a, b
     first.mesh.selected_edge = f"{a.pid}|{b.pid}"  # a click on the link
     assert first.flow.filters["pair"] == [a.pid, b.pid]
 

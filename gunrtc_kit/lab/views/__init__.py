@@ -1,8 +1,8 @@
 """The live views: anywidget widgets fed by a hub of pure models (see docs/views.md).
 
-``MeshView``, ``FlowView``, ``SignalingView`` and ``PeerView`` draw in the browser from
-incremental changes; ``Replay`` and ``TimeSlider`` open a saved trace and move every view in
-time; ``Dashboard`` puts them together. A ``Lab`` makes and keeps one of each for you.
+``MeshView``, ``FlowView``, ``SignalingView``, ``LinkView`` and ``PeerView`` draw in the
+browser from incremental changes; ``Replay`` and ``TimeSlider`` open a saved trace and move
+every view in time; ``Dashboard`` puts them together. A ``Lab`` makes and keeps one of each for you.
 
 Names are imported on first use, so ``gunrtc_kit.lab.views.hub`` (which a Lab needs at once)
 does not load anywidget, ipywidgets or matplotlib before a view is made.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gunrtc_kit.lab.views.dashboard import Dashboard
     from gunrtc_kit.lab.views.flow_view import FlowView
     from gunrtc_kit.lab.views.hub import ViewHub
+    from gunrtc_kit.lab.views.link_view import LinkView
     from gunrtc_kit.lab.views.mesh_view import MeshView
     from gunrtc_kit.lab.views.peer_view import PeerView
     from gunrtc_kit.lab.views.replay import Replay, TimeSlider
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Dashboard",
     "FlowView",
+    "LinkView",
     "MeshView",
     "PeerView",
     "Replay",
@@ -40,6 +42,7 @@ _WHERE = {
     "Dashboard": "dashboard",
     "FlowView": "flow_view",
     "ViewHub": "hub",
+    "LinkView": "link_view",
     "MeshView": "mesh_view",
     "PeerView": "peer_view",
     "Replay": "replay",

@@ -1,8 +1,10 @@
-"""The views put together: mesh and flow side by side, signalling and a tab per peer below.
+"""The views put together: mesh and flow side by side, then tabs: signalling, the WebRTC links
+(when given a ``LinkView``) and one per peer.
 
 Clicking a peer in the mesh opens its tab; clicking a link filters the flow to that link
-(click the background to clear). The dashboard holds views, it does not own them: the Lab
-(or the replay) keeps one of each, so showing it again makes no new views.
+(click the background to clear), and a WebRTC (``dc``) link is also selected in the links
+tab. The dashboard holds views, it does not own them: the Lab (or the replay) keeps one of
+each, so showing it again makes no new views.
 
 ``close_tree`` closes a widget with everything it made for itself (its layout, its style, the
 boxes inside it): what a Lab calls on close, so that no widget of a closed Lab stays in
@@ -18,6 +20,7 @@ import ipywidgets as widgets
 import traitlets
 
 from gunrtc_kit.lab.views.flow_view import FlowView
+from gunrtc_kit.lab.views.link_view import LinkView
 from gunrtc_kit.lab.views.mesh_view import MeshView
 from gunrtc_kit.lab.views.peer_view import PeerView, Published, _shell
 from gunrtc_kit.lab.views.signaling_view import SignalingView
@@ -45,7 +48,7 @@ def close_tree(w: Any, seen: set[int] | None = None) -> None:
 
 
 class Dashboard(Published, widgets.VBox):  # type: ignore[misc]
-    """Mesh + flow, then tabs: signalling and one per peer."""
+    """Mesh + flow, then tabs: signalling, WebRTC links (``links``) and one per peer."""
 
     closed = traitlets.Bool(False)  # its Lab is closed (kept on the Python side only)
 
@@ -56,14 +59,18 @@ class Dashboard(Published, widgets.VBox):  # type: ignore[misc]
         signaling: SignalingView,
         peers: dict[str, PeerView] | None = None,
         slider: Any = None,
+        links: LinkView | None = None,
     ) -> None:
-        self.mesh, self.flow, self.signaling = mesh, flow, signaling
+        self.mesh, self.flow, self.signaling, self.links = mesh, flow, signaling, links
         self.peer_views: dict[str, PeerView] = {}
         mesh.layout.flex, mesh.layout.min_width = "2 1 380px", "320px"
         flow.layout.flex, flow.layout.min_width = "3 1 480px", "380px"
         top = widgets.HBox([mesh, flow], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
-        self.tabs = widgets.Tab(children=[signaling])
+        self.tabs = widgets.Tab(children=[signaling] + ([links] if links is not None else []))
         self.tabs.set_title(0, "signalling")
+        if links is not None:
+            self.tabs.set_title(1, "WebRTC links")
+        self._first_peer_tab = len(self.tabs.children)
         children: list[Any] = ([slider] if slider is not None else []) + [top, self.tabs]
         super().__init__(children=children, layout=widgets.Layout(width="100%"))
         self.add_class("gk-dashboard")
@@ -83,12 +90,16 @@ class Dashboard(Published, widgets.VBox):  # type: ignore[misc]
     def _node_clicked(self, change: dict[str, Any]) -> None:
         pid = change.get("new")
         if pid in self.peer_views:
-            self.tabs.selected_index = list(self.peer_views).index(pid) + 1
+            self.tabs.selected_index = list(self.peer_views).index(pid) + self._first_peer_tab
 
     def _edge_clicked(self, change: dict[str, Any]) -> None:
         eid = change.get("new") or ""
         pair = eid.split("|")[:2] if "|" in eid else []  # a wire id: a|b|transport|tag
         self.flow.set_filters(pair=pair)
+        if self.links is not None and eid.split("|")[2:3] == ["dc"]:
+            key = self.links.hub.links.key_of(*pair)
+            if key is not None:
+                self.links.selected = key
 
     # ------------------------------------------------------------------ in a notebook
     _echo_at: int | None = None  # the execution whose ``show()`` displayed it already

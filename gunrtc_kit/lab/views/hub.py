@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.fate import FateModel
+from gunrtc_kit.diagnose.linkmodel import LinkModel
 from gunrtc_kit.diagnose.mesh import MeshModel
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.diagnose.peerstate import PeersModel
@@ -65,6 +66,7 @@ class Changes:
     pulses: list[tuple[str, str, str]] = field(default_factory=list)
     pulses_skipped: int = 0
     rows: set[int] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)  # WebRTC links sampled (``LinkModel`` keys)
     events: int = 0
     flush: bool = False  # send what is throttled now too (``refresh``)
 
@@ -116,6 +118,7 @@ class ViewHub:
         self.mesh = MeshModel(d)
         self.signaling = SignalingModel(d)
         self.peers = PeersModel(d, mesh=self.mesh)  # a peer's counters are the mesh's
+        self.links = LinkModel(d)  # WebRTC links, from their LinkStats samples only
         self.layout = RingLayout()
         self._dir_version = -1
 
@@ -200,6 +203,8 @@ class ViewHub:
         )
         with self.lock:
             peer_reads = peers.reads  # most events (said, heard) only move counters: the mesh's
+            links = self.links
+            link_reads = links.reads
             n = len(q) if limit is None else min(limit, len(q))
             for _ in range(n):
                 e = q.popleft()
@@ -212,6 +217,8 @@ class ViewHub:
                     peers.apply(e)
                 if cls in _RTC:
                     sig.apply(e)
+                elif cls in link_reads:
+                    links.apply(e)
             self.applied += n
         return n
 
@@ -225,6 +232,7 @@ class ViewHub:
             counted_nodes=m.counted_nodes,
             counted_edges=m.counted_edges,
             rows=self.fate.changed,
+            links=self.links.take_changed(),
         )
         m.changed_nodes, m.changed_edges = set(), set()
         m.counted_nodes, m.counted_edges = set(), set()
