@@ -237,3 +237,19 @@ def test_dashboard_has_the_links_tab_and_a_dc_click_selects_the_link() -> None:
         assert view.selected == link_key(A, TAB)
     finally:
         close_tree(board)
+
+
+def test_a_replay_shows_the_links_as_they_were_at_the_instant_chosen() -> None:
+    from gunrtc_kit.lab.views.replay import Replay
+
+    events = [healthy(A, B, float(t), sent=10 * t, received=5 * t) for t in range(1, 6)]
+    replay = Replay(events, {"names": {A: "a", B: "b"}})
+    board = replay.show()
+    view = replay.link_view()
+    assert view in board.tabs.children  # the replay's dashboard has its links tab
+    replay.seek(replay.duration)
+    assert [(r["label_a"], r["label_b"], r["state"]) for r in view.links] == [("a", "b", "open")]
+    replay.seek(0.0)  # before the second sample only the first one is known
+    with replay.hub.lock:
+        side = replay.hub.links.links[link_key(A, B)].sides[A]
+    assert side.last.messages_sent == 10

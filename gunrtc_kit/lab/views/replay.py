@@ -26,6 +26,7 @@ from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.base import View, module
 from gunrtc_kit.lab.views.flow_view import FlowView
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.link_view import LinkView
 from gunrtc_kit.lab.views.mesh_view import MeshView
 from gunrtc_kit.lab.views.peer_view import PeerView
 from gunrtc_kit.lab.views.signaling_view import SignalingView
@@ -133,6 +134,10 @@ class Replay:
         """The replay's signalling timeline (one per replay)."""
         return self._view("signaling", lambda: SignalingView(self.hub))  # type: ignore[no-any-return]
 
+    def link_view(self) -> LinkView:
+        """The replay's WebRTC links (one per replay)."""
+        return self._view("links", lambda: LinkView(self.hub))  # type: ignore[no-any-return]
+
     def peer_view(self, who: str) -> PeerView:
         """The view of one peer, by name or pid."""
         d = self.hub.directory
@@ -144,13 +149,17 @@ class Replay:
         return self._view("slider", lambda: TimeSlider(self))  # type: ignore[no-any-return]
 
     def show(self) -> widgets.Widget:
-        """Slider, mesh and flow side by side, signalling below."""
+        """Slider, mesh and flow side by side, signalling and WebRTC links below."""
         from gunrtc_kit.lab.views.dashboard import Dashboard
 
         return self._view(
             "dashboard",
             lambda: Dashboard(
-                self.mesh_view(), self.flow_view(), self.signaling_view(), slider=self.slider()
+                self.mesh_view(),
+                self.flow_view(),
+                self.signaling_view(),
+                slider=self.slider(),
+                links=self.link_view(),
             ),
         )
 
