@@ -25,10 +25,36 @@ serves a browser tab's page this way (``lab.browser()``), and ``wire_query`` tel
 a wire came from (the query string of its WebSocket URL). A page may also be given a
 ``beacon``: a GET of ``prefix + "beacon?..."`` hands the query to it and is answered 204, so
 the page can report what only it can see (its own WebRTC links) without a wire in the mesh.
+
+Pages behind a proxy (jupyter-server-proxy, as on Binder: the user's browser reaches the relay
+only as ``<jupyter>/proxy/<port>/...``): the page's origin is then the Jupyter server's, and so
+is the ``Origin`` of its WebSocket, which the proxy passes on unchanged, with the ``Host`` the
+browser asked for (jupyter-server-proxy 4 copies the browser's headers, ``Host`` and
+``Origin`` included, and adds no ``X-Forwarded-*`` to a WebSocket). So while it serves pages,
+a relay listening on loopback also lets in a WebSocket, from a loopback address, that is
+same-origin *as the proxy saw it*: its ``Origin`` (http or https) names exactly the host and
+port of its ``Host`` header (or of the first ``X-Forwarded-Host``, set by a proxy in front of
+Jupyter), and that port is not the relay's own. Why that is safe:
+
+- A page of another site (``http://evil.example``) has an ``Origin`` that names a host other
+  than the one its WebSocket was made to: refused. (The Jupyter server's login comes first;
+  its own Origin check too, but not for a request that carries its token in the URL, which
+  it lets through from any origin: ours still refuses it.)
+- A page can reach the relay's port straight only by naming that port in its URL (a DNS
+  rebinding site: ``http://evil.example:<port>``, resolving to 127.0.0.1): then its Origin is
+  same-origin with the Host, but it names the relay's own port, and a page reached through a
+  proxy names the proxy's: refused. A page cannot set ``Host`` or ``X-Forwarded-Host`` on a
+  WebSocket.
+- Every page of the Jupyter server's origin is let in, not only ours: those pages can run code
+  in the server's kernels anyway (the relay's own process among them).
+- Only while a page is served, and only on a loopback listener (a proxy on this machine dials
+  it), as the own-origin rule. Programs that are not browsers send no ``Origin`` and were never
+  stopped by any of this.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
@@ -44,7 +70,7 @@ from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
 from gunrtc_kit.transport.websocket import MAX_WS_FRAME, TOTAL_BUDGET, WIRE_BUDGET, WebSocketServer
 
-__all__ = ["CONTENT_TYPES", "Relay"]
+__all__ = ["CONTENT_TYPES", "Relay", "proxied_same_origin"]
 
 #: the content type of a served file, by the end of its name (others: octet-stream)
 CONTENT_TYPES = {
@@ -161,6 +187,16 @@ class Relay:
         if self.server.host == "127.0.0.1":
             own.add(f"http://localhost:{self.port}")
         self.server.allowed_origins = given | own if let else given
+        proxied = let and _is_loopback(self.server.host)
+        self.server.let_origin = self._proxied_same_origin if proxied else None
+
+    def _proxied_same_origin(self, conn: ServerConnection, request: Request, origin: str) -> bool:
+        """Whether a browser's WebSocket came through a proxy from a page of the origin it was
+        made to (see the module docstring): the relay's pages behind jupyter-server-proxy."""
+        remote = conn.remote_address
+        if not self._pages or not remote or not _is_loopback(str(remote[0])):
+            return False
+        return proxied_same_origin(origin, request.headers, self.port)
 
     def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         """The answer to a plain HTTP GET for a served page or file, or None (not ours)."""
@@ -216,6 +252,40 @@ class Relay:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def proxied_same_origin(origin: str, headers: Headers, own_port: int) -> bool:
+    """Whether ``origin`` is the origin a proxied WebSocket handshake was made to: it names
+    exactly the host and port of ``Host`` (or of the first ``X-Forwarded-Host``), and that
+    port (80 or 443 when unsaid) is not ``own_port``, which only a browser that dialled the
+    relay itself would name."""
+    default = {"http": 80, "https": 443}
+    try:
+        where = urlsplit(origin)
+        port = where.port or default.get(where.scheme)
+    except ValueError:
+        return False
+    if where.scheme not in default or port is None or port == own_port or not where.hostname:
+        return False
+    if where.path or where.query or where.fragment or "@" in where.netloc:
+        return False  # an Origin is scheme://host[:port], nothing more
+    hosts, forwarded = headers.get_all("Host"), headers.get_all("X-Forwarded-Host")
+    if len(hosts) != 1:
+        return False  # none, or an ambiguous request
+    made_to = {hosts[0].strip().lower()}
+    if forwarded:
+        made_to.add(forwarded[0].split(",")[0].strip().lower())
+    return where.netloc.lower() in made_to - {""}
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _answer(status: HTTPStatus, ctype: str, body: bytes, location: str = "") -> Response:

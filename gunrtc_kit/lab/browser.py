@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import secrets
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
@@ -39,7 +41,14 @@ from gunrtc_kit.lab.gunjs import find_interop
 from gunrtc_kit.lab.tabreport import TabReports, parse_report
 from gunrtc_kit.relay import Relay
 
-__all__ = ["GUN_FILES", "BrowserTab", "TabNamer", "gun_browser_files", "tab_files"]
+__all__ = [
+    "GUN_FILES",
+    "BrowserTab",
+    "TabNamer",
+    "gun_browser_files",
+    "jupyter_base_url",
+    "tab_files",
+]
 
 #: npm gun's files the page loads, as named under ``node_modules/gun``
 GUN_FILES = ("gun.js", "lib/webrtc.js", "sea.js")
@@ -79,10 +88,59 @@ def tab_files(name: str, token: str, soul: str, room: str | None = None) -> dict
     return {"": page.encode("utf-8"), "tab.js": (PAGE_DIR / "tab.js").read_bytes()}
 
 
+def jupyter_base_url(env: Mapping[str, str] | None = None) -> str | None:
+    """The ``base_url`` (``/`` or ``/user/x/``) of the Jupyter server this kernel runs under,
+    or None when there is none to be found.
+
+    Asked of the server itself first: a kernel's ``JPY_PARENT_PID`` is its server's pid
+    (jupyter_client sets it), and the server writes ``jpserver-<pid>.json`` with its
+    ``base_url`` into the Jupyter runtime dir (read directly, not through
+    ``list_running_servers``, which deletes the files of servers it thinks dead). Else
+    ``JUPYTERHUB_SERVICE_PREFIX``, which JupyterHub (Binder) gives its single-user servers and
+    their kernels."""
+    env = os.environ if env is None else env
+    pid = env.get("JPY_PARENT_PID", "")
+    if pid.isdigit():
+        runtime = env.get("JUPYTER_RUNTIME_DIR") or _jupyter_runtime_dir()
+        try:
+            info = json.loads((Path(runtime) / f"jpserver-{pid}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            info = None
+        if isinstance(info, dict) and isinstance(info.get("base_url"), str):
+            return _as_base(info["base_url"])
+    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "")
+    return _as_base(prefix) if prefix else None
+
+
+def _as_base(path: str) -> str:
+    """``user/x`` or ``/user/x/`` -> ``/user/x/`` (``/`` for the root)."""
+    path = path.strip("/")
+    return f"/{path}/" if path else "/"
+
+
+def _jupyter_runtime_dir() -> str:
+    """jupyter_core's runtime dir (``""`` without jupyter_core: then no server is found)."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return ""
+    return jupyter_runtime_dir()
+
+
 class BrowserTab:
     """A page that joins the Lab's mesh from a browser tab: open ``url``; ``pid`` is the
     tab's Gun pid once its ``?`` reached the relay (None before, and per page load: a
-    reloaded page is a new Gun with a new pid, named the same)."""
+    reloaded page is a new Gun with a new pid, named the same).
+
+    Two ways to the page: ``url`` dials the relay straight (``http://127.0.0.1:<port>/...``:
+    works in a browser on the machine the kernel runs on), and ``proxy_url`` is the same page
+    through the Jupyter server the kernel runs under, with jupyter-server-proxy
+    (``<base_url>proxy/<port>/lab/browser/<token>/``: works wherever the notebook is open, as
+    on Binder, where nothing else reaches the kernel's machine). ``proxy_url`` is a path, not
+    a full URL: the kernel cannot know the name the user's browser knows the server by, but
+    the browser does, and resolves the path against the notebook page's own origin. The cell
+    shows both links (a plain ``<a href>``, which JupyterLab's output sanitizer keeps; no
+    script)."""
 
     def __init__(self, name: str, token: str, url: str, soul: str) -> None:
         self.name = name
@@ -96,6 +154,16 @@ class BrowserTab:
         """The path the relay serves this tab's page under."""
         return f"{PREFIX}{self.token}/"
 
+    @property
+    def proxy_url(self) -> str | None:
+        """The page's path on the Jupyter server this kernel runs under, through
+        jupyter-server-proxy (``<base_url>proxy/<port>/lab/browser/<token>/``), or None when
+        the kernel runs under no Jupyter server it can find (see ``jupyter_base_url``). The
+        server needs jupyter-server-proxy (``binder/`` installs it with the ``lab`` extra)."""
+        base = jupyter_base_url()
+        port = urlsplit(self.url).port
+        return None if base is None or port is None else f"{base}proxy/{port}{self.prefix}"
+
     def __repr__(self) -> str:
         pid = f" pid={self.pid}" if self.pid else " (not joined yet)"
         return f"<BrowserTab {self.name!r} {self.url}{pid}>"
@@ -103,11 +171,19 @@ class BrowserTab:
     def _repr_html_(self) -> str:
         e = html.escape
         joined = f"joined as <code>{e(self.pid)}</code>" if self.pid else "not joined yet"
-        return (
-            f"<div><b>Browser tab</b> {e(self.name)!s}: "
-            f"<a href='{e(self.url, quote=True)}' target='_blank' rel='noopener'>"
-            f"{e(self.url)}</a> ({joined})</div>"
+        direct = (
+            f"<a href='{e(self.url, quote=True)}' target='_blank' rel='noopener'>{e(self.url)}</a>"
         )
+        proxy = self.proxy_url
+        if proxy is None:
+            links = direct
+        else:
+            links = (
+                f"<a class='gk-proxy' href='{e(proxy, quote=True)}' target='_blank' "
+                f"rel='noopener'>open it through Jupyter</a> (or straight from this machine: "
+                f"{direct})"
+            )
+        return f"<div><b>Browser tab</b> {e(self.name)!s}: {links} ({joined})</div>"
 
 
 class _NamingLab(Protocol):

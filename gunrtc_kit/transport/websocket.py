@@ -62,6 +62,7 @@ from gunrtc_kit.errors import GunError, LimitError, NetworkError
 __all__ = [
     "MAX_WS_FRAME",
     "HttpHook",
+    "OriginHook",
     "WIRE_BUDGET",
     "WebSocketClient",
     "WebSocketServer",
@@ -91,6 +92,9 @@ MAX_QUEUE = 2
 Connection = ClientConnection | ServerConnection
 # a server's answer to a plain HTTP GET (a page it serves), or None for "not mine"
 HttpHook = Callable[[ServerConnection, Request], Response | None]
+# whether a WebSocket handshake from a browser page of ``origin`` (not in allowed_origins) is
+# let in all the same: a relay's rule for its own pages reached through a proxy
+OriginHook = Callable[[ServerConnection, Request, str], bool]
 OverBudget = Callable[["WsWire", int, str], None]
 
 
@@ -417,6 +421,9 @@ class WebSocketServer:
     answers others HTTP 403, so a web page open in the user's browser cannot use a local relay.
     ``http``: called with each plain HTTP request (no WebSocket upgrade) for another path; what
     it returns is the answer (a page the server serves), None leaves the HTTP 400.
+    ``let_origin`` (an attribute, None by default): asked about a handshake whose ``Origin``
+    is not in ``allowed_origins``; True lets it in (the relay's rule for its own pages behind
+    a proxy, see ``gunrtc_kit.relay``).
     """
 
     def __init__(
@@ -455,6 +462,8 @@ class WebSocketServer:
         self._on_connect = on_connect
         #: answers plain HTTP requests for paths other than ``path`` (None: HTTP 400)
         self.http = http
+        #: a second look at an Origin not in ``allowed_origins`` (None: refused)
+        self.let_origin: OriginHook | None = None
         self._beat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -490,7 +499,10 @@ class WebSocketServer:
             return conn.respond(HTTPStatus.BAD_REQUEST, "Gun relay: connect to /gun\n")
         origin = request.headers.get("Origin")
         if self.allowed_origins is not None and origin is not None:
-            if origin not in self.allowed_origins:
+            let = self.let_origin
+            if origin not in self.allowed_origins and not (
+                let is not None and let(conn, request, origin)
+            ):
                 return conn.respond(
                     HTTPStatus.FORBIDDEN,
                     f"Gun relay: Origin {origin!r} is not allowed (allowed_origins)\n",
