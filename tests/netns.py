@@ -74,3 +74,24 @@ def chromium_interface() -> Iterator[str]:
         yield TEST_ADDR
     finally:
         subprocess.run(["ip", "link", "del", TEST_IF], capture_output=True, timeout=10)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def udp_blocked() -> Iterator[None]:
+    """UDP refused by a routing rule in this (loopback-only) namespace, TCP still going: what a
+    kernel on Binder lives with. Sending a datagram fails at once with ``EACCES``. The rules
+    are restored afterwards."""
+    require_loopback_only()
+    _ip("rule", "add", "pref", "5", "ipproto", "udp", "prohibit")
+    _ip("rule", "del", "pref", "0")
+    _ip("rule", "add", "pref", "10", "lookup", "local")
+    try:
+        yield
+    finally:
+        _ip("rule", "del", "pref", "5")
+        _ip("rule", "add", "pref", "0", "lookup", "local")
+        _ip("rule", "del", "pref", "10")

@@ -198,16 +198,16 @@ def _not_opened(side: LinkSide, name: dict[str, str]) -> tuple[LinkFailure, str]
             f"ICE found a path to {peer} but the DTLS handshake failed (certificate or "
             "fingerprint mismatch, or the far end gave up)"
         )
-    if not remote:
-        return LinkFailure.NO_REMOTE_CANDIDATES, (
-            f"signalling brought no ICE candidate from {peer}: nothing to check"
-        )
     refused = {k: v for k, v in side.probe.items() if v in PATH_REFUSALS}
     if refused and len(refused) == len(side.probe):
         said = ", ".join(f"{k} ({v})" for k, v in refused.items())
         return LinkFailure.NO_UDP_PATH, (
             f"this machine refuses UDP to {peer}: sending to {said} failed at once (a firewall "
             "or network policy, as on Binder)"
+        )
+    if not remote:
+        return LinkFailure.NO_REMOTE_CANDIDATES, (
+            f"signalling brought no ICE candidate from {peer}: nothing to check"
         )
     if all(c["family"] == "mdns" and not c["resolved"] for c in remote):
         names = ", ".join(_short(c["address"]) for c in remote[:3])

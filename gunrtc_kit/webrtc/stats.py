@@ -35,6 +35,7 @@ from gunrtc_kit.trace import CandidateInfo, ChannelInfo, PairInfo
 
 __all__ = [
     "CAP",
+    "MDNS_GROUP",
     "PRIVATE",
     "Counters",
     "Snapshot",
@@ -50,6 +51,7 @@ __all__ = [
 CAP = 32  # candidates and pairs kept per list in a snapshot; the rest are counted in ``more``
 PROBE_WAIT = 0.3  # seconds a probe waits for the OS to report an ICMP refusal
 PROBE_MAX = 4  # distinct remote addresses probed per link
+MDNS_GROUP = ("224.0.0.251", 5353)  # where an mDNS name is asked for (RFC 6762)
 
 #: every private attribute this module reads, as ``owner.attribute``
 PRIVATE = (
@@ -281,8 +283,12 @@ def snapshot(peer: Counters) -> Snapshot:
 
 def probe_targets(remote: Iterable[CandidateInfo]) -> list[tuple[str, int]]:
     """Distinct UDP ``(ip, port)`` of remote candidates to probe (at most ``PROBE_MAX``): the
-    resolved address of each, IP literals only (an unresolved mDNS name cannot be probed)."""
+    resolved address of each, IP literals only. When there is none (the far end offered only
+    mDNS names that did not resolve, or no candidate at all), the mDNS group (``MDNS_GROUP``):
+    resolving a name needs UDP to it, and a refusal there says this machine sends no UDP at
+    all (a kernel on Binder, whose tab offers only names)."""
     out: list[tuple[str, int]] = []
+    remote = list(remote)
     for c in remote:
         host = c["resolved"] or c["address"]
         if c["protocol"] != "udp" or family_of(host) not in ("ipv4", "ipv6"):
@@ -291,6 +297,8 @@ def probe_targets(remote: Iterable[CandidateInfo]) -> list[tuple[str, int]]:
             out.append((host, c["port"]))
         if len(out) >= PROBE_MAX:
             break
+    if not out:
+        out.append(MDNS_GROUP)
     return out
 
 
@@ -298,6 +306,13 @@ def _stun_binding() -> bytes:
     """A STUN binding request with no attributes (RFC 5389): an ICE agent answers it with an
     error or ignores it; nothing on the far end mistakes it for DTLS or media."""
     return struct.pack("!HHI", 0x0001, 0, 0x2112A442) + os.urandom(12)
+
+
+def _mdns_query() -> bytes:
+    """An mDNS query (RFC 6762) for the A record of a name nobody holds: to the mDNS group a
+    probe says what mDNS speakers expect, never a STUN request."""
+    name = b"".join(bytes([len(p)]) + p for p in (b"gunrtc-kit-probe", b"local")) + b"\0"
+    return struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1)
 
 
 def _errno_name(exc: OSError) -> str:
@@ -314,7 +329,7 @@ async def udp_probe(host: str, port: int, wait: float = PROBE_WAIT) -> str | Non
         sock.setblocking(False)
         try:
             sock.connect((host, port))
-            sock.send(_stun_binding())
+            sock.send(_mdns_query() if (host, port) == MDNS_GROUP else _stun_binding())
         except OSError as exc:
             return _errno_name(exc)
         try:

@@ -8,7 +8,6 @@ the far side closed says so. Loopback only, in a network namespace of its own:
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose.linkreport import LinkFailure
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import Lab
-from tests.netns import require_loopback_only
+from tests.netns import require_loopback_only, udp_blocked
 
 pytestmark = [pytest.mark.webrtc]
 
@@ -32,23 +31,11 @@ def lab() -> Iterator[Lab]:
         lab.close()
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def no_udp() -> Iterator[None]:
     """UDP refused by routing in this (loopback-only) namespace; TCP still goes."""
-    require_loopback_only()
-    ip("rule", "add", "pref", "5", "ipproto", "udp", "prohibit")
-    ip("rule", "del", "pref", "0")
-    ip("rule", "add", "pref", "10", "lookup", "local")
-    try:
+    with udp_blocked():
         yield
-    finally:
-        ip("rule", "del", "pref", "5")
-        ip("rule", "add", "pref", "0", "lookup", "local")
-        ip("rule", "del", "pref", "10")
 
 
 def got_burst(node: str, peer: str) -> Callable[[trace.Event], bool]:

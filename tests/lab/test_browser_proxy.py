@@ -28,12 +28,13 @@ from websockets.datastructures import Headers
 from websockets.typing import Origin
 
 from gunrtc_kit import trace
+from gunrtc_kit.diagnose.linkreport import LinkFailure
 from gunrtc_kit.lab import Lab
 from gunrtc_kit.lab.browser import jupyter_base_url
 from gunrtc_kit.relay import proxied_same_origin
 from tests.jlab import ARTIFACTS, chromium, jupyterlab
 from tests.lab.test_browser_tab import needs_gun, node_dicts
-from tests.netns import require_loopback_only
+from tests.netns import chromium_interface, require_loopback_only, udp_blocked
 
 WAIT = 20.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,6 +300,48 @@ def test_a_tab_joins_through_jupyter_server_proxy(
 
 
 @needs_gun
+def test_with_no_udp_the_tab_joins_through_the_proxy_and_its_link_to_the_kernel_says_why(
+    lab: Lab, jlab: tuple[str, str, Path]
+) -> None:
+    """Binder's case: the kernel's machine has no UDP path. The tab still joins over the proxied
+    WebSocket (TCP), its WebRTC link to the kernel's peer cannot form, and the link report says
+    "no UDP path" instead of leaving the link pending."""
+    from playwright.sync_api import sync_playwright
+
+    base, token, _ = jlab
+    relay = lab.relay
+    assert relay is not None
+    py = lab.peer("py")
+    assert py.gun.rtc is not None  # stalled after 2 s rather than 10: the test is about the class
+    lab.rt.call(lambda s=py.gun.rtc.sampler: setattr(s, "stall_after", 2.0))
+    tab = lab.browser("tab")
+    with udp_blocked(), chromium_interface(), sync_playwright() as pw:
+        browser = chromium(pw)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/proxy/{relay.port}/lab/browser/{tab.token}/?token={token}")
+            page_pid = page.evaluate("() => window.gun._.opt.pid")
+            lab.bus.wait_for(
+                lambda e: (
+                    isinstance(e, trace.LinkStats)
+                    and e.node == py.pid
+                    and e.peer == page_pid
+                    and bool(e.probe)
+                ),
+                WAIT,
+                past=True,
+            )
+            page.wait_for_selector("#gk-links td.open")  # its WebSocket, through the proxy
+        finally:
+            browser.close()
+    report = lab.link_report("py", "tab")
+    side = report.side(py.pid)
+    assert side is not None and not side.opened
+    assert side.failure is LinkFailure.NO_UDP_PATH, report.summary()
+    assert "EACCES" in side.why and "224.0.0.251:5353" in side.why, side.why
+    assert "no UDP path" in report.summary()
+
+
 def test_jupyter_serves_nothing_of_the_relay_without_its_login(
     lab: Lab, jlab: tuple[str, str, Path]
 ) -> None:
