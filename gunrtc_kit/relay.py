@@ -23,8 +23,9 @@ through it. While it serves pages it also lets in WebSockets from its own origin
 (``http://127.0.0.1:<port>``): only a page it served itself can have that origin. The Lab
 serves a browser tab's page this way (``lab.browser()``), and ``wire_query`` tells which page
 a wire came from (the query string of its WebSocket URL). A page may also be given a
-``beacon``: a GET of ``prefix + "beacon?..."`` hands the query to it and is answered 204, so
-the page can report what only it can see (its own WebRTC links) without a wire in the mesh.
+``beacon``: a GET of ``prefix + "beacon?..."`` hands the query to it and is answered with what
+it returns (204 for nothing), so the page can report what only it can see (its own WebRTC
+links) and be asked things back, without a wire in the mesh.
 
 Pages behind a proxy (jupyter-server-proxy, as on Binder: the user's browser reaches the relay
 only as ``<jupyter>/proxy/<port>/...``): the page's origin is then the Jupyter server's, and so
@@ -70,7 +71,10 @@ from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
 from gunrtc_kit.transport.websocket import MAX_WS_FRAME, TOTAL_BUDGET, WIRE_BUDGET, WebSocketServer
 
-__all__ = ["CONTENT_TYPES", "Relay", "proxied_same_origin"]
+__all__ = ["CONTENT_TYPES", "Beacon", "Relay", "proxied_same_origin"]
+
+#: a page's beacon hook: the query of its GET in, the JSON body of the answer out (None: 204)
+Beacon = Callable[[dict[str, str]], bytes | None]
 
 #: the content type of a served file, by the end of its name (others: octet-stream)
 CONTENT_TYPES = {
@@ -102,7 +106,7 @@ class Relay:
     ) -> None:
         self.store_path = store
         self._pages: dict[str, dict[str, bytes]] = {}  # prefix -> {name under it: body}
-        self._beacons: dict[str, Callable[[dict[str, str]], None]] = {}  # prefix -> hook
+        self._beacons: dict[str, Beacon] = {}  # prefix -> hook
         self._store = SQLiteStore(store, salvage=salvage) if store is not None else None
         try:
             self.gun = Gun(
@@ -152,7 +156,7 @@ class Relay:
         self,
         prefix: str,
         files: Mapping[str, bytes],
-        beacon: Callable[[dict[str, str]], None] | None = None,
+        beacon: Beacon | None = None,
     ) -> None:
         """Answer ``GET prefix + name`` with ``files[name]`` (``""`` is the page at ``prefix``
         itself), on the relay's own port; call it on the relay's loop once it is started.
@@ -161,8 +165,9 @@ class Relay:
         ``prefix`` without its last ``/`` is redirected to it (a page's relative URLs need
         it). While any page is served, WebSockets from the relay's own origin are let in
         (see the module docstring). ``beacon``, if given, is called on the relay's loop with
-        the query of each ``GET prefix + "beacon?..."`` (answered 204; the request line's
-        length is bounded by the HTTP parser); an exception it raises is a 400."""
+        the query of each ``GET prefix + "beacon?..."`` (the request line's length is bounded
+        by the HTTP parser); what it returns is the answer's JSON body (None: a 204), an
+        exception it raises is a 400."""
         if not prefix.startswith("/") or not prefix.endswith("/") or prefix == "/":
             raise GunError(f"serve(prefix={prefix!r}): expected a path like '/lab/browser/x/'")
         if not self.port:
@@ -219,10 +224,12 @@ class Relay:
     def _beacon(self, conn: ServerConnection, prefix: str, request: Request) -> Response:
         query = dict(parse_qsl(urlsplit(request.path).query))
         try:
-            self._beacons[prefix](query)
+            body = self._beacons[prefix](query)
         except Exception as exc:  # the page's report was bad: say so to it, not to the loop
             return conn.respond(HTTPStatus.BAD_REQUEST, f"Gun relay: beacon refused: {exc}\n")
-        return _answer(HTTPStatus.NO_CONTENT, "text/plain; charset=utf-8", b"")
+        if body is None:
+            return _answer(HTTPStatus.NO_CONTENT, "text/plain; charset=utf-8", b"")
+        return _answer(HTTPStatus.OK, "application/json", body)
 
     def wire_query(self, peer_id: str) -> dict[str, str]:
         """The query string of the WebSocket URL an inbound wire (mesh peer id ``peer_id``)

@@ -25,18 +25,21 @@ Not yet: a relay restarted by ``stop_relay``/``start_relay`` serves none of the 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import os
 import secrets
+import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from gunrtc_kit import trace
-from gunrtc_kit.errors import GunError
+from gunrtc_kit.errors import GunError, LimitError, TimeoutError
 from gunrtc_kit.lab.gunjs import find_interop
 from gunrtc_kit.lab.tabreport import TabReports, parse_report
 from gunrtc_kit.relay import Relay
@@ -56,6 +59,8 @@ PAGE_DIR = Path(__file__).resolve().parent / "tab"
 PREFIX = "/lab/browser/"
 ROLE = "browser"
 BEACON = 1.0  # seconds between a tab's reports of itself (see ``tabreport``)
+MAX_ASKS = 100  # puts asked of a tab and not yet taken by it (it takes them once a second)
+MAX_ASK_CHARS = 64 * 1024  # one asked put's key and value, as JSON
 
 
 def gun_browser_files(interop: Path | None = None) -> dict[str, bytes]:
@@ -148,6 +153,62 @@ class BrowserTab:
         self.url = url
         self.soul = soul
         self.pid: str | None = None
+        self._joined = threading.Event()  # set when the relay first hears the tab's "?"
+        self._asks: deque[list[object]] = deque()  # puts asked of the tab (see ``put``)
+
+    def open(self) -> bool:
+        """Open the page in this machine's web browser (Python's ``webbrowser``: the
+        ``BROWSER`` variable chooses it); False when there is none to open (on Binder the
+        kernel's machine has none: click the cell's link instead)."""
+        import webbrowser
+
+        return webbrowser.open(self.url, new=2)
+
+    async def wait_joined(self, timeout: float = 60.0) -> str:
+        """Wait until the page has joined the Lab (the relay heard its ``?``); its pid. A
+        ``TimeoutError`` saying what to do when nobody opened it in time."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, self._joined.wait, timeout):
+            raise TimeoutError(
+                f"browser tab {self.name!r} did not join within {timeout:g} s: open {self.url} "
+                "(or the cell's link) in a browser"
+            )
+        assert self.pid is not None
+        return self.pid
+
+    def wait_joined_sync(self, timeout: float = 60.0) -> str:
+        """Blocking twin of ``wait_joined``."""
+        if not self._joined.wait(timeout):
+            raise TimeoutError(
+                f"browser tab {self.name!r} did not join within {timeout:g} s: open {self.url} "
+                "(or the cell's link) in a browser"
+            )
+        assert self.pid is not None
+        return self.pid
+
+    def put(self, key: str, value: str | int | float | bool | None) -> None:
+        """Ask the tab to put ``value`` at ``key`` of its soul, as its box does: the tab's own
+        npm gun writes it (so the trace shows a put coming from the browser), when it next
+        reports to the Lab (within a second). Values are Gun's scalars. At most ``MAX_ASKS``
+        wait at once (a ``LimitError`` past that: the tab is not taking them, closed?)."""
+        if not isinstance(key, str) or not key:
+            raise GunError(f"tab.put(key={key!r}): expected a non-empty string")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise GunError(f"tab.put({key!r}, {value!r}): a tab puts Gun's scalars only")
+        if len(json.dumps([key, value])) > MAX_ASK_CHARS:
+            raise LimitError(f"tab.put({key!r}, ...): over {MAX_ASK_CHARS} characters")
+        if len(self._asks) >= MAX_ASKS:
+            raise LimitError(
+                f"tab {self.name!r} has {MAX_ASKS} puts waiting: it takes none (is it open?)"
+            )
+        self._asks.append([key, value])
+
+    def _take_asks(self) -> bytes | None:
+        """What the tab is asked to do, as the answer to its beacon (None: nothing)."""
+        puts: list[list[object]] = []
+        while self._asks:
+            puts.append(self._asks.popleft())
+        return json.dumps({"put": puts}).encode("utf-8") if puts else None
 
     @property
     def prefix(self) -> str:
@@ -232,9 +293,15 @@ class TabNamer:
         if lab is not None:
             lab._describe(pid, agent)
 
-    def beacon_for(self, tab: BrowserTab) -> Callable[[dict[str, str]], None]:
-        """The hook the relay calls with each of ``tab``'s beacons (see ``tabreport``)."""
-        return lambda query: self.reports.beacon(tab.pid, parse_report(query))
+    def beacon_for(self, tab: BrowserTab) -> Callable[[dict[str, str]], bytes | None]:
+        """The hook the relay calls with each of ``tab``'s beacons (see ``tabreport``); its
+        answer carries what the tab is asked to do (``BrowserTab.put``)."""
+
+        def hook(query: dict[str, str]) -> bytes | None:
+            self.reports.beacon(tab.pid, parse_report(query))
+            return tab._take_asks() if tab.pid is not None else None
+
+        return hook
 
     def named(self, name: str) -> bool:
         """Whether a tab of this Lab is called ``name``."""
@@ -248,6 +315,7 @@ class TabNamer:
         tab = self.tabs.get(relay.wire_query(e.peer).get("tab", ""))
         if tab is not None and lab is not None:
             tab.pid = e.pid
+            tab._joined.set()
             lab._name(e.pid, tab.name, ROLE)
             self.reports.joined(relay.pid, e.peer, e.pid)
 

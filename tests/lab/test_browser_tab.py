@@ -123,6 +123,31 @@ def ws_status(url: str, origin: str) -> int:
         return exc.response.status_code
 
 
+@needs_gun
+def test_a_tab_nobody_opened_times_out_saying_so_and_puts_are_checked_and_bounded(
+    lab: Lab,
+) -> None:
+    import asyncio
+
+    from gunrtc_kit.errors import LimitError
+    from gunrtc_kit.errors import TimeoutError as GunTimeout
+    from gunrtc_kit.lab.browser import MAX_ASKS
+
+    tab = lab.browser("tab")
+    with pytest.raises(GunTimeout, match="did not join within 0.2 s: open http"):
+        tab.wait_joined_sync(0.2)
+    with pytest.raises(GunTimeout, match="did not join"):
+        asyncio.run(tab.wait_joined(0.1))
+    with pytest.raises(GunError, match="scalars only"):
+        tab.put("k", {"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(GunError, match="non-empty string"):
+        tab.put("", "v")
+    for i in range(MAX_ASKS):
+        tab.put(f"k{i}", i)
+    with pytest.raises(LimitError, match="takes none"):
+        tab.put("one-more", 1)
+
+
 def test_a_missing_npm_install_says_what_to_run(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,6 +237,35 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
         assert got == "hello from python"
         page.wait_for_selector("#gk-data tr[data-key='frompy']")
         assert "hello from python" in page.inner_text("#gk-data")
+
+        # Python asks the tab to put: the tab's own Gun writes it (the relay hears it from
+        # the tab), at its next report
+        assert tab.wait_joined_sync(1.0) == page_pid
+        tab.put("asked", "asked by the lab")
+        asked = lab.bus.wait_for(
+            lambda e: (
+                isinstance(e, trace.Put)
+                and e.node == relay.pid
+                and e.values.get("chat", {}).get("asked") == "asked by the lab"
+            ),
+            WAIT,
+            past=True,
+        )
+        assert isinstance(asked, trace.Put)
+        lab.refresh()
+        with lab._hub.lock:
+            froms = {
+                lab.directory.resolve(relay.pid, e.peer)
+                for e in lab.bus.history
+                if isinstance(e, trace.Heard)
+                and e.node == relay.pid
+                and e.msg.get("#") == asked.msg_id
+            }
+        assert froms == {page_pid}
+        page.wait_for_function(
+            "() => document.getElementById('gk-ack').textContent === 'asked acked'"
+        )
+        assert py.get_sync("chat.asked") == "asked by the lab"
         # the tab reports itself (its user agent among it) once a second
         for _ in range(int(WAIT * 10)):
             if lab.directory.agent(page_pid):

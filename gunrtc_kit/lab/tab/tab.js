@@ -135,7 +135,21 @@
         q = "beacon?r=" + encodeURIComponent(JSON.stringify(r));
       }
       return fetch(q, { cache: "no-store" });
-    }).catch(function () {});  // the relay may be gone: the tab keeps working without it
+    }).then(function (reply) {
+      return reply && reply.status === 200 ? reply.json() : null;
+    }).then(asked).catch(function () {});  // the relay may be gone: the tab keeps working
+  }
+  // What the Lab asks of the tab in the answer to its beacon (tab.put in Python): puts its own
+  // Gun makes, as the box would.
+  function asked(what) {
+    if (!what || !Array.isArray(what.put)) return;
+    what.put.forEach(function (kv) {
+      if (!Array.isArray(kv) || typeof kv[0] !== "string") return;
+      $("gk-ack").textContent = "putting " + kv[0] + " (asked by the Lab)…";
+      gun.get(cfg.soul).get(kv[0]).put(kv[1], function (reply) {
+        $("gk-ack").textContent = reply.err ? "error: " + reply.err : kv[0] + " acked";
+      });
+    });
   }
 
   showLinks();
