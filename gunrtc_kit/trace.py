@@ -316,7 +316,7 @@ class CandidateInfo(TypedDict):
     type: str
     #: udp or tcp
     protocol: str
-    #: ipv4, ipv6, mdns (a name, unresolved) or other
+    #: ipv4, ipv6, mdns (a name, unresolved), hidden (a browser did not say it) or other
     family: str
 
 

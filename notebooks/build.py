@@ -1150,6 +1150,186 @@ print("inspector:", inspector.last.summary())""",
 ]
 
 
+NOTEBOOKS["09-your-browser-joins-the-mesh.ipynb"] = [
+    (
+        "md",
+        """# Your browser joins the mesh
+
+Gun's main client is a browser tab. Here your own browser joins the Lab's mesh: a page served
+by the Lab's relay loads npm gun's own `gun.js` and `lib/webrtc.js` (the files the project's
+npm install holds: no CDN), joins the relay over a WebSocket, and links by WebRTC to every peer
+in the Lab's room, Python peers and other tabs alike. You will watch the tab appear in the mesh
+(a small window, not a circle), put from the tab and from Python, follow each WebRTC link's
+candidates and states in the **WebRTC links** tab, and stop the relay while the data channels
+keep syncing.
+
+**On Binder** the kernel runs in a container your browser reaches only through the Jupyter
+server: the tab joins through `/proxy/<port>/` (jupyter-server-proxy), but the container has no
+UDP path, so a direct WebRTC link from your tab to the kernel cannot form. Two tabs of yours
+still link to each other on your own machine, signalled through the Lab, and the link report
+says why the tab cannot reach the kernel. The cells below say which part is which.""",
+    ),
+    (
+        "code",
+        """import os
+
+from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
+
+ON_BINDER = bool(os.environ.get("BINDER_LAUNCH_HOST"))  # set by mybinder.org
+lab = Lab()
+py = lab.peer("py")
+lab.show()""",
+    ),
+    (
+        "md",
+        """## Open the page
+
+`lab.browser("tab")` serves the page; the cell shows its link (through Jupyter, and straight
+from this machine). `tab.open()` opens it in this machine's browser; on Binder click **open it
+through Jupyter** instead. The next cell waits until the tab has joined: then its node appears
+in the mesh above, linked to the relay by a WebSocket.""",
+    ),
+    (
+        "code",
+        """tab = lab.browser("tab")
+tab""",
+    ),
+    (
+        "code",
+        """if not ON_BINDER:
+    tab.open()   # your browser, on the machine this kernel runs on
+pid = tab.wait_joined_sync(timeout=180)
+print(f"the tab joined as {pid}")""",
+    ),
+    (
+        "md",
+        """## Put from the tab, put from Python
+
+Type a key and a value in the tab's box and press *put*, or let Python ask the tab to do it:
+`tab.put(key, value)` reaches the tab with its next report (within a second) and the tab's own
+npm gun writes it. Python's peer then has it. A put from Python shows in the tab's table.""",
+    ),
+    (
+        "code",
+        """tab.put("hello", "hi from the browser")
+lab.bus.wait_for(lambda e: isinstance(e, trace.Put) and e.node == py.pid
+                 and "hello" in e.values.get("chat", {}), 15, past=True)
+print("py has:", py.get_sync("chat.hello"))
+py.put("chat.reply", "hi from python")
+flow = lab.flow_view()
+flow""",
+    ),
+    (
+        "md",
+        """## The tab's WebRTC link to Python
+
+The tab announced itself in the room `lab`, as npm gun's `lib/webrtc.js` does; the Python peer
+heard it and they made a WebRTC link, signalled through the relay. `lab.link_report` shows the
+link as each end sees it: the candidates (Chromium's host candidates are mDNS names such as
+`3f2c….local`), the pairs checked, the selected pair, DTLS and SCTP, and the rates. The **WebRTC
+links** tab of the dashboard shows the same, live. On Binder this link cannot form: after a
+few seconds the report names the reason instead.""",
+    ),
+    (
+        "code",
+        """def link_open(node, peer):
+    return lambda e: (isinstance(e, trace.RtcState) and e.node == node and e.peer == peer
+                      and e.layer == "link" and e.state == "open")
+
+if ON_BINDER:
+    import time
+    time.sleep(12)   # the link is called stalled after 10 s, and its report says why
+else:
+    lab.bus.wait_for(link_open(py.pid, tab.pid), 30, past=True)
+    for a, b in ((py.pid, tab.pid), (tab.pid, py.pid)):   # each end's stats, once a second
+        lab.bus.wait_for(lambda e, a=a, b=b: isinstance(e, trace.LinkStats) and e.node == a
+                         and e.peer == b and e.phase == "open", 30, past=True)
+py_tab = lab.link_report("py", "tab")
+py_tab""",
+    ),
+    (
+        "md",
+        """## A second tab: tab to tab
+
+Open a second tab. The two tabs link to each other by WebRTC (on your machine, even on Binder),
+signalled through the Lab's relay. No Python peer sees that link, so each tab reports its own
+links and their `getStats()` to the Lab once a second: the mesh draws the link between the two
+windows, and the link report reads both tabs' side of it.""",
+    ),
+    (
+        "code",
+        """tab2 = lab.browser("tab2")
+if not ON_BINDER:
+    tab2.open()
+tab2
+""",
+    ),
+    (
+        "code",
+        """pid2 = tab2.wait_joined_sync(timeout=180)
+for a, b in ((tab.pid, pid2), (pid2, tab.pid)):
+    lab.bus.wait_for(lambda e, a=a, b=b: isinstance(e, trace.LinkStats) and e.node == a
+                     and e.peer == b and e.phase == "open", 60, past=True)
+tab_tab = lab.link_report("tab", "tab2")
+tab_tab""",
+    ),
+    (
+        "md",
+        """## Stop the relay
+
+The relay goes away. Everything linked by WebRTC keeps syncing over its data channels: Python's
+put reaches both tabs straight (the trace says `dc`). Type in one tab's box: the other tab shows
+it, tab to tab. (On Binder only the two tabs stay linked: they have no other way to the kernel.)""",
+    ),
+    (
+        "code",
+        """lab.stop_relay_sync()
+if not ON_BINDER:
+    mid = py.put("chat.norelay", "python, without the relay")
+    told = lambda e: (isinstance(e, trace.Said) and e.node == py.pid and e.msg.get("#") == mid
+                      and e.transport == "dc")
+    lab.bus.wait_for(lambda e: told(e) and e.peer == tab.pid, 15, past=True)
+    lab.bus.wait_for(lambda e: told(e) and e.peer == pid2, 15, past=True)
+    print("said over dc to", sorted(lab.name_of(e.peer) for e in lab.bus.history if told(e)))""",
+    ),
+    (
+        "code",
+        """# checks: what the text above says, held against what the cells showed
+lab.refresh()
+with lab._hub.lock:
+    roles = {lab.directory.label(p): lab.directory.role(p) for p in (tab.pid, pid2)}
+    agents = [lab.directory.agent(p) for p in (tab.pid, pid2)]
+    dc = {frozenset((e.a, e.b)) for e in lab._hub.mesh.edges.values() if e.transport == "dc"}
+assert roles == {"tab": "browser", "tab2": "browser"}, roles
+assert all(agents), agents            # each tab's user agent, from its own report
+assert py.get_sync("chat.hello") == "hi from the browser"
+with lab._hub.lock:  # python's reply was written to the tab's wire (relay's or py's own)
+    to_tab = {e.transport for e in lab.bus.history if isinstance(e, trace.Said)
+              and "reply" in (e.msg.get("put") or {}).get("chat", {})
+              and lab.directory.resolve(e.node, e.peer) == tab.pid}
+assert to_tab, "python's put was never written to the tab"
+assert tab_tab.failure is None and frozenset((tab.pid, pid2)) in dc, tab_tab.summary()
+if ON_BINDER:
+    assert py_tab.failure is not None, py_tab.summary()   # it says why, instead of hanging
+else:
+    assert py_tab.failure is None and frozenset((py.pid, tab.pid)) in dc, py_tab.summary()
+    assert len(py_tab.sides) == 2, py_tab.summary()   # python's end and the tab's
+    assert all(side.last.selected for side in py_tab.sides), py_tab.summary()
+print("py-tab:", py_tab.failure or "open", "| tab-tab:", tab_tab.failure or "open")""",
+    ),
+    (
+        "md",
+        """Done: close the Lab. The tabs stay open with their Gun and their links to each other;
+close them in your browser.""",
+    ),
+    (
+        "code",
+        """lab.close()""",
+    ),
+]
+
+
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         stem = name.split("-", 1)[0]

@@ -252,7 +252,7 @@ def _latest(events: list[trace.LinkStats]) -> list[trace.LinkStats]:
     return [e for e in events if e.link == link]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class LinkReport:
     """The report of the WebRTC link between pids ``a`` and ``b`` (see the module docstring).
 
@@ -281,6 +281,10 @@ class LinkReport:
             if mine:
                 sides.append(_side(_latest(mine), names))
         return cls(a, b, sides, names) if sides else None
+
+    def __repr__(self) -> str:
+        state = self.failure.value if self.failure is not None else "no failure"
+        return f"<LinkReport {self._n(self.a)} <-> {self._n(self.b)}: {state}>"
 
     def side(self, node: str) -> LinkSide | None:
         """The view from ``node`` (a pid), or None."""
@@ -341,7 +345,7 @@ class LinkReport:
 def _cands(cands: list[trace.CandidateInfo]) -> str:
     return (
         ", ".join(
-            f"{c['address']}:{c['port']} {c['type']}"
+            f"{c['address'] or '(hidden)'}:{c['port']} {c['type']}"
             + (f" (= {c['resolved']})" if c["resolved"] and c["resolved"] != c["address"] else "")
             for c in cands[:6]
         )

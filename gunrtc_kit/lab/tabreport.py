@@ -187,7 +187,7 @@ def _candidates(digest: dict[str, Any], key: str) -> dict[str, trace.CandidateIn
     out: dict[str, trace.CandidateInfo] = {}
     for c in digest.get(key, [])[:MAX_LINKS]:
         address = str(c.get("address") or "")[:80]
-        family = _family(address)
+        family = _family(address) if address else "hidden"  # the browser did not say it
         out[str(c.get("id", ""))] = trace.CandidateInfo(
             address=address,
             resolved=address if family in ("ipv4", "ipv6") else "",

@@ -152,9 +152,10 @@ function candTable(parent, title, cands) {
     const tr = html("tr", "gk-cand", body);
     tr.dataset.type = String(c.type || "");
     tr.dataset.family = String(c.family || "");
-    html("td", "gk-mono gk-cand-address", tr, String(c.address ?? ""));
+    html("td", "gk-mono gk-cand-address", tr, c.address ? String(c.address) : "(hidden by the browser)");
     const same = !c.resolved || c.resolved === c.address;
-    html("td", "gk-mono gk-cand-resolved", tr, same ? (c.resolved ? "same" : "not resolved") : String(c.resolved));
+    const resolved = !c.address ? "\u2014" : same ? (c.resolved ? "same" : "not resolved") : String(c.resolved);
+    html("td", "gk-mono gk-cand-resolved", tr, resolved);
     html("td", "gk-mono", tr, String(c.port ?? ""));
     html("span", `gk-cand-type gk-cand-${slug(c.type)}`, html("td", "", tr), String(c.type || ""));
     html("td", "", tr, `${c.family || ""}${c.protocol && c.protocol !== "udp" ? ` ${c.protocol}` : ""}`);
