@@ -231,6 +231,10 @@ def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
             assert py.get_sync("chat.t1") == "from t1"
             got = heard_from(lab, py.gun.pid, p1, "t1")
             assert got and {e.transport for e in got} == {"dc"}, got
+        # fate and explain name the tab as the writer, and the data channel it came over
+        story = str(lab.fate(str(got[0].msg.get("#"))))
+        assert "from t1" in story and "b heard it from t1 over dc" in story, story
+        assert "t1's write (heard over dc)" in str(lab.explain(b, "chat.t1"))
         # a Python peer's put reaches both tabs
         a.put("chat.fromA", "from a")
         for page in pages:
