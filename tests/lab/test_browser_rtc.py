@@ -24,8 +24,9 @@ Chromium's checks reveal, and the link report shows the name unresolved.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -66,23 +67,36 @@ VALUE_IN_TAB = """([key, want]) => new Promise((resolve, reject) => {
 })"""
 
 
-@pytest.fixture(params=["mdns", "plain"])
-def chromium(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, str]]:
-    """Chromium in this namespace with a test-only interface: its defaults (mDNS host
-    candidates) or plain addresses."""
+@contextlib.contextmanager
+def launched(flavour: str) -> Iterator[tuple[Any, str, str]]:
+    """Chromium in this namespace with a test-only interface: its defaults (``mdns``: mDNS
+    host candidates) or ``plain`` addresses; yields (browser, flavour, the interface's
+    address)."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium missing: scripts/setup-tests installs it")
-    args = list(CHROMIUM_ARGS)
-    if request.param == "plain":
-        args.append(PLAIN_ADDRESSES)
+    args = list(CHROMIUM_ARGS) + ([PLAIN_ADDRESSES] if flavour == "plain" else [])
     with chromium_interface() as addr, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
-            yield browser, request.param, addr
+            yield browser, flavour, addr
         finally:
             browser.close()
+
+
+@pytest.fixture(params=["mdns", "plain"])
+def chromium(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, str]]:
+    """Chromium with mDNS host candidates (its defaults), then with plain addresses."""
+    with launched(request.param) as it:
+        yield it
+
+
+@pytest.fixture
+def plain_chromium() -> Iterator[tuple[Any, str, str]]:
+    """Chromium with plain addresses (where how candidates are named does not matter)."""
+    with launched("plain") as it:
+        yield it
 
 
 def open_tab(browser: Any, url: str, errors: list[str]) -> Any:
@@ -133,6 +147,17 @@ def open_dc_pairs(lab: Lab) -> set[frozenset[str]]:
         }
 
 
+def link_open(node: str, peer: str) -> Callable[[trace.Event], bool]:
+    """``node``'s trace says its WebRTC link to ``peer`` opened."""
+    return lambda e: (
+        isinstance(e, trace.RtcState)
+        and e.node == node
+        and e.peer == peer
+        and e.layer == "link"
+        and e.state == "open"
+    )
+
+
 def stats_from(lab: Lab, node: str, peer: str) -> list[trace.LinkStats]:
     """``node``'s LinkStats events about its WebRTC link to ``peer``."""
     return [
@@ -178,26 +203,15 @@ def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
             links = page.evaluate(DC_LINKS)
             assert all(links[pid]["pc"] == "connected" for pid in want), links
         # ... and each Python peer has its WebRTC link to both tabs open (its own trace)
-        for py in (a, b):
-            for pid in (p1, p2):
-                lab.bus.wait_for(
-                    lambda e, py=py, pid=pid: (
-                        isinstance(e, trace.RtcState)
-                        and e.node == py.gun.pid
-                        and e.peer == pid
-                        and e.layer == "link"
-                        and e.state == "open"
-                    ),
-                    WAIT,
-                    past=True,
-                )
+        for node, pid in [(py.gun.pid, pid) for py in (a, b) for pid in (p1, p2)]:
+            lab.bus.wait_for(link_open(node, pid), WAIT, past=True)
         # the views draw each link once, tab to tab included (from the tabs' own reports)
         ends = [p1, p2, a.gun.pid, b.gun.pid]
-        want = {frozenset((x, y)) for i, x in enumerate(ends) for y in ends[i + 1 :]}
-        wait_until(lambda: want <= open_dc_pairs(lab), "every dc link drawn")
+        pairs = {frozenset((x, y)) for i, x in enumerate(ends) for y in ends[i + 1 :]}
+        wait_until(lambda: pairs <= open_dc_pairs(lab), "every dc link drawn")
         with lab._hub.lock:
             dc = [e for e in lab._hub.mesh.edges.values() if e.transport == "dc"]
-        assert len(dc) == len(want), [(e.a, e.b, e.state) for e in dc]
+        assert len(dc) == len(pairs), [(e.a, e.b, e.state) for e in dc]
         assert lab._tabs is not None
         reports = lab._tabs.reports.tabs
         wait_until(lambda: {p1, p2} <= set(reports), "both tabs reported themselves")
@@ -259,3 +273,49 @@ def test_tabs_and_python_peers_link_by_webrtc_and_sync_without_the_relay(
             page.close()
         lab.close()
     assert not errors, errors
+
+
+LENGTH_IN_TAB = """([key, n]) => new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error("no " + key + " in the tab")), 15000);
+  window.gun.get("chat").get(key).on((v) => {
+    if (typeof v === "string" && v.length === n) { clearTimeout(t); resolve(v.length); }
+  });
+})"""
+
+
+def test_big_values_over_a_tabs_data_channel_respect_both_ends_max_message_size(
+    plain_chromium: tuple[Any, str, str],
+) -> None:
+    """Chromium and aiortc both say ``a=max-message-size:262144``: a 200 kB put crosses the
+    data channel each way, and a frame over 256 KiB is refused at our end as a traced loss
+    (``FRAME_TOO_BIG``), never sent to break the channel."""
+    browser = plain_chromium[0]
+    lab = Lab()
+    try:
+        py = lab.peer("py")
+        tab = lab.browser("tab")
+        page = open_tab(browser, tab.url, [])
+        pid = tab.wait_joined_sync(WAIT)
+        wait_until(lambda: bool(stats_from(lab, pid, py.pid)), "the tab's link stats")
+        lab.stop_relay_sync()  # from here on only the data channel carries anything
+        big = "x" * 200_000
+        py.put("chat.big", big)
+        assert page.evaluate(LENGTH_IN_TAB, ["big", len(big)]) == len(big)
+        page.evaluate("n => { window.gun.get('chat').get('fromtab').put('y'.repeat(n)); }", 200_000)
+
+        def from_tab() -> int:
+            got = py.gun.read_now(lambda: py.gun.graph.nodes.get("chat", {}).get("fromtab"), None)
+            return len(got) if isinstance(got, str) else 0
+
+        wait_until(lambda: from_tab() == 200_000, "the tab's 200 kB value at py")
+        mid = py.put("chat.toobig", "z" * 300_000)
+        dropped = lab.bus.wait_for(
+            lambda e: isinstance(e, trace.Dropped) and e.node == py.pid and e.msg_id == mid,
+            WAIT,
+            past=True,
+        )
+        assert isinstance(dropped, trace.Dropped)
+        assert dropped.cause is trace.DropCause.FRAME_TOO_BIG and dropped.peer == pid, dropped
+        page.close()
+    finally:
+        lab.close()
