@@ -235,10 +235,28 @@ class Relay:
         """The query string of the WebSocket URL an inbound wire (mesh peer id ``peer_id``)
         was opened with, as a dict: how a page says which tab it is. ``{}`` for an unknown
         wire (or one whose URL had none)."""
+        request = self._request(peer_id)
+        return dict(parse_qsl(urlsplit(request.path).query)) if request is not None else {}
+
+    def wire_proxied(self, peer_id: str) -> bool:
+        """Whether an inbound wire came through a proxy: its ``Host`` names another port
+        than the relay's (a browser that dialled the relay itself names the relay's port; one
+        behind jupyter-server-proxy names the Jupyter server's). False for an unknown wire."""
+        request = self._request(peer_id)
+        if request is None:
+            return False
+        host = request.headers.get("Host", "")
+        try:
+            port = urlsplit(f"//{host}").port
+        except ValueError:
+            return False
+        return port != self.port
+
+    def _request(self, peer_id: str) -> Request | None:
         for conn, peer in list(self.server.connections.items()):
             if peer.id == peer_id and conn.request is not None:
-                return dict(parse_qsl(urlsplit(conn.request.path).query))
-        return {}
+                return conn.request
+        return None
 
     async def start(self) -> Relay:
         """Listen, then start the root (dialling ``peers``); returns self."""

@@ -40,6 +40,7 @@ __all__ = [
     "LinkReport",
     "LinkSide",
     "RatePoint",
+    "across_proxy",
     "classify",
     "link_start",
     "rate_point",
@@ -162,6 +163,43 @@ def _side(events: list[trace.LinkStats], name: dict[str, str]) -> LinkSide:
 
 def _n(name: dict[str, str], pid: str) -> str:
     return name.get(pid, pid)
+
+
+#: what a link to a peer reached only through a proxy fails as when no UDP path is known
+UNREACHABLE_ACROSS_PROXY = frozenset(
+    {
+        LinkFailure.NO_REMOTE_CANDIDATES,
+        LinkFailure.MDNS_UNRESOLVED,
+        LinkFailure.REMOTE_NEVER_ANSWERED,
+    }
+)
+
+
+def across_proxy(report: LinkReport, proxied: frozenset[str] | set[str]) -> LinkReport:
+    """The report, with what its failures mean when one end (a browser tab, by pid in
+    ``proxied``) reached the Lab only through a proxy such as jupyter-server-proxy: that tab
+    runs where the notebook is viewed, which on Binder is another machine than the kernel's,
+    with no UDP path between them WebRTC could use (no STUN/TURN server, and Binder lets no
+    UDP out). A side failing for want of candidates, names or answers says so, in words
+    naming both, and keeps what it saw as the rest of the sentence."""
+    for side in report.sides:
+        far = side.peer if side.peer in proxied else side.node if side.node in proxied else ""
+        if not far or side.failure not in UNREACHABLE_ACROSS_PROXY:
+            continue
+        tab, here = (
+            _n(report.names, far),
+            _n(report.names, side.node if far == side.peer else side.peer),
+        )
+        side.failure, side.why = (
+            LinkFailure.NO_UDP_PATH,
+            (
+                f"{tab} reached the Lab only through the Jupyter server's proxy: it runs where the "
+                f"notebook is viewed, not where {here} runs, and no UDP path joins the two (no "
+                f"STUN/TURN server; on Binder no UDP leaves the kernel's machine). What {here} "
+                f"saw: {side.why}"
+            ),
+        )
+    return report
 
 
 def classify(side: LinkSide, name: dict[str, str] | None = None) -> tuple[LinkFailure | None, str]:

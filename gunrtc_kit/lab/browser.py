@@ -153,6 +153,9 @@ class BrowserTab:
         self.url = url
         self.soul = soul
         self.pid: str | None = None
+        #: it joined through a proxy (jupyter-server-proxy: it runs where the notebook is
+        #: viewed, which may be another machine than the kernel's, as on Binder)
+        self.via_proxy = False
         self._joined = threading.Event()  # set when the relay first hears the tab's "?"
         self._asks: deque[list[object]] = deque()  # puts asked of the tab (see ``put``)
 
@@ -315,6 +318,7 @@ class TabNamer:
         tab = self.tabs.get(relay.wire_query(e.peer).get("tab", ""))
         if tab is not None and lab is not None:
             tab.pid = e.pid
+            tab.via_proxy = relay.wire_proxied(e.peer)
             tab._joined.set()
             lab._name(e.pid, tab.name, ROLE)
             self.reports.joined(relay.pid, e.peer, e.pid)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gunrtc_kit import trace
-from gunrtc_kit.diagnose.linkreport import LinkReport
+from gunrtc_kit.diagnose.linkreport import LinkReport, across_proxy
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.peers import LabPeer
 from gunrtc_kit.lab.runtime import Runtime
@@ -69,7 +69,8 @@ def pid_of(lab: ReportLab, action: str, who: Any) -> str:
 
 def link_report(lab: ReportLab, a: Any, b: Any) -> LinkReport:
     """The ``LinkReport`` of the WebRTC link between ``a`` and ``b`` (see ``pid_of``), from
-    both ends' ``LinkStats`` events in the Lab's trace. ``GunError`` naming both when the
+    both ends' ``LinkStats`` events in the Lab's trace; a failed link to a tab that joined
+    through a proxy says what that means (``across_proxy``). ``GunError`` naming both when the
     trace has no WebRTC link between them."""
     label = f"link_report({getattr(a, 'name', a)}, {getattr(b, 'name', b)})"
     lab._check_open(label)
@@ -91,4 +92,5 @@ def link_report(lab: ReportLab, a: Any, b: Any) -> LinkReport:
             f"{label}: no WebRTC link between {lab.name_of(pa)} ({pa}) and "
             f"{lab.name_of(pb)} ({pb}) in this Lab's trace"
         )
-    return report
+    tabs = list(lab._tabs.tabs.values()) if lab._tabs is not None else []
+    return across_proxy(report, {t.pid for t in tabs if t.via_proxy and t.pid})

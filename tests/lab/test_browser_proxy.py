@@ -292,6 +292,7 @@ def test_a_tab_joins_through_jupyter_server_proxy(
 
     # the views name the tab's node "tab", a browser, linked to the relay by a WebSocket
     assert tab.pid == page_pid and lab.name_of(page_pid) == "tab"
+    assert tab.via_proxy  # its WebSocket named Jupyter's port, not the relay's
     nodes = node_dicts(lab)
     assert nodes["tab"]["role"] == "browser" and nodes["tab"]["pid"] == page_pid
     with lab._hub.lock:

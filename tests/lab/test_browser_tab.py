@@ -279,6 +279,7 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
 
     # the views name the tab's node "tab", a browser, linked to the relay by a WebSocket
     assert tab.pid == page_pid and lab.name_of(page_pid) == "tab"
+    assert not tab.via_proxy  # it dialled the relay itself
     nodes = node_dicts(lab)
     assert nodes["tab"]["role"] == "browser" and nodes["tab"]["pid"] == page_pid
     assert "Chrome" in nodes["tab"]["agent"]  # its user agent, from the tab's own report

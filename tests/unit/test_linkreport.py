@@ -219,3 +219,22 @@ def test_report_reads_a_saved_trace_the_same() -> None:
 @pytest.mark.parametrize("failure", list(LinkFailure))
 def test_failures_read_as_words(failure: LinkFailure) -> None:
     assert " " in failure.value or failure is LinkFailure.DTLS_FAILED
+
+
+def test_a_failed_link_to_a_tab_behind_a_proxy_says_no_udp_path_and_keeps_what_it_saw() -> None:
+    from gunrtc_kit.diagnose.linkreport import across_proxy
+
+    remote = [cand("3f2c9a1b-77e0-4c2e-9d1a-0a1b2c3d4e5f.local")]
+    r = across_proxy(report(failed(remote_candidates=remote, pairs=[])), {B})
+    assert r.failure is LinkFailure.NO_UDP_PATH
+    assert r.why.startswith("tab reached the Lab only through the Jupyter server's proxy")
+    assert r.why.endswith(
+        "offered only mDNS names (3f2c\u2026.local) and none resolved on this machine"
+    )
+    # not behind a proxy, or a failure that says something else: left as it was
+    assert across_proxy(report(failed(remote_candidates=remote, pairs=[])), set()).failure is (
+        LinkFailure.MDNS_UNRESOLVED
+    )
+    dtls = across_proxy(report(failed(dtls="failed")), {B})
+    assert dtls.failure is LinkFailure.DTLS_FAILED
+    assert across_proxy(report(healthy(1.0), healthy(2.0)), {B}).failure is None
