@@ -8,41 +8,22 @@ the runtime thread, where the history is appended to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.linkreport import LinkReport, across_proxy
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.lab.peers import LabPeer
-from gunrtc_kit.lab.runtime import Runtime
+from gunrtc_kit.lab.peers import LabLike, LabPeer
 
 __all__ = ["ReportLab", "link_report", "pid_of"]
 
 
-class ReportLab(Protocol):
-    """What a link report needs of the Lab (``Lab`` is one; naming this keeps this module
-    from importing ``lab.lab``): its runtime, trace, peers, tabs and names."""
+class ReportLab(LabLike, Protocol):
+    """What a link report needs of the Lab besides ``LabLike`` (``Lab`` is one; naming this
+    keeps this module from importing ``lab.lab``): its trace, its tabs and its peer lookup."""
 
-    rt: Runtime
     bus: trace.TraceBus
     _tabs: Any  # the TabNamer (``tabs``: token -> BrowserTab), None before the first tab
-
-    @property
-    def peers(self) -> Mapping[str, LabPeer]:
-        """The Lab's peers by name."""
-        ...
-
-    @property
-    def names(self) -> Mapping[str, str]:
-        """The Lab's names for pids."""
-        ...
-
-    def name_of(self, pid: str) -> str:
-        """The Lab's name for ``pid``."""
-        ...
-
-    def _check_open(self, action: str) -> None: ...
 
     def _peer(self, action: str, p: LabPeer | str) -> LabPeer: ...
 
