@@ -1,4 +1,5 @@
-"""``gunrtc-kit``: run a relay, or the demo that shows a real mesh working on one machine."""
+"""``gunrtc-kit``: run a relay, a tap in front of any relay, or the demo that shows a real mesh
+working on one machine."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.root import Gun
+from gunrtc_kit.tap import Recorder, Tap
 from gunrtc_kit.webrtc.options import WebRTCOptions
 
 __all__ = ["main"]
@@ -72,6 +74,51 @@ async def _relay(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(0)  # asyncio.run would wait for the stuck task again
     stopping.result()
+    return 0
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT``, or ``[v6]:PORT``) -> (host, port); GunError when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise GunError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8766")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+async def _tap(args: argparse.Namespace) -> int:
+    """Forward clients of ``--listen`` to ``--target``; record to ``--trace`` (bounded)."""
+    host, port = _listen_address(args.listen)
+    # nobody reads a command-line tap's history: the recorder subscribes, the bus keeps nothing
+    bus = trace.TraceBus(keep=0)
+    tap = Tap(args.target, host, port, bus=bus)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    recorder: Recorder | None = None
+    try:
+        await tap.start()
+    except OSError as exc:
+        raise GunError(f"cannot listen on {args.listen}: {exc}") from None
+    try:
+        if args.trace:
+            meta: dict[str, object] = {"tap": tap.name, "target": tap.target, "listen": tap.url}
+            recorder = Recorder(args.trace, bus, limit=args.trace_limit, meta=meta, node=tap.name)
+            recorder.start()
+        _out(f"gunrtc-kit tap listening on {tap.url} -> {tap.target}")
+        _out(
+            f"recording to {args.trace} (up to {args.trace_limit} bytes, then stops)"
+            if recorder is not None
+            else "not recording (no --trace FILE)"
+        )
+        await stop.wait()
+    finally:
+        stopping = asyncio.ensure_future(tap.stop())
+        await asyncio.wait({stopping}, timeout=STOP_TIMEOUT)
+        if recorder is not None:
+            recorder.close()  # flushed: everything recorded is on disk
+            _out(f"recorded {recorder.written} bytes to {args.trace}")
     return 0
 
 
@@ -213,6 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         help="accept browser WebSockets only from this Origin (repeatable; default: any "
         "origin, as Gun's relay does)",
     )
+    t = sub.add_parser("tap", help="a transparent WebSocket proxy in front of a relay, recorded")
+    t.add_argument("--listen", required=True, metavar="HOST:PORT", help="where clients dial")
+    t.add_argument("--target", required=True, metavar="URL", help="the relay, ws://host:port/gun")
+    t.add_argument("--trace", default=None, metavar="FILE", help="record events to this file")
+    t.add_argument(
+        "--trace-limit",
+        type=int,
+        default=256 * 1024 * 1024,
+        metavar="BYTES",
+        help="stop recording past this many bytes (default 256 MiB); forwarding goes on",
+    )
     d = sub.add_parser("demo", help="a relay and peers on 127.0.0.1, syncing")
     d.add_argument("--peers", type=int, default=3)
     args = parser.parse_args(argv)
@@ -220,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--salvage needs --store FILE")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return asyncio.run(_relay(args) if args.cmd == "relay" else _demo(args))
+        run = {"relay": _relay, "tap": _tap, "demo": _demo}[args.cmd]
+        return asyncio.run(run(args))
     except GunError as exc:
         # a damaged store, a bad option: the message says what to do, a traceback would not
         sys.stderr.write(f"error: {exc}\n")

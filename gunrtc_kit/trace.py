@@ -61,6 +61,7 @@ __all__ = [
     "RtcSignal",
     "RtcState",
     "Said",
+    "Tapped",
     "TraceBus",
     "TraceFile",
     "from_jsonl",
@@ -304,6 +305,30 @@ class Link(Event):
     kind: ClassVar[str] = "link"
 
 
+@dataclass(frozen=True, slots=True)
+class Tapped(Event):
+    """A tap forwarded one frame that ``node`` wrote on its wire ``peer`` to ``to``, the far end.
+
+    Why an event of its own: a tap (``gunrtc_kit.tap``) sits on the wire between a client and a
+    relay it did not make, and sees frames, not what either side did with them. ``Said`` at
+    the sender is true (the frame left it); a ``Heard`` at the receiver would not be (it says
+    "passed dedup and handled", which only the receiver knows). This event says what the tap
+    knows: the frame's ``size`` in bytes, whether it was ``binary``, how many DAM ``messages``
+    it held (0 for a heartbeat ``[]`` or a frame that is not JSON), and whether it was
+    ``delivered`` (written whole to the receiver's socket) or not (the pair was cut first).
+    ``tap`` names the tap (``tap:host:port``).
+    """
+
+    to: str = ""
+    size: int = 0
+    binary: bool = False
+    messages: int = 0
+    delivered: bool = True
+    tap: str = ""
+    transport: str = ""
+    kind: ClassVar[str] = "tapped"
+
+
 class CandidateInfo(TypedDict):
     """One ICE candidate as a ``LinkStats`` event carries it (plain JSON)."""
 
@@ -403,6 +428,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RtcState,
         Link,
         LinkStats,
+        Tapped,
     )
 }
 

@@ -29,7 +29,8 @@ ALLOWED = {
     "chain": {"errors", "core", "trace", "chain", "sea"},
     "user": {"errors", "core", "sea", "chain", "user"},
     "relay": {"errors", "core", "trace", "dam", "transport", "store", "root"},
-    "cli": {"errors", "trace", "root", "relay", "webrtc"},
+    "tap": {"errors", "core", "trace", "transport", "tap"},
+    "cli": {"errors", "trace", "root", "relay", "webrtc", "tap"},
     "diagnose": {"errors", "core", "trace", "diagnose", "sea"},
 }
 NO_ASYNCIO = {"core", "dam", "sea"}
