@@ -773,14 +773,23 @@ def to_jsonl(events: Iterable[Event]) -> str:
     )
 
 
-def from_jsonl(text: str) -> Iterator[Event]:
+def from_jsonl(text: str, skipped: dict[str, int] | None = None) -> Iterator[Event]:
     """The events of ``to_jsonl`` text (or of a trace file's text); ``meta`` lines are skipped
-    (use ``load`` to read them). A bad line raises ``ValueError`` naming its number."""
+    (use ``load`` to read them). A bad line raises ``ValueError`` naming its number.
+
+    Why lenient about what is new: a line whose ``kind`` this reader does not know (a newer
+    writer's event type) is skipped and counted in ``skipped`` (``{kind: lines}``) when
+    given; fields an event type does not have are ignored. ``load`` stays strict."""
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 data = json.loads(line)
-                if isinstance(data, dict) and data.get("kind") == META_KIND:
+                kind = data.get("kind") if isinstance(data, dict) else None
+                if kind == META_KIND:
+                    continue
+                if isinstance(kind, str) and kind not in EVENT_TYPES:
+                    if skipped is not None:
+                        skipped[kind] = skipped.get(kind, 0) + 1
                     continue
                 yield event_from_dict(data)
             except (ValueError, TypeError, AttributeError) as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gunrtc_kit import trace
+from gunrtc_kit.capture import load_any
 from gunrtc_kit.diagnose.explain import Explanation
 from gunrtc_kit.diagnose.fate import Fate
 from gunrtc_kit.diagnose.peers import Directory
@@ -211,15 +212,17 @@ class LabInquiry:
 
     @staticmethod
     def load_trace(path: str | Path) -> list[trace.Event]:
-        """The events of a saved trace (see ``open_trace`` to look at them)."""
-        return trace.load(path).events
+        """The events of a saved trace, or of a frame capture (docs/trace.md; see
+        ``open_trace`` to look at them)."""
+        return load_any(path).events
 
     @staticmethod
     def open_trace(path: str | Path) -> Replay:
-        """A saved trace as views with a time slider (``replay.show()``)."""
+        """A saved trace, or a frame capture, as views with a time slider (``replay.show()``)."""
         from gunrtc_kit.lab.views.replay import Replay
 
-        return Replay.open(path)
+        f = load_any(path)  # a trace file or a frame capture (gunrtc_kit.capture)
+        return Replay(f.events, f.meta)
 
     # ------------------------------------------------------------------ doctor
     def doctor(self, *, souls: Iterable[str] | None = None) -> Report:

@@ -32,6 +32,7 @@ ALLOWED = {
     "tap": {"errors", "core", "trace", "transport", "tap"},
     "cli": {"errors", "trace", "root", "relay", "webrtc", "tap"},
     "diagnose": {"errors", "core", "trace", "diagnose", "sea"},
+    "capture": {"errors", "core", "trace", "capture"},  # a pure reader of frame captures
 }
 NO_ASYNCIO = {"core", "dam", "sea"}
 
