@@ -25,7 +25,9 @@ function serve(gun, extra = {}, describe = (peer) => ({})) {
     exit: () => process.exit(0),
     ...extra,
   };
-  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on('close', () => process.exit(0)); // our driver is gone (closed stdin, or died): so are we
+  lines.on('line', (line) => {
     let c;
     try { c = JSON.parse(line); } catch (e) { out({ event: 'error', error: 'bad command ' + line }); return; }
     const run = commands[c.cmd];
