@@ -77,12 +77,14 @@ def gun_browser_files(interop: Path | None = None) -> dict[str, bytes]:
     return {name: (gun / name).read_bytes() for name in GUN_FILES}
 
 
-def tab_files(name: str, token: str, soul: str, room: str | None = None) -> dict[str, bytes]:
+def tab_files(
+    name: str, token: str, soul: str, room: str | None = None, peer_url: str | None = None
+) -> dict[str, bytes]:
     """Our page (``""``) and its script for one tab: the page carries its config as JSON
     (``<`` escaped, so no value can close the script element). With a ``room`` the tab links
     by WebRTC to the room's peers; without, it stays on the WebSocket."""
     # from /lab/browser/<token>/ up to /: one "../" per segment (PREFIX's and the token)
-    relay = "../" * PREFIX.count("/") + "gun"
+    relay = peer_url or "../" * PREFIX.count("/") + "gun"
     config = json.dumps(
         {"name": name, "token": token, "soul": soul, "relay": relay, "room": room, "beacon": BEACON}
     )
@@ -156,6 +158,8 @@ class BrowserTab:
         #: it joined through a proxy (jupyter-server-proxy: it runs where the notebook is
         #: viewed, which may be another machine than the kernel's, as on Binder)
         self.via_proxy = False
+        #: the Gun relay the page dials when not the Lab's (a tap's URL, say); None: the Lab's
+        self.peer_url: str | None = None
         self._joined = threading.Event()  # set when the relay first hears the tab's "?"
         self._asks: deque[list[object]] = deque()  # puts asked of the tab (see ``put``)
 
@@ -277,7 +281,12 @@ class TabNamer:
         self._unsubscribe = bus.subscribe(self._on_hi, (trace.Hi,))
 
     def new_tab(
-        self, name: str, soul: str, relay: Relay, room: str | None = None
+        self,
+        name: str,
+        soul: str,
+        relay: Relay,
+        room: str | None = None,
+        peer_url: str | None = None,
     ) -> tuple[BrowserTab, dict[str, bytes]]:
         """A tab served by ``relay`` under a new token (unguessable: it is the page's path),
         and the files to serve for it; the caller serves them, then adds the tab to
@@ -288,7 +297,8 @@ class TabNamer:
             token = secrets.token_urlsafe(12)
         prefix = f"{PREFIX}{token}/"
         tab = BrowserTab(name, token, f"http://{relay.server.host}:{relay.port}{prefix}", soul)
-        files.update(tab_files(name, token, soul, room))
+        files.update(tab_files(name, token, soul, room, peer_url))
+        tab.peer_url = peer_url
         return tab, files
 
     def _describe(self, pid: str, agent: str) -> None:
@@ -301,10 +311,23 @@ class TabNamer:
         answer carries what the tab is asked to do (``BrowserTab.put``)."""
 
         def hook(query: dict[str, str]) -> bytes | None:
-            self.reports.beacon(tab.pid, parse_report(query))
+            report = parse_report(query)
+            if tab.pid is None and tab.peer_url is not None:
+                self._joined_elsewhere(tab, report["pid"])
+            self.reports.beacon(tab.pid, report)
             return tab._take_asks() if tab.pid is not None else None
 
         return hook
+
+    def _joined_elsewhere(self, tab: BrowserTab, pid: str) -> None:
+        """A tab that dials another relay (``peer_url``) is named by the pid its first
+        report gives: the Lab's relay never hears its ``?``. Its page is ours and its path
+        unguessable, so only that page can report for it."""
+        lab = self._lab()
+        if lab is not None and pid:
+            tab.pid = pid
+            tab._joined.set()
+            lab._name(pid, tab.name, ROLE)
 
     def named(self, name: str) -> bool:
         """Whether a tab of this Lab is called ``name``."""

@@ -452,15 +452,28 @@ class Lab(LabInquiry, LabViews):
             self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
 
-    def browser(self, name: str = "tab", *, soul: str = "chat", rtc: bool = True) -> BrowserTab:
+    def browser(
+        self,
+        name: str = "tab",
+        *,
+        soul: str = "chat",
+        rtc: bool = True,
+        peer_url: str | None = None,
+    ) -> BrowserTab:
         """A page the Lab's relay serves on its own port (``/lab/browser/<token>/``) whose
         browser tab joins the mesh over a WebSocket: open the returned tab's ``url`` (a cell
         shows it as a link). The views name the tab's peer ``name``, with the role
         ``browser``, once it said ``?`` to the relay. The page shows the tab's pid, its links
         and soul ``soul``'s data live, with a box that puts; its Gun is ``window.gun``. It
         loads npm gun from ``interop/node_modules/gun`` (a ``GunError`` says what to run when
-        it is missing). See ``gunrtc_kit.lab.browser`` for what it does not do yet."""
+        it is missing). With ``peer_url`` (a ``ws://`` URL: another relay, or a tap in front
+        of one) the page still comes from the Lab's relay but its Gun dials that instead; it is
+        then named by the pid its first report gives. See ``gunrtc_kit.lab.browser``."""
         self._new_name("browser", name)
+        if peer_url is not None and not (
+            isinstance(peer_url, str) and peer_url.startswith(("ws://", "wss://"))
+        ):
+            raise GunError(f"browser(peer_url={peer_url!r}): expected a ws:// or wss:// URL")
         if not isinstance(soul, str) or not soul:
             raise GunError(f"browser(soul={soul!r}): expected a non-empty string")
         relay = self.relay
@@ -468,7 +481,7 @@ class Lab(LabInquiry, LabViews):
             raise GunError(f"browser({name!r}): the Lab's relay is stopped; start_relay_sync()")
         if self._tabs is None:
             self._tabs = TabNamer(self, self.bus)
-        tab, files = self._tabs.new_tab(name, soul, relay, self.room if rtc else None)
+        tab, files = self._tabs.new_tab(name, soul, relay, self.room if rtc else None, peer_url)
         beacon = self._tabs.beacon_for(tab)
         self.rt.call(lambda: relay.serve(tab.prefix, files, beacon), what=f"browser({name!r})")
         self._tabs.tabs[tab.token] = tab

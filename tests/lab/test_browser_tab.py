@@ -290,6 +290,38 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
     assert any({a, b} == {relay.pid, page_pid} and t == "ws" for a, b, t in edges), edges
 
 
+@needs_gun
+@pytest.mark.interop
+def test_a_tab_can_dial_another_relay_and_is_named_by_its_own_report(
+    lab: Lab, browser: Any
+) -> None:
+    """``peer_url``: the page comes from the Lab's relay, its Gun dials another relay (here
+    a second one of ours); the tab is named by the pid its first report gives."""
+    require_loopback_only()
+    from gunrtc_kit.relay import Relay
+
+    other = Relay()
+    lab.rt.run_sync(other.start())
+    try:
+        with pytest.raises(GunError, match="ws:// or wss://"):
+            lab.browser("bad", peer_url="http://x")
+        tab = lab.browser("far", peer_url=other.url, rtc=False)
+        page = browser.new_page()
+        try:
+            page.goto(tab.url)
+            page_pid = page.evaluate("() => window.gun._.opt.pid")
+            assert tab.wait_joined_sync(WAIT) == page_pid
+            assert lab.name_of(page_pid) == "far"
+            sockets = page.evaluate(
+                "() => Object.values(window.gun._.opt.peers).map(p => p.url).filter(Boolean)"
+            )
+            assert [u.split("?")[0] for u in sockets] == [other.url], sockets
+        finally:
+            page.close()
+    finally:
+        lab.rt.run_sync(other.stop())
+
+
 def test_the_mesh_view_draws_a_browser_tab_as_a_small_window(page: Any) -> None:
     """The role ``browser`` has a shape of its own (a window, not a peer's circle)."""
     h = mount(page, "mesh", MESH)

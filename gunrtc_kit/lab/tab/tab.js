@@ -7,7 +7,8 @@
   "use strict";
   var cfg = JSON.parse(document.getElementById("gk-config").textContent);
   var relay = new URL(cfg.relay, location.href);
-  relay.protocol = relay.protocol === "https:" ? "wss:" : "ws:";
+  if (relay.protocol === "https:") relay.protocol = "wss:";
+  else if (relay.protocol === "http:") relay.protocol = "ws:";
   relay.searchParams.set("tab", cfg.token);
   var opts = { peers: [relay.href], localStorage: false };
   if (cfg.room) {
