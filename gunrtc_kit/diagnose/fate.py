@@ -14,6 +14,12 @@ traced becomes a ``heard-only`` row, so what was *heard* is shown even when nobo
 saying. Causes are read from ``trace.Dropped.cause`` (typed), never from its text. Rows are
 what the flow view draws.
 
+A tap (``gunrtc_kit.tap``) says each message of a frame (``Said`` at its sender), then the frame
+(``Tapped``): the copies of a frame the tap wrote to the receiver's socket are ``untraced`` with
+the why ``TAP_DELIVERED`` (delivered to the socket; the tap cannot see whether the receiver
+handled it, and no ``Heard`` is invented), unless the receiver traces itself and says it heard
+it; copies of a frame it could not deliver are ``lost``, their why naming the tap's cause.
+
 Per message id the model keeps a ``MsgInfo``: its kind, souls, first JSON, who said it first
 (the origin), the rows of its copies, the replies naming it in ``@``, who merged it, and when
 the origin heard an answer. ``fate(mid)`` reads all of that into a ``Fate`` with a one-line
@@ -46,6 +52,7 @@ from gunrtc_kit.diagnose.fate_types import (
     QUEUED,
     REFUSED,
     SENT,
+    TAP_DELIVERED,
     UNTRACED,
     Fate,
     FateStep,
@@ -67,6 +74,7 @@ __all__ = [
     "QUEUED",
     "REFUSED",
     "SENT",
+    "TAP_DELIVERED",
     "UNTRACED",
     "Fate",
     "FateModel",
@@ -94,6 +102,7 @@ MAX_TRACED = 100_000  # peers remembered as traced (a trace file could name any 
 HOLD = 2.0  # seconds a copy heard from a peer not known yet waits for its name
 MAX_KINDS = 200  # distinct kinds listed (a remote side chooses its 'dam' values)
 MAX_MSG_BYTES = 64 * 1024  # a bigger message is kept as a preview, not whole
+MAX_FRAME_ROWS = 10_000  # rows of one tapped frame kept to be marked by its ``Tapped``
 
 
 class FateModel(RowColumns):
@@ -133,6 +142,14 @@ class FateModel(RowColumns):
         # second row for the same copy; after HOLD seconds they become rows of their own
         self._held: dict[tuple[str, str], list[tuple[trace.Event, float]]] = {}
         self._held_since: dict[tuple[str, str], float] = {}
+        # the rows of the frame a tap is saying now: its ``Said`` events come one after
+        # another from one (sender, wire), then its ``Tapped`` says whether it was delivered
+        self._frame_node = ""
+        self._frame_peer = ""
+        self._frame_seqs: list[int] = []
+        self._frame_why = ""  # why the tap did not deliver that frame (its ``Dropped``)
+        #: senders whose frames a tap read: their ``Put`` is what they sent, not a merge
+        self.tapped: set[str] = set()
         self.msgs_discarded = 0
         self.events = 0
         self._on = self._handlers()
@@ -173,7 +190,27 @@ class FateModel(RowColumns):
             trace.Ack: self._ack,
             trace.Error: self._error,
             trace.Link: lambda e, _t: self.wires.apply(e),
+            trace.Tapped: self._tapped,
         }
+
+    def _tapped(self, e: trace.Tapped, t: float) -> None:
+        """A tap forwarded (or could not forward) the frame whose messages were just said."""
+        if e.node not in self.tapped and len(self.tapped) < MAX_TRACED:
+            self.tapped.add(e.node)
+        if e.node != self._frame_node or e.peer != self._frame_peer:
+            return  # no message of this frame was said: a heartbeat, a frame not Gun JSON
+        seqs, self._frame_seqs = self._frame_seqs, []
+        self._frame_node = self._frame_peer = ""
+        why, self._frame_why = self._frame_why, ""
+        for seq in seqs:
+            i = seq - self.offset
+            if i < 0:
+                continue
+            if e.delivered and self.c_mark[i] in (SENT, QUEUED):
+                self._settle(seq, UNTRACED, TAP_DELIVERED)  # still awaits a Heard, if traced
+            elif not e.delivered and self.c_mark[i] in (SENT, QUEUED, LOST):
+                why = self.row_why.get(seq) or why or "its connection was cut first"
+                self._settle(seq, LOST, f"the tap could not deliver it: {why}")
 
     def _put(self, e: trace.Put, t: float) -> None:
         info = self.msgs.get(e.msg_id)
@@ -255,6 +292,10 @@ class FateModel(RowColumns):
         else:
             _hold(self._unres_dst, (e.node, e.peer), seq)
             _hold(self._unres_by, (mid, e.node), seq)
+        if e.node != self._frame_node or e.peer != self._frame_peer:
+            self._frame_node, self._frame_peer, self._frame_seqs = e.node, e.peer, [seq]
+        elif len(self._frame_seqs) < MAX_FRAME_ROWS:
+            self._frame_seqs.append(seq)
 
     def _await(self, key: tuple[str, str, str], seq: int) -> None:
         waiting = self._awaiting.get(key)
@@ -328,6 +369,8 @@ class FateModel(RowColumns):
 
     def _dropped(self, e: trace.Dropped, t: float, hold: bool = True) -> None:
         cause = e.cause
+        if e.node == self._frame_node and e.peer == self._frame_peer:
+            self._frame_why = _LOST_WHY.get(cause, e.reason)  # a tap's frame not delivered
         if cause.on_arrival:
             self._refused(e, t, hold)
             return

@@ -7,9 +7,10 @@ the story is read on demand (a click, ``lab.fate(id)``) and is all wording. Pure
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from gunrtc_kit.diagnose.fate_types import Fate, FateStep, Mark, MsgInfo, Row
+from gunrtc_kit.diagnose.fate_types import TAP_DELIVERED, Fate, FateStep, Mark, MsgInfo, Row
 
 if TYPE_CHECKING:  # the model calls this module; only its type is needed here
     from gunrtc_kit.diagnose.fate import FateModel
@@ -23,6 +24,7 @@ class _Copies:
     def __init__(self) -> None:
         self.steps: list[FateStep] = []
         self.heard: list[str] = []
+        self.delivered: list[str] = []  # receivers a tap delivered a copy to
         self.relayed: list[str] = []
         self.dups = 0
         self.lost = 0
@@ -36,6 +38,8 @@ class _Copies:
                 self.relayed.append(r.src)
         if r.mark in (Mark.HEARD, Mark.HEARD_ONLY, Mark.ANSWERED):
             self.heard.append(r.dst)
+        elif r.mark == Mark.UNTRACED and r.why == TAP_DELIVERED:
+            self.delivered.append(r.dst)
         self.dups += r.mark == Mark.DUP
         self.lost += r.mark == Mark.LOST
         self.steps.append(FateStep(r.t, copy_text(r, verb), r.mark.value))
@@ -58,6 +62,8 @@ def story(model: FateModel, mid: str) -> Fate:
     if copies.missing:
         steps.append(FateStep(info.t, f"{copies.missing} older copies are no longer kept", "note"))
     steps.extend(_merges_and_replies(model, info))
+    forwarded = _same_write(model, info)
+    steps.extend(_forwarded_steps(model, forwarded))
     answer = _answer(model, info, origin, steps)
     steps.sort(key=lambda s: s.t)
     heard_by = tuple(dict.fromkeys(copies.heard))
@@ -79,6 +85,7 @@ def story(model: FateModel, mid: str) -> Fate:
         acked=info.answered_at is not None and not rejected,
         never_acked=_never_acked(model, info),
         rejected=rejected,
+        forwarded_as=tuple(f.mid for f in forwarded),
     )
 
 
@@ -87,7 +94,11 @@ def _merges_and_replies(model: FateModel, info: MsgInfo) -> list[FateStep]:
     steps: list[FateStep] = []
     for t, node, nkeys, deferred in info.merged:
         extra = f", {deferred} deferred (future state)" if deferred else ""
-        steps.append(FateStep(t, f"{label(node)} merged {nkeys} key(s){extra}", "put"))
+        if node in model.tapped:  # a tap's Put: the values sent, not what a graph kept
+            text = f"{label(node)} sent {nkeys} key(s) (seen on the wire by a tap)"
+        else:
+            text = f"{label(node)} merged {nkeys} key(s){extra}"
+        steps.append(FateStep(t, text, "put"))
     for t, text, mark in info.notes:
         steps.append(FateStep(t, text, mark))
     for rid in info.replies:
@@ -134,7 +145,12 @@ def _summary(
         first += f" ({info.label})"
     if info.reply_to:
         first += f" answering #{info.reply_to}"
-    parts = [first, f"heard by {len(heard_by)} peer(s)"]
+    parts = [first]
+    if heard_by or not copies.delivered:
+        parts.append(f"heard by {len(heard_by)} peer(s)")
+    if copies.delivered:
+        to = ", ".join(dict.fromkeys(copies.delivered))
+        parts.append(f"delivered by a tap to {to} (whether handled, the tap cannot see)")
     if copies.relayed:
         parts.append(f"relayed by {', '.join(copies.relayed)}")
     if copies.dups:
@@ -163,8 +179,76 @@ def copy_text(r: Row, verb: str) -> str:
         return f"{said}; it never arrived: {r.why or 'the wire lost it'}"
     if mark == Mark.ANSWERED:
         return f"{said}; {r.dst} answered it, so it arrived ({r.dst} is not traced)"
+    if mark == Mark.UNTRACED and r.why == TAP_DELIVERED:
+        return (
+            f"{said}; delivered to {r.dst}'s socket (the tap cannot see whether {r.dst} handled it)"
+        )
     if mark == Mark.UNTRACED:
         return f"{said}; handed to the wire ({r.dst} is not traced: its arrival is not known)"
     if mark == Mark.QUEUED:
         return f"{said}; queued: the wire was not open (sent when it opens again)"
     return f"{said}; no sign it arrived (yet)"
+
+
+MAX_SAME = 20  # puts listed as carrying one write on
+
+
+def _write(put: Any) -> frozenset[tuple[str, str, str, str]]:
+    """A put's write as (soul, key, value as JSON, state) items: what stays the same when a
+    relay passes the put on under a new id."""
+    items: set[tuple[str, str, str, str]] = set()
+    if not isinstance(put, dict):
+        return frozenset()
+    for soul, node in put.items():
+        meta = node.get("_") if isinstance(node, dict) else None
+        states = meta.get(">") if isinstance(meta, dict) else None
+        if not isinstance(node, dict) or not isinstance(states, dict):
+            continue
+        for key, value in node.items():
+            if key != "_" and key in states:
+                items.add((soul, key, json.dumps(value, sort_keys=True), repr(states[key])))
+    return frozenset(items)
+
+
+def _same_write(model: FateModel, info: MsgInfo) -> list[MsgInfo]:
+    """Later puts from other senders that carry (part of) ``info``'s write under ids of
+    their own, not as answers: a Gun.js relay gives every put it forwards a new id, so only
+    the souls, keys, values and states tie the forwarded copies to the write."""
+    if info.kind != "put" or info.reply_to:
+        return []
+    want = _write(info.msg.get("put"))
+    if not want:
+        return []
+    found: list[MsgInfo] = []
+    for other in list(model.msgs.values()):
+        if (
+            other.mid == info.mid
+            or other.kind != "put"
+            or other.reply_to
+            or other.t < info.t
+            or other.origin == info.origin
+        ):
+            continue
+        got = _write(other.msg.get("put"))
+        if got and got <= want:
+            found.append(other)
+            if len(found) >= MAX_SAME:
+                break
+    return found
+
+
+def _forwarded_steps(model: FateModel, forwarded: list[MsgInfo]) -> list[FateStep]:
+    label = model.directory.label
+    steps = []
+    for other in forwarded:
+        copies = [model.row(s) for s in other.seqs if model.index(s) >= 0]
+        to = ", ".join(
+            f"{r.dst} ({'delivered to its socket' if r.why == TAP_DELIVERED else r.mark.value})"
+            for r in copies
+        )
+        text = (
+            f"{label(other.origin)} passed the same write on as put #{other.mid} (an id of its "
+            f"own, as a Gun.js relay gives each put it forwards)" + (f" to {to}" if to else "")
+        )
+        steps.append(FateStep(other.t, text, "relay"))
+    return steps

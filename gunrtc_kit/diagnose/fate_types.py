@@ -23,6 +23,7 @@ __all__ = [
     "QUEUED",
     "REFUSED",
     "SENT",
+    "TAP_DELIVERED",
     "UNTRACED",
     "Fate",
     "FateStep",
@@ -54,6 +55,11 @@ class Mark(StrEnum):
     #: the wire was not open: it waits in the sender's queue for the wire to open
     QUEUED = "queued"
 
+
+#: the why of an ``untraced`` copy a tap wrote to the receiver's socket (``trace.Tapped``)
+TAP_DELIVERED = (
+    "delivered to the receiver's socket by a tap, which cannot see whether it was handled"
+)
 
 MARKS: tuple[Mark, ...] = tuple(Mark)  # a row's mark is stored as its index here
 SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED = range(len(MARKS))
@@ -133,6 +139,9 @@ class Fate:
     acked: bool
     never_acked: bool
     rejected: str
+    #: puts that carried the same write on under ids of their own (a Gun.js relay gives each
+    #: put it forwards a new id), found by their souls, keys, values and states
+    forwarded_as: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         lines = [self.summary] + [f"  +{s.t:9.3f} s  {s.text}" for s in self.steps]

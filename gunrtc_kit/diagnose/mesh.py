@@ -16,6 +16,12 @@ message rate sampled on the events' own clock (so a replay shows the same rates)
 ``partitions()`` counts groups of peers that can reach each other over open, unpartitioned
 links. ``pulses`` lists messages crossing edges since the last ``take_pulses`` (capped).
 
+A tap's wires (``trace.Tapped``, one per frame it forwarded): their messages are counted, and
+pulse, from the ``Said`` the tap gives each message (never from a ``Heard``: a tap cannot see
+one, and none is made up); ``Tapped`` marks the wire ``tapped`` (the tap's name) and counts a
+frame it could not deliver as lost on the wire: each of its messages (those a ``Dropped`` of a
+wire cause counted already, once), or the frame itself when it held none (a heartbeat).
+
 Views read ``changed_nodes``/``changed_edges`` to send only what changed. Pure: no clock, no
 asyncio, no widgets.
 """
@@ -81,6 +87,7 @@ class EdgeState:
     jitter: float | None = None
     loss: float | None = None
     partitioned: bool = False
+    tapped: str = ""  # the tap that forwards this wire's frames (``tap:host:port``), if any
     rate: float = 0.0
     sampled: int = 0  # count at the last rate sample
 
@@ -96,6 +103,7 @@ class MeshModel:
         self.edges: dict[str, EdgeState] = {}
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
         self._said_on: dict[tuple[str, str, str], EdgeState] = {}  # see _said
+        self._tap_lost = ("", "", 0)  # (sender, wire, copies) lost since a tap's last frame
         self.changed_nodes: set[str] = set()
         self.changed_edges: set[str] = set()
         self.counted_nodes: set[str] = set()  # only counters moved (views may send less often)
@@ -191,7 +199,26 @@ class MeshModel:
             trace.Link: self._link_event,
             trace.Bye: self._bye,
             trace.RtcState: self._rtc_state,
+            trace.Tapped: self._tapped,
         }
+
+    def _tapped(self, e: trace.Tapped, n: NodeState) -> None:
+        edge = self.wire_of(e.node, e.peer, e.transport)
+        if edge is None:
+            return
+        if edge.tapped != e.tap:
+            edge.tapped = e.tap
+            self.changed_edges.add(edge.id)
+        if not e.delivered:
+            # its messages' Dropped counted those lost on the wire already (``on_wire``)
+            node, peer, counted = self._tap_lost
+            already = counted if (node, peer) == (e.node, e.peer) else 0
+            lost = max(max(e.messages, 1) - already, 0)
+            edge.lost += lost
+            n.lost += lost
+            self.counted_edges.add(edge.id)
+            self.counted_nodes.add(e.node)
+        self._tap_lost = ("", "", 0)
 
     def _heard(self, e: trace.Heard, n: NodeState) -> None:
         n.heard += 1
@@ -199,6 +226,9 @@ class MeshModel:
 
     def _dropped(self, e: trace.Dropped, n: NodeState) -> None:
         if e.cause.on_wire:
+            node, peer, counted = self._tap_lost  # a tap's frame: its Tapped counts the rest
+            same = node == e.node and peer == e.peer
+            self._tap_lost = (e.node, e.peer, counted + 1 if same else 1)
             n.lost += 1
             edge = self.wire_of(e.node, e.peer, e.transport)
             if edge is not None:

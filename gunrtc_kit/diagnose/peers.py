@@ -11,8 +11,9 @@ were a peer (that is how phantom nodes appeared), so everything goes through a `
   known yet) or ``""`` when nothing says who it is yet; callers keep such rows aside and
   ``on_resolved`` tells them when the answer arrives.
 - Entities get a stable *lane* number on first sight (the order lifelines are drawn in).
-- Names and roles (``relay``, ``peer``, ``external``, ``browser``) come from whoever made the
-  peers (the Lab) or from a saved trace's metadata; a URL's name passes to its pid once known.
+- Names and roles (``relay``, ``peer``, ``external``, ``browser``, ``tapped``) come from whoever
+  made the peers (the Lab) or from a saved trace's metadata; a URL's name passes to its pid
+  once known.
 
 Who is at the far end of a wire is learned two ways, and they are not equal:
 
@@ -135,8 +136,8 @@ class Directory:
         return self.names.get(entity) or self.names.get(self._alias.get(entity, ""), entity)
 
     def role(self, entity: str) -> str:
-        """``relay``, ``external``, ``browser`` (a Lab's browser tab), ``claim`` (an
-        unbelieved ``?`` pid) or ``peer`` (default)."""
+        """``relay``, ``external``, ``browser`` (a Lab's browser tab), ``tapped`` (a client
+        seen through a tap), ``claim`` (an unbelieved ``?`` pid) or ``peer`` (default)."""
         return self.roles.get(entity, "peer")
 
     def claims(self) -> list[Claim]:

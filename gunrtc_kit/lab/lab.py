@@ -90,6 +90,7 @@ from gunrtc_kit.lab.peers import (
     reach,
 )
 from gunrtc_kit.lab.runtime import SLACK, Runtime, get_runtime
+from gunrtc_kit.lab.tapping import LabTap, start_tap
 from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
@@ -292,6 +293,11 @@ class Lab(LabInquiry, LabViews):
         """The Lab's name for ``pid`` (``'alice'``, ``'relay'``), or the pid if it has none."""
         return self.names.get(pid, pid)
 
+    def _traces(self, entity: str) -> bool:
+        """Whether ``entity`` is this Lab's relay or one of its peers (they trace themselves)."""
+        relay = self.relay
+        return (relay is not None and entity == relay.pid) or self.names.get(entity) in self.peers
+
     def _name(self, pid: str, name: str, role: str = "peer") -> None:
         self.names[pid] = name
         # the directory is one of the views' models, which the pump reads and changes
@@ -451,6 +457,16 @@ class Lab(LabInquiry, LabViews):
         with self._hub.lock:
             self.directory.name(url, relay_name or f"relay {where}", "external")
         return self.peer(name, rtc=False, relay_url=url)
+
+    def tap(self, target: Any, *, listen: str = "127.0.0.1:0", name: str | None = None) -> LabTap:
+        """A tap (``gunrtc_kit.tap``) in front of the relay at ``target`` (a URL, a
+        ``GunJsRelay``, the Lab's own relay), listening on ``listen``: the app's clients dial
+        the returned tap's ``url`` instead, every frame passes unchanged, and the clients and
+        the relay show in every view (clients by pid, role ``tapped``; the relay as ``name``,
+        default ``relay <host:port>``). Closed with the Lab, or by ``LabTap.close()``. See
+        ``gunrtc_kit.lab.tapping`` for what reaches the views and why."""
+        self._check_open("tap()")
+        return start_tap(self, target, listen, name, self._owned.taps)
 
     def browser(
         self,

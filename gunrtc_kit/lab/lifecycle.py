@@ -17,6 +17,7 @@ from gunrtc_kit.lab.runtime import Runtime
 from gunrtc_kit.lab.views.hub import ViewHub
 from gunrtc_kit.relay import Relay
 from gunrtc_kit.root import Gun
+from gunrtc_kit.tap import Tap
 
 __all__: list[str] = []
 
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 
 class _Owned:
-    """What a Lab runs on the runtime: its peers' roots and its relay.
+    """What a Lab runs on the runtime: its peers' roots, its taps and its relay.
 
     Kept apart from the Lab (which updates it) so that a finalizer can close them without
     holding the Lab: whatever a ``weakref.finalize`` keeps for its callback stays alive, and a
@@ -35,6 +36,7 @@ class _Owned:
     def __init__(self) -> None:
         self.guns: list[Gun] = []
         self.relay: Relay | None = None
+        self.taps: list[Tap] = []  # ``lab.tap``'s taps, stopped before the relay
         self.closed = False
         # every widget the Lab made (views, snapshots, the dashboard): closed with it
         self.widgets: list[Any] = []
@@ -71,6 +73,8 @@ class _Owned:
         self.closed = True
         for gun in list(self.guns):
             await gun.close()
+        for tap in list(self.taps):
+            await tap.stop()
         if self.relay is not None:
             await self.relay.stop()
 

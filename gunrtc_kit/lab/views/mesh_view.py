@@ -97,6 +97,7 @@ class MeshView(View):
             "latency": e.latency,
             "loss": e.loss,
             "partitioned": e.partitioned,
+            "tapped": e.tapped,  # a tap forwards its frames: drawn as such
         }
 
     def stats(self) -> dict[str, int]:

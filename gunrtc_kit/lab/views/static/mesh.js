@@ -348,7 +348,7 @@ function placeHalo(st) {
 }
 
 // ---------- nodes ----------
-const ROLES = ["relay", "peer", "external", "browser"];
+const ROLES = ["relay", "peer", "external", "browser", "tapped"];
 const roleOf = (d) => (ROLES.includes(d.role) ? d.role : "peer");
 function makeShape(n, role) {
   if (n.shape) n.shape.remove();
@@ -364,6 +364,11 @@ function makeShape(n, role) {
     shape = svg("rect", { class: "gk-shape", x: -10, y: -7, width: 20, height: 14, rx: 2 });
     ring = svg("rect", { class: "gk-ring", x: -14, y: -11, width: 28, height: 22, rx: 4 });
     n.r = 10;
+  } else if (role === "tapped") {
+    // a client seen through a tap (lab.tap): a diamond, its frames read off the wire
+    shape = svg("path", { class: "gk-shape", d: "M0 -10 L10 0 L0 10 L-10 0 Z" });
+    ring = svg("path", { class: "gk-ring", d: "M0 -14 L14 0 L0 14 L-14 0 Z" });
+    n.r = 9;
   } else {
     const r = role === "external" ? 9 : 8;
     shape = svg("circle", { class: "gk-shape", r });
@@ -515,6 +520,7 @@ function edgeClass(st, d) {
   const hover = st.hover;
   let c = `gk-edge gk-t-${t} gk-s-${s}`;
   if (d.partitioned) c += " gk-partitioned";
+  if (d.tapped) c += " gk-tapped";
   if (d.id === st.selEdge) c += " gk-selected";
   if (hovering(st, "edge", d.id)) c += " gk-hover";
   if (hover && hover.type === "node" && (d.a === hover.id || d.b === hover.id)) c += " gk-adjacent";
@@ -810,6 +816,7 @@ function edgeTip(st, tip, e) {
   if (d.latency != null) tipRow(t, "latency", `${Math.round(+d.latency * 1000)} ms`);
   if (d.loss != null) tipRow(t, "loss", `${+(+d.loss * 100).toFixed(1)}%`);
   if (d.partitioned) tipRow(t, "fault", "partitioned");
+  if (d.tapped) tipRow(t, "tapped by", String(d.tapped)); // frames seen on the wire, no "heard"
 }
 function showTip(st) {
   const { hover, tip, stage } = st;
