@@ -301,6 +301,7 @@ class _Found:
         text: str,
         about: TapFindingKind | None = None,
     ) -> None:
+        """Keep one finding per (kind, client, soul, key), up to ``MAX_FINDINGS``."""
         k = (kind, str(about or ""), v.client, soul, key)
         if k in self._seen:
             return

@@ -241,15 +241,18 @@ class _Reader:
         self.copies: dict[tuple[str, str, str], list[int]] = {}  # (sender, wire, mid) -> told
 
     def name(self, entity: str) -> str:
+        """The entity's last name: an address or URL folded into the pid learned later."""
         return self.canonical.get(entity, entity)
 
     def view(self, client: str) -> ClientView:
+        """The client's view, made on first sight."""
         v = self.clients.get(client)
         if v is None:
             v = self.clients[client] = ClientView(client, self.d.label(client))
         return v
 
     def conn(self, wire: str, relay: str, client: str) -> Conn:
+        """The connection on tap wire ``wire`` (made on first sight), now the client's live one."""
         c = self.conns.get(wire)
         if c is None:
             c = self.conns[wire] = Conn(wire, client, relay)
@@ -258,6 +261,7 @@ class _Reader:
         return c
 
     def read(self, e: trace.Event) -> None:
+        """Take one event of the tap trace, in order."""
         self.d.apply(e)
         if isinstance(e, trace.Link) and e.peer.startswith(TAP_WIRE):
             c = self.conn(e.peer, self.name(e.node), self.name(e.pid))
@@ -274,6 +278,7 @@ class _Reader:
             self.acked(e)
 
     def said(self, e: trace.Said) -> None:
+        """A message a side wrote: a copy the relay told a client, or one a client said."""
         sender = self.name(e.node)
         if e.peer.startswith(TAP_WIRE):
             if sender not in self.relays:
@@ -320,11 +325,13 @@ class _Reader:
             copies[i] = _undelivered(copies[i], e)
 
     def acked(self, e: trace.Ack) -> None:
+        """A reply that reached a client: its request is answered (with ``err`` or not)."""
         client = self.name(e.node)
         if client in self.clients and e.reply_to:
             self.clients[client].acks.setdefault(e.reply_to, (e.msg_id, e.err))
 
     def finish(self, evs: list[trace.Event]) -> TapTrace:
+        """Close the connections the trace saw closing and build each client's graph."""
         for wire, t in self.closing.items():
             self.conns[wire].closed = t
         for v in self.clients.values():

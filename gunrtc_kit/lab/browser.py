@@ -35,7 +35,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from gunrtc_kit import trace
@@ -350,3 +350,38 @@ class TabNamer:
         """Stop listening (the Lab closed)."""
         self._unsubscribe()
         self.reports.close()
+
+
+class _ServingLab(_NamingLab, Protocol):
+    """What ``serve_tab`` needs of the Lab besides naming: its runtime, bus and room."""
+
+    rt: Any
+    bus: trace.TraceBus
+    room: str | None
+
+
+def serve_tab(
+    lab: _ServingLab,
+    namer: TabNamer | None,
+    name: str,
+    soul: str,
+    rtc: bool,
+    peer_url: str | None,
+) -> tuple[TabNamer, BrowserTab]:
+    """What ``Lab.browser`` does once the name is free: check the arguments, make the Lab's
+    ``TabNamer`` on first use, and serve a new tab's page on the Lab's relay."""
+    if peer_url is not None and not (
+        isinstance(peer_url, str) and peer_url.startswith(("ws://", "wss://"))
+    ):
+        raise GunError(f"browser(peer_url={peer_url!r}): expected a ws:// or wss:// URL")
+    if not isinstance(soul, str) or not soul:
+        raise GunError(f"browser(soul={soul!r}): expected a non-empty string")
+    relay = lab.relay
+    if relay is None:
+        raise GunError(f"browser({name!r}): the Lab's relay is stopped; start_relay_sync()")
+    namer = namer if namer is not None else TabNamer(lab, lab.bus)
+    tab, files = namer.new_tab(name, soul, relay, lab.room if rtc else None, peer_url)
+    beacon = namer.beacon_for(tab)
+    lab.rt.call(lambda: relay.serve(tab.prefix, files, beacon), what=f"browser({name!r})")
+    namer.tabs[tab.token] = tab
+    return namer, tab

@@ -56,10 +56,11 @@ from gunrtc_kit import trace
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab import cells
-from gunrtc_kit.lab.browser import BrowserTab, TabNamer
+from gunrtc_kit.lab.browser import BrowserTab, TabNamer, serve_tab
 from gunrtc_kit.lab.cells import OpenLabs
 from gunrtc_kit.lab.cells import _ipython_shell as _ipython_shell
 from gunrtc_kit.lab.cells import _is_cell_file as _is_cell_file
+from gunrtc_kit.lab.gunjs_client import GunJsClient
 from gunrtc_kit.lab.inquiry import LabInquiry
 from gunrtc_kit.lab.labviews import LabViews
 from gunrtc_kit.lab.lifecycle import _finish_release as _finish_release
@@ -468,6 +469,16 @@ class Lab(LabInquiry, LabViews):
         self._check_open("tap()")
         return start_tap(self, target, listen, name, self._owned.taps)
 
+    def gunjs_client(self, name: str, url: str) -> GunJsClient:
+        """A real npm Gun.js client in Node (``GunJsClient``) dialling ``url`` (a relay, or a
+        tap's ``url``), named ``name`` in the views and stopped with the Lab."""
+        self._new_name("gunjs_client", name)
+        client = GunJsClient(url, name=name).start()
+        self._owned.processes.append(client)
+        tapped = any(t.url == url for t in self._owned.taps)
+        self._name(client.pid, name, "tapped" if tapped else "external")
+        return client
+
     def browser(
         self,
         name: str = "tab",
@@ -486,21 +497,7 @@ class Lab(LabInquiry, LabViews):
         of one) the page still comes from the Lab's relay but its Gun dials that instead; it is
         then named by the pid its first report gives. See ``gunrtc_kit.lab.browser``."""
         self._new_name("browser", name)
-        if peer_url is not None and not (
-            isinstance(peer_url, str) and peer_url.startswith(("ws://", "wss://"))
-        ):
-            raise GunError(f"browser(peer_url={peer_url!r}): expected a ws:// or wss:// URL")
-        if not isinstance(soul, str) or not soul:
-            raise GunError(f"browser(soul={soul!r}): expected a non-empty string")
-        relay = self.relay
-        if relay is None:
-            raise GunError(f"browser({name!r}): the Lab's relay is stopped; start_relay_sync()")
-        if self._tabs is None:
-            self._tabs = TabNamer(self, self.bus)
-        tab, files = self._tabs.new_tab(name, soul, relay, self.room if rtc else None, peer_url)
-        beacon = self._tabs.beacon_for(tab)
-        self.rt.call(lambda: relay.serve(tab.prefix, files, beacon), what=f"browser({name!r})")
-        self._tabs.tabs[tab.token] = tab
+        self._tabs, tab = serve_tab(self, self._tabs, name, soul, rtc, peer_url)
         return tab
 
     # ------------------------------------------------------------------ WebRTC

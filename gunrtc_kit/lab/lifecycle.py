@@ -37,6 +37,7 @@ class _Owned:
         self.guns: list[Gun] = []
         self.relay: Relay | None = None
         self.taps: list[Tap] = []  # ``lab.tap``'s taps, stopped before the relay
+        self.processes: list[Any] = []  # ``lab.gunjs_client``'s clients (blocking ``stop()``)
         self.closed = False
         # every widget the Lab made (views, snapshots, the dashboard): closed with it
         self.widgets: list[Any] = []
@@ -73,6 +74,8 @@ class _Owned:
         self.closed = True
         for gun in list(self.guns):
             await gun.close()
+        for proc in list(self.processes):
+            await asyncio.get_running_loop().run_in_executor(None, proc.stop)
         for tap in list(self.taps):
             await tap.stop()
         if self.relay is not None:

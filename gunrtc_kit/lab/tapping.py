@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.peers import Directory
+from gunrtc_kit.diagnose.tapdoctor import TapExplanation, TapFinding, tap_doctor, tap_explain
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.lab.peers import reach
 from gunrtc_kit.lab.runtime import Runtime
@@ -232,12 +233,41 @@ class LabTap:
     lists the connected clients as the views name them. ``close()`` stops it (the Lab's close
     does too): every client's connection is closed, both ways."""
 
-    def __init__(self, rt: Runtime, tap: Tap, feed: _Feed, forget: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        tap: Tap,
+        feed: _Feed,
+        forget: Callable[[], None],
+        names: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
         self.rt = rt
         self.tap = tap
         self._feed = feed
         self._forget = forget
+        self._names = names or dict
         self.closed = False
+
+    def recording(self) -> list[trace.Event]:
+        """What the tap itself recorded (its own bus's bounded history, before the Lab's
+        forwarder renamed or left out anything): what ``doctor`` and ``explain`` read."""
+        return self.rt.call(lambda: list(self.tap.bus.history), what="LabTap.recording()")
+
+    def doctor(self) -> list[TapFinding]:
+        """What the recording says is wrong between the tapped clients, each finding a
+        sentence with its evidence (``gunrtc_kit.diagnose.tapdoctor``): a client that never
+        asked for a soul others hold, a put the relay never forwarded to a subscriber, a put
+        never acked, a client gone before the put, an older value. Only what the frames
+        show: when they show too little, the finding says "unknown"."""
+        return tap_doctor(self.recording(), self._names())
+
+    def explain(self, client: str, path: str) -> TapExplanation:
+        """Every value of ``soul.key`` (``path``, split at the last dot) that reached the
+        tapped ``client`` (its name or pid) or that it sent, and which one it holds by HAM."""
+        soul, dot, key = path.rpartition(".")
+        if not dot or not soul or not key:
+            raise GunError(f"explain({client!r}, {path!r}): expected 'soul.key'")
+        return tap_explain(self.recording(), client, soul, key, self._names())
 
     @property
     def url(self) -> str:
@@ -299,7 +329,9 @@ def start_tap(lab: Any, target: Any, listen: str, name: str | None, owned: list[
         lab.rt.run_sync(reach(what, url), what=what)
     if name is not None and (not isinstance(name, str) or not name):
         raise GunError(f"tap(name={name!r}): expected a non-empty string")
-    tap = Tap(url, host, port, bus=trace.TraceBus(clock=lab.bus.clock, keep=0))
+    # the tap's own bus keeps its recording as it was (bounded like the Lab's): the doctor
+    # and explain read it, before the forwarder renamed or left out anything
+    tap = Tap(url, host, port, bus=trace.TraceBus(clock=lab.bus.clock, keep=lab.bus.keep))
     relay_name = "relay" if own else (name or f"relay {urlsplit(url).netloc}")
     feed = _Feed(lab, tap, relay_name, "relay" if own else "external")
     unsubscribe = tap.bus.subscribe(feed)
@@ -312,7 +344,7 @@ def start_tap(lab: Any, target: Any, listen: str, name: str | None, owned: list[
     if own:
         feed._alias(lab.relay.pid)  # the port is known now, so is the tap's URL
     owned.append(tap)
-    return LabTap(lab.rt, tap, feed, lambda: _discard(owned, tap))
+    return LabTap(lab.rt, tap, feed, lambda: _discard(owned, tap), lambda: dict(lab.names))
 
 
 def _discard(owned: list[Tap], tap: Tap) -> None:

@@ -295,3 +295,50 @@ def test_lab_peers_behind_the_tap_are_shown_once(lab: Lab) -> None:
     assert tap._feed.passed == 0 and tap._feed.left_out > 0
     assert "alice said it to relay over ws; relay heard it" in str(lab.fate(mid))
     assert sorted(name for name, _addr in tap.clients()) == sorted([alice.pid, bob.pid])
+
+
+@pytest.mark.interop
+def test_lab_tap_doctor_finds_the_gunjs_client_that_never_asked_and_it_is_true(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Three npm Gun.js clients (``lab.gunjs_client``) behind ``lab.tap`` in front of an npm
+    Gun.js relay: alice subscribes to ``chat``, bob only to ``profile``, carol puts. The
+    tap's doctor names bob, and only bob, as never having asked for ``chat``; that is true of
+    what each client's own Gun holds. ``explain`` says what alice holds and from whom."""
+    import time
+
+    from gunrtc_kit.diagnose.tapdoctor import TapFindingKind
+    from gunrtc_kit.lab.gunjs import GunJsRelay
+
+    with GunJsRelay(data_dir=tmp_path / "radata") as relay:
+        tap = lab.tap(relay)
+        alice = lab.gunjs_client("alice", tap.url)
+        bob = lab.gunjs_client("bob", tap.url)
+        carol = lab.gunjs_client("carol", tap.url)
+        alice.subscribe_sync("chat")
+        bob.subscribe_sync("profile")  # bob's app shows another page: it never asks for chat
+        ack = carol.put_sync("chat", {"hello": "from carol"})
+        assert ack.get("err") is None, ack
+        deadline = time.monotonic() + 10
+        while alice.data("chat").get("hello") != "from carol" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alice.data("chat") == {"hello": "from carol"}
+        time.sleep(1.5)  # past the doctor's grace: a missing copy is then a finding
+        findings = tap.doctor()
+        never = [f for f in findings if f.kind is TapFindingKind.NEVER_ASKED]
+        assert [(f.client, f.soul) for f in never] == [(bob.pid, "chat")], [
+            str(f) for f in findings
+        ]
+        assert "bob never asked for soul 'chat'" in str(never[0])
+        assert not [f for f in findings if f.kind is not TapFindingKind.NEVER_ASKED], findings
+        # true against the clients themselves: bob's own Gun has no chat, alice's has it
+        assert bob.data("chat") == {}
+        assert alice.read_sync("chat") == {"hello": "from carol"}
+        why = tap.explain("alice", "chat.hello")
+        assert why.held is not None and why.held.copy.value == "from carol"
+        assert "carol" in str(why)
+        with pytest.raises(GunError, match="soul.key"):
+            tap.explain("alice", "chat")
+    assert alice.process is not None
+    lab.close()
+    assert alice.process.poll() is not None  # the Lab stopped its Gun.js clients
