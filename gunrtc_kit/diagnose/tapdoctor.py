@@ -303,7 +303,7 @@ class _Found:
     ) -> None:
         """Keep one finding per (kind, client, soul, key), up to ``MAX_FINDINGS``."""
         k = (kind, str(about or ""), v.client, soul, key)
-        if k in self._seen:
+        if k in self._seen or len(self.items) >= MAX_FINDINGS:
             return
         self._seen.add(k)
         ev = tuple(dict.fromkeys(m for m in evidence if m))
