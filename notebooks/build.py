@@ -1330,6 +1330,153 @@ close them in your browser.""",
 ]
 
 
+NOTEBOOKS["10-watch-a-real-gunjs-app.ipynb"] = [
+    (
+        "md",
+        """# Watch a real Gun.js app
+
+The meshes people debug are not ones we built: they are Gun.js apps, in browsers and in Node,
+talking to their relay. Their questions fill Gun's issue tracker: did my put arrive, who acked
+it, why does this peer not have the data, which write won. Here a **tap** sits between a real
+npm Gun.js relay and its clients: every client dials the tap instead of the relay, the tap
+forwards every frame byte for byte, unchanged, and says what passed on the Lab's trace. The
+views then show an app we did not write: two Gun.js clients in Node and one in a browser tab.
+
+What a tap can and cannot say: it sees frames. It knows a copy was *delivered to a client's
+socket*, not whether the client's Gun kept it (only the client knows that), and it says so.""",
+    ),
+    (
+        "code",
+        """import os
+import time
+
+from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.lab.gunjs import GunJsRelay
+
+ON_BINDER = bool(os.environ.get("BINDER_LAUNCH_HOST"))
+relay = GunJsRelay().start()            # npm gun's own relay, in Node
+lab = Lab()
+tap = lab.tap(relay, name="npm relay")  # the app's clients dial tap.url instead of relay.url
+lab.show()""",
+    ),
+    (
+        "code",
+        """tap""",
+    ),
+    (
+        "md",
+        """## The app's clients
+
+`alice` and `bob` are npm Gun.js clients in Node (`lab.gunjs_client`); alice's app shows the
+`chat` page (`gun.get("chat").map().on(...)`), bob's shows `profile` only. A browser tab (npm
+gun's `gun.js` in a page) shows `chat` too; its Gun dials the tap (`peer_url`). They appear in
+the mesh as amber diamonds: peers the Lab did not make, seen through the tap. (On Binder your
+browser cannot reach a socket inside the kernel's container, so the tab is left out there.)""",
+    ),
+    (
+        "code",
+        """alice = lab.gunjs_client("alice", tap.url)
+bob = lab.gunjs_client("bob", tap.url)
+alice.subscribe_sync("chat")
+bob.subscribe_sync("profile")
+tab = None
+if not ON_BINDER:
+    tab = lab.browser("tab", peer_url=tap.url, rtc=False)
+    tab.open()
+    tab.wait_joined_sync(timeout=120)
+print("clients through the tap:", [name for name, _ in tap.clients()])""",
+    ),
+    (
+        "md",
+        """## Follow one put
+
+Alice writes. The tap shows her put going to the relay, the relay's ack coming back, and the
+relay passing the write on to every client that asked for `chat`. npm Gun.js gives the copy it
+passes on a **new message id**, so fate links it to alice's put by its soul, key, value and
+state, and says so.""",
+    ),
+    (
+        "code",
+        """ack = alice.put_sync("chat", {"hello": "from alice"})
+print("alice's Gun got its ack:", ack)
+said = lab.bus.wait_for(lambda e: isinstance(e, trace.Said) and e.node == alice.pid
+                        and "hello" in ((e.msg.get("put") or {}).get("chat") or {}), 10, past=True)
+time.sleep(1.0)   # let the copies and the ack pass the tap
+put_fate = lab.fate(said.msg["#"])
+put_fate""",
+    ),
+    (
+        "md",
+        """## Why does bob not have it?
+
+`tap.doctor()` compares the tapped clients from the frames alone. Bob never asked for `chat`:
+a Gun relay pushes a put only to the peers that asked for its soul (as Gun's AXE does), so the
+relay was right not to send it. The finding names the evidence (message ids) and says what it
+could not know. `tap.explain` tells, for one client and one field, every value that reached it
+or left it, and which one it holds by HAM.""",
+    ),
+    (
+        "code",
+        """time.sleep(1.0)   # past the doctor's grace: a copy still missing is a finding, not "on its way"
+findings = tap.doctor()
+for f in findings:
+    print("-", f)
+print()
+print(tap.explain("alice", "chat.hello"))""",
+    ),
+    (
+        "md",
+        """## The recording, replayed
+
+Everything the Lab saw is saved with the names, and opens again with a time slider: a tap's
+recording can be looked at later, or by someone else.""",
+    ),
+    (
+        "code",
+        """path = lab.save_trace("tap-recording.jsonl.gz")
+replay = lab.open_trace(path)
+replay.seek(replay.duration / 2)
+replay.show()""",
+    ),
+    (
+        "code",
+        """# checks: what the text above says, held against what the cells showed
+lab.refresh()
+with lab._hub.lock:
+    roles = {lab.directory.label(p): lab.directory.role(p) for p in lab._hub.mesh.nodes}
+assert roles.get("alice") == "tapped" and roles.get("bob") == "tapped", roles
+assert roles.get("npm relay") == "external", roles
+assert not [n for n, r in roles.items() if r == "claim"], roles   # no doubted wire
+assert ack.get("err") is None
+story = str(put_fate)
+assert "delivered to" in story and put_fate.acked, story
+never = [f for f in findings if f.kind.value == "never_asked"]
+assert [(f.client, f.soul) for f in never] == [(bob.pid, "chat")], [str(f) for f in findings]
+assert bob.data("chat") == {} and alice.data("chat") == {"hello": "from alice"}  # true of them
+assert tap.explain("alice", "chat.hello").held.copy.value == "from alice"
+if tab is not None:
+    assert roles.get("tab") == "browser", roles           # a browser tab, behind the tap
+    assert not [n for n, r in roles.items() if r == "claim"], roles
+    assert put_fate.forwarded_as, story          # the relay's own copy to the tab, re-ided
+replay.seek(replay.duration)                   # the replay, at the end of the recording
+replayed = replay.fate(said.msg["#"])
+assert replayed.acked and "alice" in replayed.summary
+print("doctor:", [str(f)[:60] for f in findings])""",
+    ),
+    (
+        "md",
+        """Done: close the Lab (its tap and Gun.js clients with it) and the relay.""",
+    ),
+    (
+        "code",
+        """lab.close()
+relay.stop()
+os.remove(path)""",
+    ),
+]
+
+
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         stem = name.split("-", 1)[0]

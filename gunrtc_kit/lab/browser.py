@@ -314,7 +314,7 @@ class TabNamer:
             report = parse_report(query)
             if tab.pid is None and tab.peer_url is not None:
                 self._joined_elsewhere(tab, report["pid"])
-            self.reports.beacon(tab.pid, report)
+            self.reports.beacon(tab.pid, report, websockets=tab.peer_url is None)
             return tab._take_asks() if tab.pid is not None else None
 
         return hook

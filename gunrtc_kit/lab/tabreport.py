@@ -99,9 +99,14 @@ class TabReports:
         self._unsubscribe = bus.subscribe(self._on_bye, (trace.Bye,))
         self._wires: dict[tuple[str, str], str] = {}  # (relay pid, its wire id) -> tab pid
 
-    def beacon(self, expected_pid: str | None, report: dict[str, Any]) -> None:
+    def beacon(
+        self, expected_pid: str | None, report: dict[str, Any], websockets: bool = True
+    ) -> None:
         """Take one checked report from the tab whose pid the relay heard as
-        ``expected_pid`` (None: not heard yet, the report waits for the next beacon)."""
+        ``expected_pid`` (None: not heard yet, the report waits for the next beacon).
+        ``websockets=False`` leaves the tab's WebSocket links out: a tab that dials another
+        relay (through a tap, whose own events show that wire) would otherwise add a second
+        end the directory cannot match, and its claim would be doubted."""
         if expected_pid is None:
             return
         if report["pid"] != expected_pid:
@@ -114,7 +119,7 @@ class TabReports:
             self._describe(expected_pid, ua)
         state.ua = ua
         state.reports += 1
-        links = _links(report)
+        links = {k: v for k, v in _links(report).items() if websockets or k[0] != "ws"}
         self._changes(state, links)
         state.links = links
         rtc = report.get("rtc", {})

@@ -280,9 +280,11 @@ class LabTap:
         return self.tap.target
 
     def clients(self) -> list[tuple[str, str]]:
-        """(name, address) of each client connected now: its pid once it said it."""
+        """(name, address) of each client connected now: the Lab's name for its pid, its pid,
+        or its address until it said its pid."""
         pairs = self.rt.call(lambda: list(self.tap.pairs.values()), what="LabTap.clients()")
-        return [(p.names[CLIENT], p.address) for p in pairs]
+        names = self._names()
+        return [(names.get(p.names[CLIENT], p.names[CLIENT]), p.address) for p in pairs]
 
     def close(self) -> None:
         """Stop the tap (closing every client's connection and its relay side), bounded."""
