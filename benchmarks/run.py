@@ -18,6 +18,9 @@ the median, min, max and every sample. Both sides are driven the same way:
 - link_setup: a fresh chromium tab (``lab.browser()``) links by WebRTC with a peer already in
   the Lab's room: ours a Python Lab peer, Gun.js ``interop/gunjs_rtc_peer.js``; timed from the
   tab's Gun start to the data channel open on both sides, see ``link_setup.py``;
+- tap_latency: the latency ``gunrtc-kit tap`` adds, the same paced puts straight to a relay
+  and through the tap (with and without ``--trace``), against our relay and npm Gun.js's
+  (columns are the target), see ``tap_latency.py``;
 - mesh: ``mesh_bench.py`` and ``gunjs_mesh.js`` unchanged; memory is read by this script's
   hooks around their own memory reads, the same way for both: process RSS (kernel resident
   pages) after a full GC, before the peers are built and after they are built and settled
@@ -443,6 +446,63 @@ def bench_link_setup(cfg: Config) -> list[Result]:
     return results
 
 
+# ---------------------------------------------------------------------------- tap latency
+
+TAP_PATHS = (
+    ("direct", "straight to the relay"),
+    ("tap", "through the tap"),
+    ("tap_rec", "through the tap, recording"),
+)
+
+
+def bench_tap_latency(cfg: Config) -> list[Result]:
+    """The latency the tap adds (``tap_latency.py``): the same 1,000 puts/s from a sender to a
+    receiver, straight to a relay and through ``gunrtc-kit tap`` (without and with ``--trace``),
+    per target relay: the columns here are the TARGET (ours: our relay; Gun.js: npm gun's), not
+    who is measured, since the tap is ours in both. Each sample a fresh relay and tap."""
+    secs = {"": 10.0, "--quick": 5.0, "--tiny": 1.0}[cfg.sizes.rtc]
+    cmd = [PY, str(BENCH / "tap_latency.py"), "--repeats", str(cfg.repeats)]
+    cmd += ["--seconds", str(secs)] + (["--warmup", "0.5"] if secs < 5 else [])
+    data = last_json(cmd, timeout=120 + 12 * cfg.repeats * (secs + 4))
+    rows = Rows("tap_latency")
+    what = f"tap latency (column: the target relay), {data['rate']:.0f} puts/s for {secs:g} s"
+    extra = {"sides_are": "target relay (the tap is ours in both columns)"}
+    for path, words in TAP_PATHS:
+        for q in ("p50", "p99", "max"):
+            for side in SIDES:
+                for r in data["samples"][side][path]:
+                    rows.add(f"{what}, {words}: {q}", side, r[f"{q}_ms"], "ms", "lower", **extra)
+    for path, words in TAP_PATHS[1:]:
+        for q in ("p50", "p99"):
+            for side in SIDES:
+                for v in data["summary"][side][f"{path}_added_{q}_ms"]["samples"]:
+                    rows.add(f"{what}: {q} added {words}", side, v, "ms", "lower", **extra)
+        for side in SIDES:
+            for r in data["samples"][side][path]:
+                rows.add(
+                    f"{what}: tap CPU, {words}",
+                    side,
+                    100 * r["tap_cpu"],
+                    "% of a core",
+                    "lower",
+                    **extra,
+                )
+    for side in SIDES:
+        for r in data["samples"][side]["direct"]:
+            rows.add(
+                f"{what}: load generator CPU (direct)",
+                side,
+                100 * r["generator_cpu"],
+                "% of a core",
+                "lower",
+                **extra,
+            )
+    results = rows.results()
+    for r in results:
+        r["ratio"] = None  # the columns are two targets of one tap, not two implementations
+    return results
+
+
 # ---------------------------------------------------------------------------- mesh
 
 # Hooks around the mesh scripts' own memory reads (the scripts themselves are unchanged).
@@ -697,6 +757,7 @@ BENCHES: dict[str, Callable[[Config], list[Result]]] = {
     "capacity": bench_capacity,
     "rtc": bench_rtc,
     "link_setup": bench_link_setup,
+    "tap_latency": bench_tap_latency,
     "mesh": bench_mesh,
     "notebook": bench_notebook,
     "sea": bench_sea,
