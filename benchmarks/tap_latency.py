@@ -49,7 +49,6 @@ import json
 import math
 import os
 import random
-import socket
 import statistics
 import string
 import subprocess
@@ -68,6 +67,9 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from gunrtc_kit.lab.gunjs import GunJsRelay  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import free_port, wait_port  # noqa: E402  (run.py: the processes helpers, once)
+
 TARGETS = ("ours", "gunjs")
 PATHS = ("direct", "tap", "tap_rec")
 ALPHA = string.ascii_letters + string.digits
@@ -77,23 +79,6 @@ QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
 
 def rid(n: int = 9) -> str:
     return "".join(random.choices(ALPHA, k=n))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
 def cpu_s(pid: int) -> float:

@@ -10,10 +10,8 @@ non-subscriber holds nothing, the subscriber and the writer hold the value.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -22,27 +20,12 @@ from gunrtc_kit.diagnose.tapdoctor import TapFindingKind, tap_doctor, tap_explai
 from gunrtc_kit.diagnose.tapview import tap_clients
 from gunrtc_kit.tap import Tap
 from tests.interop.gunjs import GunJsPeer, GunJsRelay
+from tests.interop.test_tap_gunjs import first, tapped  # one way to start and wait
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.interop]
 
 WAIT = 15.0
 S = "tapdoc/shared"
-E = TypeVar("E", bound=trace.Event)
-
-
-@contextlib.asynccontextmanager
-async def tapped(relay: GunJsRelay) -> AsyncIterator[Tap]:
-    tap = await Tap(relay.ws_url).start()
-    try:
-        yield tap
-    finally:
-        await tap.stop()
-
-
-async def first(tap: Tap, kind: type[E], pred: Any = bool) -> E:
-    e = await tap.bus.until(lambda e: isinstance(e, kind) and pred(e), WAIT, past=True)
-    assert isinstance(e, kind)
-    return e
 
 
 async def held(js: GunJsPeer, soul: str) -> Any:
