@@ -39,7 +39,7 @@ import gunrtc_kit
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 
-__all__ = ["GunJsRelay", "find_interop"]
+__all__ = ["GunJsRelay", "check_install", "find_interop"]
 
 SCRIPT = "gunjs_relay.js"
 ENV_VAR = "GUNRTC_INTEROP"
@@ -57,6 +57,31 @@ def find_interop() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path(gunrtc_kit.__file__).resolve().parents[1] / "interop"
+
+
+def check_install(script: str) -> tuple[Path, str]:
+    """The ``interop/`` folder and the ``node`` executable for running ``script`` there; a
+    ``GunError`` saying what to run when the script, npm gun or node is missing."""
+    interop = find_interop()
+    where = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "the gunrtc_kit checkout"
+    if not (interop / script).is_file():
+        raise GunError(
+            f"no {script} in {interop} (from {where}): point ${ENV_VAR} at the interop/ "
+            "folder of a gunrtc_kit checkout, then run scripts/setup there, or "
+            f"`npm ci` in that folder (cd {interop} && npm ci)"
+        )
+    if not (interop / "node_modules" / "gun").is_dir():
+        raise GunError(
+            f"npm gun is not installed in {interop}: run scripts/setup, or "
+            f"`npm ci` in that folder (cd {interop} && npm ci)"
+        )
+    node = shutil.which("node")
+    if node is None:
+        raise GunError(
+            "node is not on PATH: install Node.js >= 18 with npm, then run scripts/setup "
+            f"(or `npm ci` in {interop})"
+        )
+    return interop, node
 
 
 def _free_port() -> int:
@@ -179,26 +204,7 @@ class GunJsRelay:
             raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_install(self) -> tuple[Path, str]:
-        interop = find_interop()
-        where = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "the gunrtc_kit checkout"
-        if not (interop / SCRIPT).is_file():
-            raise GunError(
-                f"no {SCRIPT} in {interop} (from {where}): point ${ENV_VAR} at the interop/ "
-                "folder of a gunrtc_kit checkout, then run scripts/setup there, or "
-                f"`npm ci` in that folder (cd {interop} && npm ci)"
-            )
-        if not (interop / "node_modules" / "gun").is_dir():
-            raise GunError(
-                f"npm gun is not installed in {interop}: run scripts/setup, or "
-                f"`npm ci` in that folder (cd {interop} && npm ci)"
-            )
-        node = shutil.which("node")
-        if node is None:
-            raise GunError(
-                "node is not on PATH: install Node.js >= 18 with npm, then run scripts/setup "
-                f"(or `npm ci` in {interop})"
-            )
-        return interop, node
+        return check_install(SCRIPT)
 
     def _launch(self, interop: Path, node: str, deadline: float) -> None:
         self._port = self._requested_port or _free_port()

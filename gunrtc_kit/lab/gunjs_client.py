@@ -26,7 +26,6 @@ import collections
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -37,7 +36,7 @@ from typing import Any
 
 from gunrtc_kit.errors import GunError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
-from gunrtc_kit.lab.gunjs import find_interop
+from gunrtc_kit.lab.gunjs import check_install
 
 __all__ = ["GunJsClient"]
 
@@ -77,13 +76,7 @@ class GunJsClient:
     def start(self) -> GunJsClient:
         """Start the Node process and wait until its Gun is ready (``pid`` set). ``GunError``
         when node or npm gun is missing or the process ends first."""
-        interop = find_interop()
-        node = shutil.which("node")
-        if node is None or not (interop / "node_modules" / "gun").is_dir():
-            raise GunError(
-                f"GunJsClient needs node and npm gun in {interop}: run scripts/setup, or "
-                f"`npm ci` there (cd {interop} && npm ci)"
-            )
+        interop, node = check_install(SCRIPT)
         self.process = subprocess.Popen(
             [node, str(interop / SCRIPT), self.url],
             cwd=str(interop),

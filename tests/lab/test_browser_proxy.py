@@ -33,7 +33,7 @@ from gunrtc_kit.lab import Lab
 from gunrtc_kit.lab.browser import jupyter_base_url
 from gunrtc_kit.relay import proxied_same_origin
 from tests.jlab import ARTIFACTS, chromium, jupyterlab
-from tests.lab.test_browser_tab import needs_gun, node_dicts
+from tests.lab.test_browser_tab import needs_gun, node_dicts, relay_took
 from tests.netns import chromium_interface, require_loopback_only, udp_blocked
 
 WAIT = 20.0
@@ -263,15 +263,7 @@ def test_a_tab_joins_through_jupyter_server_proxy(
                 page.fill("#gk-key", "fromtab")
                 page.fill("#gk-value", "hello through the proxy")
                 page.click("#gk-put button")
-                lab.bus.wait_for(
-                    lambda e: (
-                        isinstance(e, trace.Put)
-                        and e.node == relay.pid
-                        and e.values.get("chat", {}).get("fromtab") == "hello through the proxy"
-                    ),
-                    WAIT,
-                    past=True,
-                )
+                relay_took(lab, relay.pid, "fromtab", "hello through the proxy")
                 page.wait_for_function(
                     "() => document.getElementById('gk-ack').textContent === 'acked'"
                 )

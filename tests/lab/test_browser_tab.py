@@ -160,6 +160,21 @@ def test_a_missing_npm_install_says_what_to_run(
         lab.browser(name="tab")
 
 
+def relay_took(lab: Lab, relay: str, key: str, value: str) -> trace.Put:
+    """Wait for the relay ``relay`` (its pid) to take a put of ``chat.<key> = value``."""
+    put = lab.bus.wait_for(
+        lambda e: (
+            isinstance(e, trace.Put)
+            and e.node == relay
+            and e.values.get("chat", {}).get(key) == value
+        ),
+        WAIT,
+        past=True,
+    )
+    assert isinstance(put, trace.Put)
+    return put
+
+
 def node_dicts(lab: Lab) -> dict[str, dict[str, Any]]:
     """The mesh view's nodes, by label, as the front end gets them."""
     mesh = lab.mesh_view()
@@ -202,17 +217,8 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
         page.fill("#gk-key", "fromtab")
         page.fill("#gk-value", "hello from the tab")
         page.click("#gk-put button")
-        heard = lab.bus.wait_for(
-            lambda e: (
-                isinstance(e, trace.Put)
-                and e.node == relay.pid
-                and e.values.get("chat", {}).get("fromtab") == "hello from the tab"
-            ),
-            WAIT,
-            past=True,
-        )
+        heard = relay_took(lab, relay.pid, "fromtab", "hello from the tab")
         page.wait_for_function("() => document.getElementById('gk-ack').textContent === 'acked'")
-        assert isinstance(heard, trace.Put)
         said_by = [
             e
             for e in lab.bus.history
@@ -242,16 +248,7 @@ def test_a_tab_joins_the_mesh_puts_both_ways_and_is_named_in_the_views(
         # the tab), at its next report
         assert tab.wait_joined_sync(1.0) == page_pid
         tab.put("asked", "asked by the lab")
-        asked = lab.bus.wait_for(
-            lambda e: (
-                isinstance(e, trace.Put)
-                and e.node == relay.pid
-                and e.values.get("chat", {}).get("asked") == "asked by the lab"
-            ),
-            WAIT,
-            past=True,
-        )
-        assert isinstance(asked, trace.Put)
+        asked = relay_took(lab, relay.pid, "asked", "asked by the lab")
         lab.refresh()
         with lab._hub.lock:
             froms = {
