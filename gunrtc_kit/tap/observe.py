@@ -54,6 +54,7 @@ __all__ = ["CLIENT", "RELAY", "MAX_SAID", "Pair", "parse", "put_event"]
 CLIENT = "client"
 RELAY = "relay"
 MAX_SAID = 10_000  # message ids kept per side and pair, to know an answer when it comes
+MAX_OWNERS = 10_000  # pids a tap keeps the owner of (a target could say a new one each time)
 TRANSPORT = "ws"
 _JSON_SPACE = " \t\n\r"
 
@@ -176,11 +177,17 @@ class Pair:
         that names a pid the tap already knows as someone else's (the relay's for a client,
         a live client's, a client's for a relay) is not believed: the side keeps its address
         name and an ``Error`` says what it claimed, so no view shows its frames as another's.
+        Past ``MAX_OWNERS`` known pids (a client's is forgotten when it leaves, a relay's is
+        kept) a new one is not believed either, so a target that says a new pid on every
+        connection cannot grow the tap without bound.
         """
         if self.pids[side] or not pid:
             return
         self.pids[side] = pid
         mine = (side, self.address if side == CLIENT else self.target)
+        if pid not in self.owners and len(self.owners) >= MAX_OWNERS:
+            self.error(side, f"said pid {pid!r}; the tap knows {MAX_OWNERS} pids: not believed")
+            return
         owner = self.owners.setdefault(pid, mine)
         if owner != mine and not (side == RELAY and owner[0] == RELAY):
             who = f"the {owner[0]} {owner[1]}"

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gunrtc_kit import trace
 from gunrtc_kit.diagnose.fate import FateModel
 from gunrtc_kit.diagnose.fate_types import Mark
+from gunrtc_kit.tap import observe
 from gunrtc_kit.tap.observe import CLIENT, RELAY, Pair, parse
 from gunrtc_kit.tap.record import MSG_BYTES, Recorder
 
@@ -167,3 +170,20 @@ def test_a_client_claiming_the_relays_pid_is_not_believed() -> None:
     )
     honest.closed()
     assert "C" not in owners and "R" in owners
+
+
+def test_the_pids_a_tap_remembers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target that says a new pid on every connection: past ``MAX_OWNERS`` the tap
+    believes no new one (an ``Error`` says so) and remembers no more."""
+    monkeypatch.setattr(observe, "MAX_OWNERS", 3)
+    bus = trace.TraceBus()
+    owners: dict[str, tuple[str, str]] = {}
+    names = []
+    for i in range(5):
+        p = Pair(bus, "tap:t", f"127.0.0.1:{i}", "ws://t/gun", "ws://r/gun", owners)
+        p.opened()
+        feed(p, RELAY, f'{{"#":"h{i}","dam":"?","pid":"R{i}"}}')
+        names.append(p.names[RELAY])
+    assert names == ["R0", "R1", "R2", "ws://r/gun", "ws://r/gun"]
+    assert len(owners) == 3
+    assert sum("the tap knows 3 pids" in e.error for e in bus.events(trace.Error)) == 2
