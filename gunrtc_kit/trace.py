@@ -51,6 +51,7 @@ __all__ = [
     "Error",
     "Event",
     "Heard",
+    "Held",
     "Hi",
     "CandidateInfo",
     "ChannelInfo",
@@ -59,6 +60,8 @@ __all__ = [
     "PairInfo",
     "Put",
     "RtcSignal",
+    "ReleaseAction",
+    "Released",
     "RtcState",
     "Said",
     "Tapped",
@@ -150,6 +153,10 @@ class DropCause(StrEnum):
     RTC_LIMIT = "rtc_limit"
     #: a frame over its wire's size limit (a data channel's, a websocket's): never sent
     FRAME_TOO_BIG = "frame_too_big"
+    #: a frame held on a memory wire (step mode) that the user chose to drop
+    BY_HAND = "by_hand"
+    #: a frame that would have been held on a memory wire, but the hold was full
+    HOLD_FULL = "hold_full"
     #: read from a trace written before causes were typed
     UNKNOWN = "unknown"
 
@@ -172,7 +179,15 @@ class DropCause(StrEnum):
         return self in _ARRIVAL_CAUSES
 
 
-_WIRE_CAUSES = frozenset({DropCause.PARTITIONED, DropCause.LOSS, DropCause.WIRE_CLOSED})
+_WIRE_CAUSES = frozenset(
+    {
+        DropCause.PARTITIONED,
+        DropCause.LOSS,
+        DropCause.WIRE_CLOSED,
+        DropCause.BY_HAND,
+        DropCause.HOLD_FULL,
+    }
+)
 _NEVER_ARRIVED = _WIRE_CAUSES | {
     DropCause.PEER_LEFT,
     DropCause.QUEUE_FULL,
@@ -305,6 +320,51 @@ class Link(Event):
     kind: ClassVar[str] = "link"
 
 
+class ReleaseAction(StrEnum):
+    """What became of a held frame (``Released.action``)."""
+
+    #: handed to the far end's mesh (which then says ``heard``, or drops it as a duplicate)
+    DELIVERED = "delivered"
+    #: thrown away by hand: the far end never sees it (the sender also says ``dropped``)
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class Held(Event):
+    """A frame ``node`` wrote on its memory wire ``peer`` waits, held, instead of arriving at
+    ``to`` (step mode: ``Lab.hold``).
+
+    Why an event of its own: a held frame is said (``Said``) but neither heard nor dropped,
+    and stays so until the user chooses; without this event a view would take it for lost.
+    ``frame`` is the Lab's name for it (``f1``, ``f2``...: what ``Lab.deliver`` takes),
+    ``msg_ids`` the ``#`` of each message in it, ``msgs`` the messages themselves (a fork
+    holds them again), ``wire`` the wire's tag, ``copy_of`` the frame it duplicates, if any.
+    """
+
+    to: str = ""
+    frame: str = ""
+    msg_ids: list[str] = field(default_factory=list)
+    msgs: list[Message] = field(default_factory=list)
+    wire: str = ""
+    size: int = 0
+    copy_of: str = ""
+    kind: ClassVar[str] = "held"
+
+
+@dataclass(frozen=True, slots=True)
+class Released(Event):
+    """A held frame left the hold: ``action`` says how (delivered or dropped by hand).
+
+    Emitted on the sender's bus before the far end handles a delivered frame, so the far
+    end's ``heard`` (or ``dropped`` as a duplicate) follows it in the trace."""
+
+    to: str = ""
+    frame: str = ""
+    action: ReleaseAction = ReleaseAction.DELIVERED
+    wire: str = ""
+    kind: ClassVar[str] = "released"
+
+
 @dataclass(frozen=True, slots=True)
 class Tapped(Event):
     """A tap forwarded one frame that ``node`` wrote on its wire ``peer`` to ``to``, the far end.
@@ -429,6 +489,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Link,
         LinkStats,
         Tapped,
+        Held,
+        Released,
     )
 }
 
@@ -502,6 +564,9 @@ def _kept(event: Event) -> Event:
             msg = summarize(event.msg)
             msg["~"] = event.size or HISTORY_MSG_CHARS + over
             return dataclasses.replace(event, msg=msg)
+    elif isinstance(event, Held):
+        if event.size > HISTORY_MSG_CHARS or _size_over(event.msgs, HISTORY_MSG_CHARS):
+            return dataclasses.replace(event, msgs=[summarize(m) for m in event.msgs])
     elif isinstance(event, Put):
         if _size_over(event.values, HISTORY_MSG_CHARS):
             return dataclasses.replace(event, values=summarize(event.values))
@@ -763,6 +828,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if cls is Dropped:
         # a trace written before causes were typed has none: say so rather than guess from text
         fields["cause"] = DropCause(fields.get("cause") or DropCause.UNKNOWN)
+    elif cls is Released:
+        fields["action"] = ReleaseAction(fields.get("action") or ReleaseAction.DELIVERED)
     return cls(**fields)
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,6 +86,7 @@ class Mesh:
     # one per peer of a scaling run (thousands): attributes in slots, not a dict each
     __slots__ = (
         "pid",
+        "rng",
         "clock_ms",
         "bus",
         "dup",
@@ -118,12 +120,16 @@ class Mesh:
         pack: int = codec.PACK,
         queue_limit: int = 1000,
         queue_chars: int = QUEUE_CHARS,
+        rng: random.Random | None = None,
     ) -> None:
         if max_frame <= 0:
             raise ValueError(f"max_frame={max_frame!r}, expected an int > 0")
         if pack <= 0:
             raise ValueError(f"pack={pack!r}, expected an int > 0")
-        self.pid = pid or random_id(9)
+        #: draws message ids, peer ids and the pid (None: the process's shared generator; a
+        #: seeded one makes them repeatable, as ``Lab(seed=N)`` asks)
+        self.rng = rng
+        self.pid = pid or random_id(9, rng)
         self.clock_ms = clock_ms
         self.bus = bus or trace.TraceBus()
         self.dup = dup if dup is not None else Dup(clock_ms)  # an empty Dup is falsy
@@ -210,7 +216,7 @@ class Mesh:
         """Handle one parsed message from ``peer``."""
         mid = msg.get("#")
         if not isinstance(mid, str) or not mid:
-            mid = msg["#"] = random_id(9)
+            mid = msg["#"] = random_id(9, self.rng)
         if self.dup.check(mid) is not None:
             self.duplicates += 1
             self.report.dropped(peer, mid, trace.DropCause.DUPLICATE, "duplicate")
@@ -305,7 +311,7 @@ class Mesh:
         to is noted in its dedup entry, so that a reply is accepted only from them."""
         mid = msg.get("#")
         if not isinstance(mid, str) or not mid:
-            mid = msg["#"] = random_id(9)
+            mid = msg["#"] = random_id(9, self.rng)
         self.dup.track(mid)
         ack = msg.get("@")
         via: MeshPeer | None = None
@@ -445,7 +451,7 @@ class Mesh:
         yet, which get one here); the queue drains."""
         ask_pid = not peer.id if greet is None else greet
         if not peer.id:
-            peer.id = random_id(9)
+            peer.id = random_id(9, self.rng)
         peer.queue_limit = self.queue_limit
         self.peers[peer.id] = peer
         first = peer.met is None

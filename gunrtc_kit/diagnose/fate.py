@@ -47,6 +47,7 @@ from gunrtc_kit.diagnose.fate_types import (
     DUP,
     HEARD,
     HEARD_ONLY,
+    HELD,
     LOST,
     MARKS,
     QUEUED,
@@ -69,6 +70,7 @@ __all__ = [
     "DUP",
     "HEARD",
     "HEARD_ONLY",
+    "HELD",
     "LOST",
     "MARKS",
     "QUEUED",
@@ -85,7 +87,7 @@ __all__ = [
 ]
 
 
-_OPEN = frozenset({SENT, UNTRACED, QUEUED})  # marks a later event may still settle
+_OPEN = frozenset({SENT, UNTRACED, QUEUED, HELD})  # marks a later event may still settle
 _LOST_WHY = {
     trace.DropCause.PARTITIONED: "the wire's partition dropped it",
     trace.DropCause.LOSS: "the wire's loss dropped it",
@@ -93,6 +95,8 @@ _LOST_WHY = {
     trace.DropCause.PEER_LEFT: "the peer had left the mesh",
     trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
     trace.DropCause.FRAME_TOO_BIG: "the frame was over the wire's size limit",
+    trace.DropCause.BY_HAND: "dropped by hand while held (step mode)",
+    trace.DropCause.HOLD_FULL: "the hold was full (step mode), so it was dropped",
 }
 
 ACK_TIMEOUT = opts.ACK_TIMEOUT  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
@@ -191,7 +195,46 @@ class FateModel(RowColumns):
             trace.Error: self._error,
             trace.Link: lambda e, _t: self.wires.apply(e),
             trace.Tapped: self._tapped,
+            trace.Held: self._held_frame,
         }
+
+    def _held_frame(self, e: trace.Held, t: float) -> None:
+        """A frame ``e.node`` said waits on its wire (step mode): its copies are in flight,
+        ``held``, until a later ``heard``/``dropped`` settles them. A duplicate (``copy_of``)
+        is a copy of its own: one more row per message, held."""
+        d = self.directory
+        dst = d.resolve(e.node, e.peer)
+        if not dst:
+            return
+        tag = e.wire or self.wires.tag(e.node, e.peer)
+        for mid, msg in zip(e.msg_ids, e.msgs, strict=False):
+            if e.copy_of:
+                info = self.msgs.get(mid)
+                if info is None:
+                    continue
+                copy = self._row(t, d.lane(e.node), d.lane(dst), info, HELD, "memory", tag)
+                self.row_why[copy] = f"as frame {e.frame}, a copy of {e.copy_of}"
+                self._await((mid, e.node, dst), copy)
+                continue
+            found = self._peek((mid, e.node, dst), tag)
+            if found is not None:
+                self._settle(found, HELD, f"as frame {e.frame}")
+            elif mid and msg:
+                self._said(
+                    trace.Said(e.t, e.node, e.peer, msg=msg, transport="memory", size=e.size), t
+                )
+
+    def _peek(self, key: tuple[str, str, str], tag: str) -> int | None:
+        """The newest copy still waiting under ``key`` on the wire ``tag`` (left waiting)."""
+        waiting = self._awaiting.get(key)
+        if waiting is None:
+            return None
+        seqs = [waiting] if isinstance(waiting, int) else waiting
+        off = self.offset
+        for s in reversed(seqs):
+            if s >= off and self.c_mark[s - off] in (SENT, QUEUED) and self.c_tag[s - off] == tag:
+                return s
+        return None
 
     def _tapped(self, e: trace.Tapped, t: float) -> None:
         """A tap forwarded (or could not forward) the frame whose messages were just said."""

@@ -185,6 +185,9 @@ def copy_text(r: Row, verb: str) -> str:
         )
     if mark == Mark.UNTRACED:
         return f"{said}; handed to the wire ({r.dst} is not traced: its arrival is not known)"
+    if mark == Mark.HELD:
+        at = f" {r.why}" if r.why else ""
+        return f"{said}; held on the wire{at} (step mode): in flight until delivered or dropped"
     if mark == Mark.QUEUED:
         return f"{said}; queued: the wire was not open (sent when it opens again)"
     return f"{said}; no sign it arrived (yet)"

@@ -54,6 +54,8 @@ class Mark(StrEnum):
     ANSWERED = "answered"
     #: the wire was not open: it waits in the sender's queue for the wire to open
     QUEUED = "queued"
+    #: held on a memory wire (step mode): in flight until someone delivers or drops it
+    HELD = "held"
 
 
 #: the why of an ``untraced`` copy a tap wrote to the receiver's socket (``trace.Tapped``)
@@ -62,7 +64,7 @@ TAP_DELIVERED = (
 )
 
 MARKS: tuple[Mark, ...] = tuple(Mark)  # a row's mark is stored as its index here
-SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED = range(len(MARKS))
+SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED, HELD = range(len(MARKS))
 
 
 @dataclass(slots=True)

@@ -71,6 +71,7 @@ from gunrtc_kit.lab.lifecycle import log as log
 from gunrtc_kit.lab.links import (
     MemoryLink,
     SignalingSteps,
+    Wiring,
     cut_rtc,
     link_rtc,
     memory_link,
@@ -90,7 +91,9 @@ from gunrtc_kit.lab.peers import (
     make_gun,
     reach,
 )
+from gunrtc_kit.lab.relaying import LabRelay
 from gunrtc_kit.lab.runtime import SLACK, Runtime, get_runtime
+from gunrtc_kit.lab.steps import LabClock, LabSteps, seeded
 from gunrtc_kit.lab.tapping import LabTap, start_tap
 from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.hub import ViewHub
@@ -122,7 +125,7 @@ _labs_lock = _labs.lock
 _open_labs = _labs.labs
 
 
-class Lab(LabInquiry, LabViews):
+class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
     """A relay on 127.0.0.1 and named peers, all on one runtime, all traced on one bus.
 
     ``Lab(relay=False)`` makes no relay (in-memory peers need none). ``close()`` (or ``with
@@ -143,18 +146,26 @@ class Lab(LabInquiry, LabViews):
     page open in the user's browser can reach 127.0.0.1, and a browser sends its page's
     ``Origin``, so this keeps them from reading or writing the notebook's relay. Pass the
     origins to let in (``["http://localhost:8888"]``), or None for any, as Gun.js does.
+
+    ``Lab(relay="memory")`` makes the relay a memory peer (named ``relay``) that ``peer()``
+    joins by memory wires, so step mode (``hold()``) holds every frame. ``Lab(seed=N)``
+    makes the Lab repeatable: the same cells give the same trace, event for event (see
+    ``steps.py``: what is seeded, and the ``LabClock`` memory peers read).
     """
 
     def __init__(
         self,
         *,
-        relay: bool = True,
+        relay: bool | str = True,
         room: str | None = "lab",
         runtime: Runtime | None = None,
         store: str | None = None,
         keep: int = 50_000,
         allowed_origins: Iterable[str] | None = (),
+        seed: int | str | None = None,
     ) -> None:
+        if relay not in (True, False, "memory"):
+            raise GunError(f"relay={relay!r}: expected True, False or 'memory'")
         if isinstance(allowed_origins, str):
             raise GunError(
                 f"allowed_origins={allowed_origins!r}: expected a list of origins such as "
@@ -173,6 +184,11 @@ class Lab(LabInquiry, LabViews):
         self.views = ViewCache(self._owned.keep)
         self._store = store
         self._tabs: TabNamer | None = None  # made by the first browser()
+        self.seed = seed
+        #: the wall clock of memory peers in a seeded Lab (None: the machine's)
+        self.clock: LabClock | None = LabClock() if seed is not None else None
+        self._wiring = Wiring(seed)  # the memory wires, their hold (step mode), their tags
+        self._memory_relay: LabPeer | None = None
         self._closed = False
         self._cell: tuple[str, int] | None = None
         self._forget_closer = self.rt.on_close(self._aclose)
@@ -188,7 +204,9 @@ class Lab(LabInquiry, LabViews):
             cell = None
         if cell is not None:
             self._claim_cell(*cell)
-        if relay:
+        if relay == "memory":
+            self._memory_relay = self._memory_gun("relay", 0.0, role="relay")
+        elif relay:
             self.start_relay_sync()
 
     def _claim_cell(self, cell: str, execution: int) -> list[Lab]:
@@ -210,6 +228,8 @@ class Lab(LabInquiry, LabViews):
     def _check_open(self, action: str) -> None:
         if self.closed:
             raise GunError(f"{action}: this Lab is closed; make a new Lab()")
+        if self.clock is not None:
+            self.clock.tick()  # each action from a cell moves a seeded Lab's clock on 1 ms
 
     def _peer(self, action: str, p: LabPeer | str) -> LabPeer:
         """``p`` as one of this Lab's peers: a ``LabPeer`` of this Lab, or a peer's name. An
@@ -322,53 +342,6 @@ class Lab(LabInquiry, LabViews):
         real networks."""
         return WebRTCOptions(ice_servers=[], room=room, host_addresses=["127.0.0.1"])
 
-    # ------------------------------------------------------------------ relay
-    async def _start_relay(self) -> Relay:
-        relay = Relay(bus=self.bus, store=self._store, allowed_origins=self.allowed_origins)
-        await relay.start()
-        return relay
-
-    async def start_relay(self) -> Relay:
-        """Start the Lab's relay on 127.0.0.1 (a free port) if it is not running; returns it.
-        Peers made before keep their links; new peers dial it."""
-        self._check_open("start_relay()")
-        if self.relay is None:
-            self.relay = await self.rt.run(self._start_relay(), what="start_relay()")
-            self._name_relay(self.relay)
-        return self.relay
-
-    def start_relay_sync(self) -> Relay:
-        """Blocking twin of ``start_relay`` (what ``Lab()`` calls; usable in plain cells)."""
-        self._check_open("start_relay_sync()")
-        if self.relay is not None:
-            return self.relay
-        self.relay = self._run(self._start_relay(), what="start_relay_sync()")
-        self._name_relay(self.relay)
-        return self.relay
-
-    def stop_relay_sync(self) -> None:
-        """Fault: the relay goes away (peers linked by WebRTC keep syncing). Blocking twin of
-        ``stop_relay``."""
-        self._check_open("stop_relay_sync()")
-        if self.relay is not None:
-            self._run(self.relay.stop(), what="stop_relay_sync()")
-            self.relay = None
-
-    async def stop_relay(self) -> None:
-        """Fault: the relay goes away (peers linked by WebRTC keep syncing)."""
-        self._check_open("stop_relay()")
-        if self.relay is not None:
-            await self.rt.run(self.relay.stop(), what="stop_relay()")
-            self.relay = None
-
-    @property
-    def url(self) -> str:
-        """The relay's ``ws://127.0.0.1:<port>/gun`` URL (for ``Gun(peers=[...])`` or Gun.js)."""
-        self._check_open("url")
-        if self.relay is None:
-            raise GunError("the Lab's relay is stopped")
-        return self.relay.url
-
     # ------------------------------------------------------------------ peers
     def _new_name(self, action: str, name: str) -> None:
         self._check_open(f"{action}({name!r})")
@@ -400,6 +373,11 @@ class Lab(LabInquiry, LabViews):
         events either (so no node in the views)."""
         self._new_name("peer", name)
         _check_skew(clock_skew)
+        if self._memory_relay is not None and relay_url is None:
+            use = self.room if room is True else (None if room is False else room)
+            p = self._memory_gun(name, clock_skew, rtc=self.rtc_options(use) if rtc else None)
+            self.link_memory(self._memory_relay, p)
+            return p
         url = relay_url or (self.relay.url if self.relay is not None else None)
         use_room = self.room if room is True else (None if room is False else room)
         options = self.rtc_options(use_room) if rtc else None
@@ -416,17 +394,28 @@ class Lab(LabInquiry, LabViews):
         (``clock_skew`` as for ``peer``)."""
         self._new_name("memory_peer", name)
         _check_skew(clock_skew)
-        gun = self._run(
-            make_gun(self.bus, name, [], None, clock_skew), what=f"memory_peer({name!r})"
-        )
-        return self._add_peer(name, gun, clock_skew)
+        return self._memory_gun(name, clock_skew)
 
-    def _add_peer(self, name: str, gun: Gun, clock_skew: float) -> LabPeer:
+    def _memory_gun(
+        self, name: str, skew: float, *, rtc: WebRTCOptions | None = None, role: str = "peer"
+    ) -> LabPeer:
+        """A peer with no relay: in a seeded Lab it reads the Lab's clock and draws its pid
+        and ids from a generator seeded by its name; the memory relay acks as a relay does."""
+        relay = {"super_peer": True, "acks": True} if role == "relay" else {}
+        gun = self._run(
+            make_gun(
+                self.bus, name, [], rtc, skew, wall=self.clock, rng=seeded(self.seed, name), **relay
+            ),
+            what=f"memory_peer({name!r})",
+        )
+        return self._add_peer(name, gun, skew, role)
+
+    def _add_peer(self, name: str, gun: Gun, clock_skew: float, role: str = "peer") -> LabPeer:
         """Keep a started peer: closed with the Lab, named in the views, given its tab."""
         self._owned.guns.append(gun)
         p = self.peers[name] = LabPeer(self, name, gun)
         p.clock_skew = float(clock_skew)
-        self._name(gun.pid, name)
+        self._name(gun.pid, name, role)
         self._new_peer_view(p)
         return p
 
@@ -444,7 +433,9 @@ class Lab(LabInquiry, LabViews):
         relay and no network; a peer can have memory links and WebRTC links at once. Peers
         are ``LabPeer``s or their names (as for every two-peer action)."""
         label, a, b = self._pair("link_memory", a, b)
-        return memory_link(self, label, a, b, latency, jitter, loss)
+        link = memory_link(self, label, a, b, latency, jitter, loss, wiring=self._wiring)
+        self._settle(label)
+        return link
 
     def attach(self, name: str, url: str, *, relay_name: str | None = None) -> LabPeer:
         """A peer connected to an outside Gun relay (e.g. a Gun.js one) by URL. The views

@@ -10,15 +10,47 @@ from __future__ import annotations
 
 import asyncio
 import html
+import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from gunrtc_kit.errors import GunError, WebRTCError
 from gunrtc_kit.lab.peers import LabLike, LabPeer
 from gunrtc_kit.lab.runtime import SLACK, call_in_loop
+from gunrtc_kit.transport.hold import Hold
 from gunrtc_kit.transport.memory import MemoryWire, connect_memory
 
-__all__ = ["MemoryLink", "SignalingSteps", "cut_rtc", "link_rtc", "memory_link", "wait_rtc"]
+__all__ = [
+    "MemoryLink",
+    "SignalingSteps",
+    "Wiring",
+    "cut_rtc",
+    "link_rtc",
+    "memory_link",
+    "wait_rtc",
+]
+
+
+class Wiring:
+    """What a Lab's memory wires share: the step-mode ``hold``, whether new wires start held,
+    their tags (``m1``, ``m2``... counted per Lab), the seed their loss and jitter draw from,
+    and the list of every wire made (what ``hold()`` holds)."""
+
+    def __init__(self, seed: int | str | None) -> None:
+        self.seed = seed
+        self.hold = Hold()
+        self.holding = False
+        self.wires: list[MemoryWire] = []
+        self._count = 0
+
+    def next_wire(self) -> tuple[str | None, random.Random | None, Hold, bool]:
+        """(tag, rng, hold, held) for the next wire: a Lab-counted tag and a seeded
+        generator when the Lab has a seed (else the process's), held if holding."""
+        self._count += 1
+        if self.seed is None:
+            return None, None, self.hold, self.holding
+        tag = f"m{self._count}"
+        return tag, random.Random(f"{self.seed}/wire/{tag}"), self.hold, self.holding
 
 
 class MemoryLink:
@@ -88,6 +120,43 @@ class MemoryLink:
 
         self._on_owner("set()", go)
 
+    def hold(self) -> None:
+        """Step mode on this link only: its frames wait, both ways, until delivered by hand
+        (``lab.pending()``, ``lab.deliver``...); other links keep flowing."""
+
+        def go() -> None:
+            if self.closed:
+                raise GunError(f"MemoryLink {self._title} is cut; make a new one with link_memory")
+            if self.wires[0].hold is None:
+                raise GunError(f"MemoryLink {self._title} was not made by a Lab: nothing holds it")
+            for w in self.wires:
+                w.held = True
+
+        self._on_owner("hold()", go)
+
+    def release(self) -> int:
+        """Stop holding this link and deliver what waits on it, oldest first; returns how
+        many frames went."""
+
+        def go() -> None:
+            hold = self.wires[0].hold
+            for w in self.wires:
+                w.held = False
+            if hold is None:
+                return
+            for f in [f for f in hold.frames.values() if f.wire in self.wires]:
+                hold.deliver(f.name)
+                sent.append(f.name)
+
+        sent: list[str] = []
+        self._on_owner("release()", go)
+        return len(sent)
+
+    @property
+    def held(self) -> bool:
+        """True while this link's frames wait to be delivered by hand."""
+        return any(w.held for w in self.wires)
+
     @property
     def latency(self) -> float:
         """Seconds each frame takes to arrive."""
@@ -134,7 +203,7 @@ class MemoryLink:
     def _state(self) -> str:
         if self.closed:
             return "cut"
-        return "partitioned" if self.partitioned else "open"
+        return "partitioned" if self.partitioned else "held" if self.held else "open"
 
     def __repr__(self) -> str:
         return (
@@ -311,11 +380,24 @@ class SignalingSteps:
 
 
 def memory_link(
-    lab: LabLike, label: str, a: LabPeer, b: LabPeer, latency: float, jitter: float, loss: float
+    lab: LabLike,
+    label: str,
+    a: LabPeer,
+    b: LabPeer,
+    latency: float,
+    jitter: float,
+    loss: float,
+    *,
+    wiring: Wiring | None = None,
 ) -> MemoryLink:
     """Join ``a`` and ``b`` by an in-memory wire with these faults (on the runtime thread,
-    the meshes' owner); returns the ``MemoryLink`` that changes them later."""
+    the meshes' owner); returns the ``MemoryLink`` that changes them later. ``wiring`` (the
+    Lab's) names the wire, seeds it, and holds it in step mode."""
     wires: list[MemoryWire] = []
+    tag = rng = hold = None
+    held = False
+    if wiring is not None:
+        tag, rng, hold, held = wiring.next_wire()
 
     async def go() -> None:
         connect_memory(
@@ -325,7 +407,13 @@ def memory_link(
             jitter=jitter,
             loss=loss,
             on_wire=lambda x, y: wires.extend([x, y]),
+            tag=tag,
+            rng=rng,
+            hold=hold,
+            held=held,
         )
+        if wiring is not None:
+            wiring.wires.extend(wires)
 
     lab.rt.run_sync(go(), 60.0, what=label)
     return MemoryLink(wires[0], wires[1], lab=lab, ends=(a.name, b.name))

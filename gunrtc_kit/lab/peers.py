@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import random
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -67,6 +68,14 @@ class LabLike(Protocol):
         ...
 
     def _check_open(self, action: str) -> None: ...
+
+    def _settle(self, action: str) -> None:
+        """Wait until the Lab's memory wires have gone quiet after ``action``."""
+        ...
+
+    def _holds(self, peer: LabPeer) -> bool:
+        """Whether some wire of ``peer`` is held (step mode): nothing comes back by itself."""
+        ...
 
 
 T = TypeVar("T")
@@ -241,12 +250,24 @@ class LabPeer:
         result = self.lab.rt.call(
             lambda: _chain(self.gun, keys).put(data), what=f"{self.name}.put({path!r})"
         )
+        self.lab._settle(f"{self.name}.put({path!r})")
         return str(result.id)
+
+    def _no_wait_when_held(self, action: str) -> None:
+        """A wait for a reply on a held wire would wait for the user, who waits for the cell:
+        refuse it at once, and say what to do instead."""
+        if self.lab._holds(self):
+            raise GunError(
+                f"{self.name}.{action}: {self.name}'s wires are held (step mode), so no reply "
+                "can come back until you deliver it: use put(), then lab.step() or "
+                "lab.deliver(...), and lab.fate(id) to see the ack"
+            )
 
     async def put_acked(self, path: KeyPath, data: Any) -> dict[str, Any]:
         """Write ``data`` at ``path`` and wait for the first ack (a relay with a store acks;
         plain peers do not, so this raises ``TimeoutError`` after Gun's ack timeout)."""
         self._check("put_acked")
+        self._no_wait_when_held("put_acked()")
         keys = _keys(path)
 
         async def go() -> dict[str, Any]:
@@ -260,6 +281,7 @@ class LabPeer:
         """Blocking twin of ``put_acked`` (for plain cells and scripts, where there is no
         ``await``): blocks this thread only, the peers go on."""
         self._check("put_acked_sync")
+        self._no_wait_when_held("put_acked_sync()")
         keys = _keys(path)
 
         async def go() -> dict[str, Any]:
@@ -320,6 +342,7 @@ class LabPeer:
             self.gun.mesh.say(msg, target)
 
         self.lab.rt.call(go, what=f"{self.name}.say()")
+        self.lab._settle(f"{self.name}.say()")
         return msg
 
     def graph(self) -> dict[str, Any]:
@@ -361,11 +384,18 @@ async def make_gun(
     peers: list[str],
     rtc: WebRTCOptions | None,
     clock_skew: float = 0.0,
+    *,
+    wall: Callable[[], float] | None = None,
+    rng: random.Random | None = None,
+    **options: Any,
 ) -> Gun:
     """A started Gun root for peer ``name`` on ``bus``, connected to ``peers`` (its relay);
-    one that does not start is closed again and nothing of it is left running."""
-    clock = (lambda: time.time() + clock_skew) if clock_skew else time.time
-    gun = Gun(peers, rtc=rtc, bus=bus, clock=clock)
+    one that does not start is closed again and nothing of it is left running. ``wall`` is
+    its clock (default the machine's; a seeded Lab's ``LabClock``), ``rng`` draws its ids,
+    ``options`` go to ``Gun`` (a memory relay's ``super_peer``, ``acks``)."""
+    base = wall or time.time
+    clock = (lambda: base() + clock_skew) if clock_skew else base
+    gun = Gun(peers, rtc=rtc, bus=bus, clock=clock, rng=rng, **options)
     try:
         await gun.start()
         if peers:

@@ -7,6 +7,7 @@ collaborators it composes (one concern each, see there), so this class stays the
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -99,6 +100,7 @@ class Gun:
         ack_timeout: float = root.ACK_TIMEOUT,
         max_frame: int | None = None,
         max_nodes: int | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         if isinstance(peers, str):
             peers = [peers]
@@ -122,6 +124,7 @@ class Gun:
             dup=self.dup,
             on_message=self._on_message,
             call_soon=self._sched.call_soon,
+            rng=rng,
             **({"max_frame": max_frame} if max_frame is not None else {}),
         )
         self.mesh.on_hi.append(self._on_hi)
@@ -401,7 +404,7 @@ class Gun:
         each other: the WebRTC announcement takes its offers this way, with no gap between the
         put's own listener and its own."""
         future: asyncio.Future[Message] = self._sched.loop.create_future()
-        mid = msg_id or random_id(9)
+        mid = msg_id or random_id(9, self.mesh.rng)
         msg: Message = {"#": mid, "put": graph}
         if budget is not None:
             msg["ok"] = {"@": budget + 1}

@@ -85,7 +85,7 @@ class Replies:
 
     def ask(self, fn: AskFn, msg_id: str | None, life: float) -> str:
         """Listen for replies to ``msg_id`` (a new id if None) for ``life`` seconds."""
-        msg_id = msg_id or random_id(9)
+        msg_id = msg_id or random_id(9, self.gun.mesh.rng)
         self.listeners[msg_id] = _Ask(fn, self.sched.time() + life)
         return msg_id
 

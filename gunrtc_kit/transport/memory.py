@@ -12,6 +12,10 @@ emits another ``Link`` with the new ``props``, so views draw faults as they are 
 Both ends share a ``tag`` (carried by ``Link.wire``), so two wires between the same two peers
 stay two wires in every view.
 
+Step mode: an end whose ``held`` is true hands each frame it sends to its ``hold`` (a
+``hold.Hold`` shared by a Lab's wires) instead of the loop; it arrives only when someone
+delivers it (see ``hold.py``). Faults act first: a frame lost or partitioned is never held.
+
 Ground truth: a frame that reaches a closed end is reported as ``Dropped`` (cause
 ``WIRE_CLOSED``) on the sender's bus, never dropped silently; and ``record`` (a callable set on a
 wire end) is told the outcome of every frame sent from that end: delivered, or the drop cause.
@@ -34,6 +38,7 @@ from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError
+from gunrtc_kit.transport.hold import Hold
 
 __all__ = ["DELIVERED", "FrameRecord", "MemoryWire", "connect_memory"]
 
@@ -87,6 +92,8 @@ class MemoryWire:
         self.sent = 0
         self.dropped = 0
         self.tag = ""  # shared by both ends (connect_memory sets it)
+        self.hold: Hold | None = None  # where this end's frames wait while ``held``
+        self.held = False
         # ground truth (see the module doc); a wire made while ``recorder`` is set starts with it
         self.record: Callable[[FrameRecord], None] | None = MemoryWire.recorder
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -208,13 +215,25 @@ class MemoryWire:
             cause = trace.DropCause.PARTITIONED if partitioned else trace.DropCause.LOSS
             self._report(text, cause, f"memory wire {cause.value}")
             return
+        if self.held and self.hold is not None:
+            self.hold.take(self, text)
+            return
         loop = self._loop or asyncio.get_running_loop()
         delay = self._latency + (self.rng.uniform(0, self._jitter) if self._jitter else 0.0)
         deliver = self._far_deliver or other._deliver
+        if self.hold is not None:  # a Lab's wire: the Lab counts what is on its way
+            self.hold.in_flight += 1
+            deliver = other._arrive
         if delay:
             loop.call_later(delay, deliver, text, context=self._context)
         else:
             loop.call_soon(deliver, text, context=self._context)
+
+    def _arrive(self, text: str) -> None:
+        """A scheduled frame arrives on a Lab's wire: no longer on its way, then delivered."""
+        if self.hold is not None:
+            self.hold.in_flight -= 1
+        self._deliver(text)
 
     def _deliver(self, text: str) -> None:
         if self.closed or self.mesh is None or self.peer is None:
@@ -256,6 +275,8 @@ class MemoryWire:
 
     def close(self) -> None:
         """Hang up both ends; each mesh sees ``bye``."""
+        if self.hold is not None:
+            self.hold.discard_wire(self)
         for end in (self, self.other):
             if end is not None and not end.closed:
                 end.closed = True
@@ -284,8 +305,16 @@ def connect_memory(
     loss: float = 0.0,
     rng: random.Random | None = None,
     on_wire: Callable[[MemoryWire, MemoryWire], None] | None = None,
+    tag: str | None = None,
+    hold: Hold | None = None,
+    held: bool = False,
 ) -> tuple[MeshPeer, MeshPeer]:
     """Join two meshes as if ``b`` dialled ``a``: ``a`` sends its ``?``, both learn pids.
+
+    ``rng`` draws the wire's loss and jitter and the id ``a`` gives ``b``'s end (a seeded
+    one makes them repeatable); ``tag`` names the wire (default ``m1``, ``m2``... counted in
+    the process); ``hold``: the register both ends use in step mode, and with ``held`` they
+    start held in it, so even the first ``?`` waits to be delivered.
 
     Returns (``b`` as seen by ``a``, ``a`` as seen by ``b``). Must run inside a running loop.
     Once both ends have joined their meshes, each mesh's bus gets a ``trace.Link`` naming the
@@ -295,11 +324,14 @@ def connect_memory(
     wa = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wb = MemoryWire(latency=latency, jitter=jitter, loss=loss, rng=rng)
     wa.other, wb.other = wb, wa
-    wa.tag = wb.tag = f"m{next(_TAGS)}"
+    wa.tag = wb.tag = tag or f"m{next(_TAGS)}"
+    if hold is not None:
+        wa.hold = wb.hold = hold
+        wa.held = wb.held = held
     wa._loop = wb._loop = loop
     wa._context = wb._context = contextvars.copy_context()  # deliveries never nest: one will do
     # inbound on a: a random id (as an accepted socket gets) and a's '?'
-    peer_b = MeshPeer(id=random_id(9), wire=wa)
+    peer_b = MeshPeer(id=random_id(9, rng), wire=wa)
     # dialled from b: named by a's pid and the wire's tag, so a second wire to the same mesh
     # is a second peer (one id per wire, as two sockets to one relay get two ids)
     peer_a = MeshPeer(id=f"mem:{a.pid}/{wa.tag}", wire=wb)
