@@ -17,9 +17,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiortc  # noqa: E402, F401  (loaded before "ready", as the Node peer loads wrtc)
-
 from gunrtc_kit import Gun, WebRTCOptions, trace  # noqa: E402
+from gunrtc_kit.webrtc.noav import load_aiortc  # noqa: E402
+
+# loaded before "ready", as the Node peer loads wrtc; as the manager loads it (PyAV left out
+# unless GUNRTC_KIT_LOAD_AV=1, see gunrtc_kit/webrtc/noav.py)
+load_aiortc()
 
 
 def out(obj: dict[str, Any]) -> None:

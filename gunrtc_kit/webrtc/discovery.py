@@ -109,7 +109,7 @@ class Discovery:
         owner._signal(pid, "announce", "in", {"room": owner.options.room, "id": mid})
         if state < self.start_state:
             return  # an announcement from before we started (gun: opt.rtc.start > state)
-        owner.negotiation.start_offer(pid, mid)
+        owner.negotiation.start_offer(pid, mid, source=owner.source_of(msg))
 
     def route(self, pid: str) -> str | None:
         """The id of ``pid``'s announcement if relays still hold its reply route, else None."""

@@ -16,12 +16,19 @@ __all__ = [
     "HELD_PIDS_MAX",
     "LINK_CANDIDATES_MAX",
     "MAX_CANDIDATE_CHARS",
+    "PENDING_PER_SOURCE",
     "PENDING_TIMEOUT",
     "ROUTE_LIFE",
     "SWEEP_EVERY",
+    "UNANSWERED_LIFE",
 ]
 
 PENDING_TIMEOUT = 60.0  # gun webrtc.js forgets a link that has not opened after 60 s
+# pending links whose signalling came through one mesh peer (a relay connection): a flood of
+# made-up announcements or offers through one relay takes at most this many slots, the oldest
+# unanswered one making room for the newest, and links from other peers keep theirs
+PENDING_PER_SOURCE = 16
+UNANSWERED_LIFE = 10.0  # an offer of ours with no answer by then is dropped (made-up pids)
 HELD_CANDIDATES_LIFE = 10.0
 HELD_CANDIDATES_MAX = 64  # per pid we have no link with
 HELD_PIDS_MAX = 32  # pids we hold early candidates for

@@ -70,6 +70,10 @@ class Link:
     remote_pending: bool = False  # an answer is being applied (a second one is refused)
     started: float = 0.0
     timer: asyncio.TimerHandle | None = None
+    # the mesh peer (a relay connection, a direct peer) its signalling came through; None for
+    # links we were asked for here (manual signalling): pending links are capped per source
+    source: MeshPeer | None = None
+    answer_timer: asyncio.TimerHandle | None = None  # our offer's UNANSWERED_LIFE
     held: list[dict[str, Any]] = field(default_factory=list)
     candidates: int = 0  # remote candidates taken (held or applied), bounded
     offer: dict[str, Any] | None = None  # our offer once made (sent again in glare we win)

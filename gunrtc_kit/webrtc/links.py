@@ -5,7 +5,17 @@ Why one place decides: a pid never has two links, so no RTCPeerConnection is lef
 unreferenced. Every change to the table happens synchronously, in the order the signalling
 arrived; the slow part of closing a connection runs afterwards in a task the manager owns and
 waits for in ``close``. The bound on links (``max_connections``, refusals counted in
-``refused``) and on pending time (``pending_timeout``) are enforced here too."""
+``refused``), on pending links per source (``max_pending_per_source``, evictions counted in
+``evicted``) and on pending time (``pending_timeout``, and ``limits.UNANSWERED_LIFE`` for an
+offer of ours nobody answers) are enforced here too.
+
+Why per source: every announcement and offer a relay forwards comes through that relay's
+connection, and nothing in them tells a made-up pid from an honest one until it answers. So a
+flood through one relay may hold at most ``max_pending_per_source`` pending links, the newest
+signal taking the slot of the oldest pending link from the same source (unanswered offers
+first): an honest announcement heard in a flood of ``R`` fake ones a second gets its offer and
+keeps it ``max_pending_per_source / R`` seconds for the answer (16 at 30/s: about 0.5 s), open
+links are never touched, and links through other peers keep their slots."""
 
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ from typing import TYPE_CHECKING
 from gunrtc_kit import trace
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import WebRTCError
+from gunrtc_kit.webrtc import limits
 from gunrtc_kit.webrtc.link import DcWire, Link
 
 if TYPE_CHECKING:
@@ -33,6 +44,9 @@ class Links:
         self.by_pid: dict[str, Link] = {}
         self.waiters: dict[str, set[asyncio.Future[None]]] = {}
         self.refused = 0
+        self.max_pending_per_source = limits.PENDING_PER_SOURCE
+        self.evicted = 0  # pending links dropped to make room for a newer one from their source
+        self.pending_high = 0  # the most pending links one source ever held at once
 
     # ---- the bound on links
     def full(self, pid: str) -> bool:
@@ -40,8 +54,16 @@ class Links:
         others = sum(1 for p in self.by_pid if p != pid)
         return others >= self.owner.options.max_connections
 
-    def room_for(self, pid: str) -> bool:
-        """Whether a link with ``pid`` may be made; a refusal is counted and reported."""
+    def pending_from(self, source: MeshPeer) -> list[Link]:
+        """The links not open yet whose signalling came through ``source``, oldest first."""
+        return [k for k in self.by_pid.values() if k.source is source and not k.open]
+
+    def room_for(self, pid: str, source: MeshPeer | None = None) -> bool:
+        """Whether a link with ``pid`` may be made; a refusal is counted and reported. A
+        ``source`` at its ``max_pending_per_source`` first gives up its oldest pending link
+        (see the module docstring)."""
+        if source is not None:
+            self.make_room_from(source, pid)
         if self.full(pid):
             self.refused += 1
             self.owner._error(
@@ -51,6 +73,27 @@ class Links:
             )
             return False
         return True
+
+    def make_room_from(self, source: MeshPeer, pid: str) -> None:
+        """Drop ``source``'s oldest pending links (unanswered offers of ours first) until one
+        more fits under ``max_pending_per_source``; each drop is a ``trace.Dropped``."""
+        cap = self.max_pending_per_source
+        pending = [k for k in self.pending_from(source) if k.pid != pid]
+        while pending and len(pending) >= max(cap, 1):
+            victim = next((k for k in pending if k.offering), pending[0])
+            pending.remove(victim)
+            self.evicted += 1
+            state = "unanswered" if victim.offering else "not open"
+            self.owner._dropped(
+                victim.pid,
+                f"pending links through {source.id}: max_pending_per_source={cap} reached; "
+                f"the oldest ({victim.pid}, {state}) dropped for {pid}",
+            )
+            self.drop_soon(victim, "max_pending_per_source")
+
+    def _count_pending(self, source: MeshPeer | None) -> None:
+        if source is not None:
+            self.pending_high = max(self.pending_high, len(self.pending_from(source)))
 
     # ---- glare
     def offer_verdict(self, pid: str) -> str:
@@ -67,9 +110,12 @@ class Links:
         return "ours" if self.owner.pid < pid else "theirs"
 
     # ---- lifecycle
-    def new(self, pid: str, role: str, reply_to: str | None) -> Link:
+    def new(
+        self, pid: str, role: str, reply_to: str | None, source: MeshPeer | None = None
+    ) -> Link:
         """Create the link for ``pid`` and put it in the table. The caller has made sure the
-        slot is free: a pid never has two links, so no connection can be orphaned."""
+        slot is free (``room_for``): a pid never has two links, so no connection can be
+        orphaned. ``source``: the mesh peer the signalling came through."""
         owner = self.owner
         if pid in self.by_pid:
             raise WebRTCError(f"a link with {pid} already exists")
@@ -93,12 +139,18 @@ class Links:
             high_water=owner.send_high_water,
             low_water=owner.send_low_water,
         )
-        link = Link(owner, pid, peer, role, reply_to=reply_to, started=owner._loop_time())
+        link = Link(
+            owner, pid, peer, role, reply_to=reply_to, started=owner._loop_time(), source=source
+        )
         link.mesh_peer = MeshPeer(id=pid, pid=pid, wire=DcWire(link))
         self.by_pid[pid] = link
-        link.timer = asyncio.get_running_loop().call_later(
-            owner.pending_timeout, lambda: self.expire(link)
-        )
+        loop = asyncio.get_running_loop()
+        link.timer = loop.call_later(owner.pending_timeout, lambda: self.expire(link))
+        if role == "offerer":
+            link.answer_timer = loop.call_later(
+                limits.UNANSWERED_LIFE, lambda: self.unanswered(link)
+            )
+        self._count_pending(source)
         owner.sampler.watch()
         return link
 
@@ -116,11 +168,23 @@ class Links:
             )
             self.drop_soon(link, "timeout")
 
+    def unanswered(self, link: Link) -> None:
+        """Our offer got no answer within ``limits.UNANSWERED_LIFE``: drop it (a made-up pid
+        from a flooded room never answers; its slot is wanted)."""
+        if link.offering and self.current(link):
+            self.owner._error(
+                link.pid,
+                f"offer to {link.pid} not answered within {limits.UNANSWERED_LIFE:g} s; dropped",
+            )
+            self.drop_soon(link, "unanswered")
+
     def opened(self, link: Link) -> None:
         """The data channel opened: the link joins the mesh and its waiters wake."""
         owner = self.owner
         if link.timer is not None:
             link.timer.cancel()
+        if link.answer_timer is not None:
+            link.answer_timer.cancel()
         if not self.current(link) or link.mesh_peer is None:
             return
         owner.gun.bus.emit(
@@ -148,6 +212,8 @@ class Links:
         del self.by_pid[link.pid]
         if link.timer is not None:
             link.timer.cancel()
+        if link.answer_timer is not None:
+            link.answer_timer.cancel()
         if link.ask_id is not None:
             owner.gun.unask(link.ask_id, owner._on_reply)
         if link.mesh_peer is not None:

@@ -34,8 +34,11 @@ Theory of operation (bounds and ownership):
   we have no link with (``max_held_pids`` pids, ``max_held_candidates`` each,
   ``max_held_bytes`` in all, ``HELD_CANDIDATES_LIFE``), candidates per link
   (``max_link_candidates``), candidate text (``MAX_CANDIDATE_CHARS``), links
-  (``max_connections``, each pending one dropped after ``pending_timeout``). Reaching a bound
-  drops the oldest entry or the new input, with a ``trace.Dropped`` event; it never waits.
+  (``max_connections``, each pending one dropped after ``pending_timeout``, an offer of ours
+  with no answer after ``UNANSWERED_LIFE``), pending links whose signalling came through one
+  mesh peer, e.g. a flooded relay (``max_pending_per_source``, the oldest making room).
+  Reaching a bound drops the oldest entry or the new input, with a ``trace.Dropped`` event;
+  it never waits.
 - Sending is bounded by the data channel's ``bufferedAmount`` (see ``WebRTCPeer.send``): past
   its high-water mark the wire reports ``NetworkError`` so the mesh keeps the frame in its own
   bounded per-peer queue, which this manager drains when aiortc says the buffer went low.
@@ -73,6 +76,7 @@ from gunrtc_kit.webrtc import (
     links,
     manual,
     negotiation,
+    noav,
     sampler,
 )
 from gunrtc_kit.webrtc.limits import (
@@ -98,6 +102,9 @@ from gunrtc_kit.webrtc.limits import (
 )
 from gunrtc_kit.webrtc.limits import (
     MAX_CANDIDATE_CHARS as MAX_CANDIDATE_CHARS,
+)
+from gunrtc_kit.webrtc.limits import (
+    PENDING_PER_SOURCE as PENDING_PER_SOURCE,
 )
 from gunrtc_kit.webrtc.limits import (  # the names this module always had
     PENDING_TIMEOUT as PENDING_TIMEOUT,
@@ -250,6 +257,17 @@ class WebRTCManager:
             )
         )
 
+    def source_of(self, msg: Message, via: MeshPeer | None = None) -> MeshPeer | None:
+        """The mesh peer a signalling message came through (``via`` when the mesh handed it to
+        us directly, else the one its dedup entry remembers); None for one made here. Pending
+        links are capped per source (``Links.room_for``)."""
+        if via is not None:
+            return via
+        mid = msg.get("#")
+        entry = self.gun.mesh.dup.get(mid) if isinstance(mid, str) else None
+        peer = entry.via if entry is not None else None
+        return peer if isinstance(peer, MeshPeer) else None
+
     def make_peer(self, *args: Any, **kwargs: Any) -> WebRTCPeer:
         """A new ``WebRTCPeer`` (the class this module names, looked up when called: a test
         may put a stand-in in its place)."""
@@ -284,6 +302,7 @@ class WebRTCManager:
     max_held_candidates = _Kept[int]("held", "max_candidates")
     max_held_bytes = _Kept[int]("held", "max_bytes")
     max_link_candidates = _Kept[int]("candidates", "max_per_link")
+    max_pending_per_source = _Kept[int]("table", "max_pending_per_source")
 
     @property
     def links(self) -> dict[str, Link]:
@@ -305,8 +324,9 @@ class WebRTCManager:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Register the ``rtc`` dam handler and, with a room, announce and watch it."""
-        # import aiortc now (~150 ms the first time), not when the first offer is due
-        import aiortc  # noqa: F401
+        # import aiortc now (~150 ms the first time), not when the first offer is due; PyAV,
+        # which it imports for media we never send, only when something uses it (see noav)
+        noav.load_aiortc()
 
         self.gun.mesh.handlers["rtc"] = self._hear_dam
         if self.soul is not None:
@@ -377,8 +397,14 @@ class WebRTCManager:
         ``links`` is decided here, synchronously, in arrival order."""
         self.negotiation.handle(msg, via)
 
-    def _start_offer(self, pid: str, reply_to: str | None, via: MeshPeer | None = None) -> None:
-        self.negotiation.start_offer(pid, reply_to, via)
+    def _start_offer(
+        self,
+        pid: str,
+        reply_to: str | None,
+        via: MeshPeer | None = None,
+        source: MeshPeer | None = None,
+    ) -> None:
+        self.negotiation.start_offer(pid, reply_to, via, source)
 
     # ------------------------------------------------------------------ user API
     def initiate_connection(self, pid: str) -> None:
@@ -390,7 +416,7 @@ class WebRTCManager:
             return
         heard = self.discovery.route(pid)
         if heard is not None:
-            self._start_offer(pid, heard)
+            self._start_offer(pid, heard)  # asked for here: not counted against a source
             return
         direct = self.gun.mesh.peer_by_pid(pid)
         if direct is None:

@@ -45,25 +45,34 @@ class Negotiation:
         if owner._closed:
             return
         mid = str(msg.get("#", ""))
+        source = owner.source_of(msg, via)
         if "offer" in rtc:
-            self.on_offer(pid, rtc["offer"], mid, via)
+            self.on_offer(pid, rtc["offer"], mid, via, source)
         elif "answer" in rtc:
             self.on_answer(pid, rtc["answer"])
         elif "candidate" in rtc:
             owner.candidates.on_candidate(pid, rtc["candidate"])
         elif mid:
             # a bare id: gun's "please connect" (gun.rs sends this too)
-            self.start_offer(pid, mid)
+            self.start_offer(pid, mid, source=source)
 
     # ---- offers out
-    def start_offer(self, pid: str, reply_to: str | None, via: MeshPeer | None = None) -> None:
-        """Claim ``links[pid]`` for an offer now, and make the offer in an owned task."""
+    def start_offer(
+        self,
+        pid: str,
+        reply_to: str | None,
+        via: MeshPeer | None = None,
+        source: MeshPeer | None = None,
+    ) -> None:
+        """Claim ``links[pid]`` for an offer now, and make the offer in an owned task.
+        ``source``: the mesh peer whose signal asked for it (pending links are capped per
+        source); None when asked for here."""
         owner = self.owner
         if pid in owner.links:
             return  # gun: one offer per pid while one is pending or open
-        if not owner.table.room_for(pid):
+        if not owner.table.room_for(pid, source):
             return
-        link = owner.table.new(pid, "offerer", reply_to)
+        link = owner.table.new(pid, "offerer", reply_to, source)
         owner._spawn(self._send_offer(link, via), f"offer to {pid}")
 
     async def _send_offer(self, link: Link, via: MeshPeer | None) -> None:
@@ -94,7 +103,14 @@ class Negotiation:
         owner.candidates.send(link, link.offer)
 
     # ---- offers in
-    def on_offer(self, pid: str, offer: Any, offer_id: str, via: MeshPeer | None) -> None:
+    def on_offer(
+        self,
+        pid: str,
+        offer: Any,
+        offer_id: str,
+        via: MeshPeer | None,
+        source: MeshPeer | None = None,
+    ) -> None:
         """Decide, now and in arrival order, what an offer does to ``links[pid]``: a pid with a
         link being set up or open keeps it (the offer is ignored), except in glare (both sides
         offered, neither answered yet), where the lower pid's offer wins everywhere."""
@@ -119,12 +135,14 @@ class Negotiation:
         except WebRTCError as exc:
             owner._error(pid, f"bad offer from {pid}: {exc}")
             return
+        if source is not None:
+            owner.table.make_room_from(source, pid)  # a junk offer takes no one's slot
         closing: asyncio.Task[Any] | None = None
         if existing is not None:
             owner._error(pid, f"both offered; {pid} < {owner.pid}, so we answer its offer")
             if owner.table.detach(existing, "glare"):
                 closing = owner.table.close_later(existing)
-        link = owner.table.new(pid, "answerer", offer_id)
+        link = owner.table.new(pid, "answerer", offer_id, source)
         owner._spawn(self._answer(link, offer, offer_id, via, closing), f"answer {pid}")
 
     def _keep_our_offer(self, link: Link, offer_id: str, via: MeshPeer | None) -> None:

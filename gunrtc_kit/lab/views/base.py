@@ -93,6 +93,8 @@ class View(anywidget.AnyWidget):
     _css = STATIC / "views.css"
     height = traitlets.Int(420).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    # what the hub dropped when its queue was full (``ViewHub.notice``), shown as a banner
+    notice = traitlets.Unicode("").tag(sync=True)
 
     kind = "view"
 

@@ -17,8 +17,14 @@ in the directory does so under the same lock (see ``lab.py``). The pump's own se
 its own small lock, so a hub made or closed on another thread never changes that set while
 the pump walks it.
 
-A full queue never blocks the mesh: extra events are counted in ``overflow`` and the views
-say so. ``pause()`` stops applying events (the picture freezes at one instant, for every
+The queue is bounded in count (``queue_cap``) and in bytes (``queue_bytes``, an estimate per
+event), and holds events as ``preview.slim`` makes them: a string longer than
+``preview.PREVIEW_CHARS`` is kept as its preview and its length, so a peer writing 10 MB values
+costs the views a few hundred bytes per event, not another copy of every value (the whole value
+stays in the bus's history and the graph). A full queue never blocks the mesh: extra events
+are dropped, counted in ``overflow`` (``overflow_bytes``, ``overflow_kinds``), and ``notice``
+says what was lost; every view gets that text in its ``notice`` trait, shown as a banner.
+``pause()`` stops applying events (the picture freezes at one instant, for every
 view of the hub); ``resume()`` catches up. A replayed trace has a hub too, fed by ``seek``.
 ``cpu`` is the pump thread's CPU time spent on this hub (the views' cost, measurable).
 """
@@ -42,12 +48,16 @@ from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.diagnose.peerstate import PeersModel
 from gunrtc_kit.diagnose.signaling import SignalingModel
 from gunrtc_kit.lab.views.layout import Pos, RingLayout
+from gunrtc_kit.lab.views.preview import slim
 
 __all__ = ["PULSES_PER_TICK", "Changes", "Tickable", "ViewHub"]
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.04
+QUEUE_BYTES = (
+    128 * 1024 * 1024
+)  # what the views' queue may hold while paused (~200,000 small events)
 PULSES_PER_TICK = 30  # pulses (a dot per copy said) a mesh view draws per tick; more are counted
 # the events that teach the directory who is who, and those the signalling model reads
 _LEARNS = frozenset({trace.Hi, trace.Link, trace.RtcSignal, trace.RtcState, trace.Bye})
@@ -69,6 +79,7 @@ class Changes:
     links: set[str] = field(default_factory=set)  # WebRTC links sampled (``LinkModel`` keys)
     events: int = 0
     flush: bool = False  # send what is throttled now too (``refresh``)
+    notice: str = ""  # what the views missed (``ViewHub.notice``), "" when nothing
 
 
 class Tickable(Protocol):
@@ -91,16 +102,23 @@ class ViewHub:
         *,
         row_cap: int = 200_000,
         queue_cap: int = 1_000_000,
+        queue_bytes: int = QUEUE_BYTES,
         interval: float = INTERVAL,
     ) -> None:
         self.directory = directory or Directory()
         self.row_cap = row_cap
         self.queue_cap = queue_cap
+        self.queue_bytes = queue_bytes
         self.interval = interval
         self.lock = threading.RLock()
         self._new_models()
-        self._queue: deque[trace.Event] = deque()
-        self.overflow = 0
+        self._queue: deque[tuple[trace.Event, int]] = deque()
+        # bytes queued = in - out; each written by one thread (the feeder, the pump)
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self.overflow = 0  # events dropped at a full queue
+        self.overflow_bytes = 0  # their estimated size
+        self.overflow_kinds: dict[str, int] = {}  # how many of each kind
         self.paused = False
         self.cpu = 0.0
         self.ticks = 0
@@ -150,11 +168,17 @@ class ViewHub:
         _pump().add(self)
 
     def feed(self, e: trace.Event) -> None:
-        """Queue one event (called on the emitting thread: cheap, never blocks)."""
-        if len(self._queue) >= self.queue_cap:
+        """Queue one event as the views keep it (``preview.slim``: long strings as previews),
+        within the count and byte bounds (called on the emitting thread: never blocks; an
+        event that does not fit is dropped and counted, see ``notice``)."""
+        e, size = slim(e)
+        if len(self._queue) >= self.queue_cap or self.queued_bytes + size > self.queue_bytes:
             self.overflow += 1
+            self.overflow_bytes += size
+            self.overflow_kinds[e.kind] = self.overflow_kinds.get(e.kind, 0) + 1
             return
-        self._queue.append(e)
+        self._bytes_in += size
+        self._queue.append((e, size))
 
     def feed_many(self, events: Iterable[trace.Event]) -> None:
         """Queue events (a replay feeding what it moves past)."""
@@ -165,6 +189,26 @@ class ViewHub:
     def queued(self) -> int:
         """Events waiting to be applied (grows while paused)."""
         return len(self._queue)
+
+    @property
+    def queued_bytes(self) -> int:
+        """The estimated size of the events waiting (bounded by ``queue_bytes``)."""
+        return self._bytes_in - self._bytes_out
+
+    @property
+    def notice(self) -> str:
+        """What the views did not get because their queue was full ("" when nothing): how
+        many events of which kinds, and the bounds; the views show it."""
+        if not self.overflow:
+            return ""
+        kinds = sorted(self.overflow_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{k} {n:,}" for k, n in kinds[:6])
+        more = f", {len(kinds) - 6} more kinds" if len(kinds) > 6 else ""
+        return (
+            f"{self.overflow:,} events ({self.overflow_bytes / 1e6:,.1f} MB) not shown: "
+            f"the views' queue was full (bounds {self.queue_cap:,} events, "
+            f"{self.queue_bytes / 1e6:,.0f} MB; paused views fill it). Dropped: {shown}{more}."
+        )
 
     # ------------------------------------------------------------------ views
     def add(self, view: Tickable) -> None:
@@ -206,8 +250,10 @@ class ViewHub:
             links = self.links
             link_reads = links.reads
             n = len(q) if limit is None else min(limit, len(q))
+            out = 0
             for _ in range(n):
-                e = q.popleft()
+                e, size = q.popleft()
+                out += size
                 cls = type(e)
                 if cls in _LEARNS:
                     d.apply(e)
@@ -219,6 +265,7 @@ class ViewHub:
                     sig.apply(e)
                 elif cls in link_reads:
                     links.apply(e)
+            self._bytes_out += out
             self.applied += n
         return n
 
@@ -258,7 +305,10 @@ class ViewHub:
                 ch = self.drain_changes()
                 ch.events = n
                 ch.flush = flush
+                ch.notice = self.notice
                 for v in views:
+                    if getattr(v, "notice", ch.notice) != ch.notice:
+                        v.notice = ch.notice
                     try:
                         v.tick(ch)
                     except Exception:  # a view's bug is shown by the view, not fatal here
@@ -275,6 +325,7 @@ class ViewHub:
         """Start the models again from ``events`` (a replay moving back in time)."""
         with self.lock:
             self._queue.clear()
+            self._bytes_out = self._bytes_in
             self._new_models()
             self.feed_many(events)
             self.apply_pending()

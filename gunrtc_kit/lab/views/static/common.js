@@ -92,18 +92,20 @@ export function observeSize(life, targets, fn) {
   life.later(() => ro.disconnect());
 }
 
-// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner.
+// Python's `error` trait (set when a view failed to tick or to answer), shown as a banner;
+// else its `notice` (what the hub dropped when the views' queue was full).
 export function errorBanner(model, parent, before, life) {
   const box = document.createElement("div");
   box.className = "gk-error";
   box.setAttribute("role", "alert");
   parent.insertBefore(box, before || null);
   const show = () => {
-    const e = model.get("error");
+    const e = model.get("error") || model.get("notice");
     box.textContent = e ? String(e) : "";
     box.hidden = !e;
   };
   life.listen(model, "change:error", () => (show(), bump(parent)));
+  life.listen(model, "change:notice", () => (show(), bump(parent)));
   show();
   return box;
 }
