@@ -28,6 +28,9 @@ Where we differ on purpose (gun.js does neither):
   ``ok`` for someone's put, is dropped here with a ``trace.Dropped``.
 - A frame's problems get one ``!`` reply per frame, never one per bad batch element; and
   ``frame``/``hear_all`` let a transport handle a big batch in slices (``SLICE`` per turn).
+- The dedup table is bounded in count (``Dup.max_entries``), not by time only: past the bound
+  its oldest entries are evicted and an ``Error`` says so, at most once per
+  ``core.dup.EVICT_REPORT_MS``.
 
 Theory of operation: the mesh is sans-I/O. It reads no clock (``clock_ms`` is passed in), owns
 no task and no socket: wires are objects with ``send(text)``; the deferred batch flush is handed
@@ -146,6 +149,8 @@ class Mesh:
         self.on_hi: list[Callable[[MeshPeer], None]] = []
         self.on_bye: list[Callable[[MeshPeer], None]] = []
         self.report = Reporter(self.bus, self.pid)
+        if self.dup.on_evict is None:
+            self.dup.on_evict = self._dup_evicted
         self.routes = Routes(self.dup, self.peers, clock_ms, self.report)
         self.outbox = Outbox(
             self.peers, pack=pack, queue_chars=queue_chars, call_soon=call_soon, report=self.report
@@ -292,6 +297,18 @@ class Mesh:
         if "@" in msg:
             return
         self.say({"dam": "?", "pid": self.pid, "@": msg["#"]}, peer)
+
+    def _dup_evicted(self, n: int) -> None:
+        """The dedup table passed its bound (``Dup.max_entries``) and evicted its oldest
+        entries: said on the trace as an ``Error`` (``Dup`` calls this at most once per
+        ``EVICT_REPORT_MS``), since a reply to an evicted id has lost its route and a late
+        copy of an evicted message is no longer known as a duplicate."""
+        self.report.error(
+            None,
+            f"dedup table full (max_entries={self.dup.max_entries}): {n} oldest message ids "
+            "evicted; replies to them have no route back, late copies are not seen as "
+            "duplicates",
+        )
 
     def _hear_error(self, msg: Message, peer: MeshPeer) -> None:
         self.report.error(peer, f"peer says: {msg.get('err')!r}", str(msg.get("#", "")))

@@ -11,8 +11,15 @@ back, which leaves writers waiting for a timeout; an ``err`` ack is what Gun's o
 understand, so it is compatible).
 
 Acks: a root built with ``store`` (the relay) acks every put that wrote at least one key, after
-the write is committed; puts whose keys all lose HAM get no ack, as gun.js's storage does.
+the write is committed; puts whose keys all lose HAM get no ack, as gun.js's storage does. A
+put whose every key waits for its future state is acked when one lands (``deferred``).
 Plain peers hold a memory graph only and, like a memory-only Gun.js peer, do not ack.
+
+Only the relay answers a put: it passes a put on only once it changed something here. A stale
+put goes nowhere, a put held for its future state goes on once a key of it landed, after the
+relay's own ack (npm Gun.js's AXE relay does the same: it forwards neither at once). Passed on
+at once, as it was, a subscriber's forged ``err`` or ``ok`` reached the writer before the
+relay's answer, or in place of none (issue 22).
 
 Bounds (each reached limit is a trace event and, where there is a sender, an ``err`` to it):
 ``MAX_DEFERRED`` keys waiting for a future state (one queue, one timer), ``max_nodes`` souls a

@@ -333,7 +333,12 @@ class Gun:
             if isinstance(ack, str) and not self._replies.solicited(ack, listener, peer, msg):
                 return
             if sea_guarded(put):
-                checked = self._sea.heard(msg, peer)
+                from gunrtc_kit.sea.certify import expiry_clock  # SEA loads only when needed
+
+                # a put request is a new write: a certificate must be valid now, not only at
+                # the state the writer chose (replies bring back what was written before)
+                with expiry_clock(None if isinstance(ack, str) else self._wall_ms()):
+                    checked = self._sea.heard(msg, peer)
                 if checked is None:
                     return
                 msg = checked

@@ -62,7 +62,8 @@ def merge_heard(gun: Gun, msg: Message, peer: MeshPeer) -> bool:
             gun._commit.queue_ack(mid)
         elif result.deferred:
             gun._held.acks[mid] = None
-    return True
+    # a relay passes on no put that changed nothing now (stale; future keys: once they land)
+    return bool(result.accepted) or not gun.super_peer or "@" in msg
 
 
 def _admit(

@@ -18,8 +18,11 @@ Matched quirks of this Gun.js, said here so nobody is surprised:
 
 * Expiry is compared with the write's own state (``msg.put['>'] > parseFloat(data.e)``, 1386),
   not with a clock: pass the put's state as ``now_ms`` to agree with Gun.js. A writer chooses
-  its state, so a relay that wants to hold expiry firmly should call this twice, with the
-  state and with its clock.
+  its state, so an expired certificate still admits a write with a backdated state there (and
+  did here, issue 22). Ours holds expiry against a clock too where one is given
+  (``clock_ms``, or ``expiry_clock`` around the checks): the root gives its own clock for every
+  put *request* it hears (a new write), not for replies (a read or a sync brings back values
+  written while their certificate was valid, and must still take them).
 * ``data.c.indexOf('*' || certificant)`` (1389) only ever looks for ``'*'``: a cert for a *list*
   of pubs lets nobody in the list write (Gun.js hangs the write; we refuse it with a text),
   and a one-pub cert works by equality. A ``c`` string containing ``*`` anywhere admits all.
@@ -39,7 +42,9 @@ Where we are stricter, because Gun.js's check is unsafe:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from gunrtc_kit.core.codec import utf16_key
@@ -48,7 +53,26 @@ from gunrtc_kit.sea.encoding import pub_of_soul, sea_parse, stringify_js, truthy
 from gunrtc_kit.sea.keys import PairLike
 from gunrtc_kit.sea.sign import sign_raw, verify
 
-__all__ = ["certify", "check_certificate", "text_match"]
+__all__ = ["certify", "check_certificate", "expiry_clock", "text_match"]
+
+# the clock a certificate's expiry is held against besides the write's state: set by the root
+# around the checks of a put request it heard (a context variable, so that a big put checked a
+# slice per turn by its own task keeps the clock of its arrival, and no signature changes)
+_CLOCK: contextvars.ContextVar[float | None] = contextvars.ContextVar("sea_expiry_clock")
+
+
+@contextlib.contextmanager
+def expiry_clock(now_ms: float | None) -> Iterator[None]:
+    """Within this block (and in tasks started in it) ``check_certificate`` also refuses a
+    certificate whose expiry is before ``now_ms`` (ms since the epoch), whatever the write's
+    state says; ``None`` checks the state only, as Gun.js. Why: a writer chooses its state, so
+    with the state alone an expired certificate admits any write dated before its expiry."""
+    token = _CLOCK.set(now_ms)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
+
 
 _POLICY_KEYS = ("+", "#", ".", "=", "*", ">", "<")
 
@@ -236,13 +260,15 @@ def check_certificate(
     *,
     now_ms: float,
     is_blocked: Callable[[list[str]], bool] | None = None,
+    clock_ms: float | None = None,
 ) -> str | None:
     """None if ``cert`` lets ``certificant_pub`` write ``key`` of ``soul``, else the reason.
 
     Why pure: the relay and the peer apply the same check to every write into someone
     else's ``~pub`` graph, and a pure function is testable against Gun.js's certificates
     offline. ``soul`` names the authority (``~<pub>`` or ``~<pub>/<path>``); ``now_ms`` is the
-    write's state (see the module doc); ``is_blocked`` reads a block list when the cert has one.
+    write's state (see the module doc); ``is_blocked`` reads a block list when the cert has one;
+    ``clock_ms`` (default: ``expiry_clock``'s, if any) is a clock the expiry is held against too.
     """
     if not isinstance(certificant_pub, str) or not certificant_pub:
         return "Certificant pub must be a non-empty string."
@@ -260,9 +286,10 @@ def check_certificate(
         return f"Certificate is not signed by the soul's owner {pub[:90]}."
     if not isinstance(data, Mapping):
         return "Certificate verification fail."
-    if "e" in data and truthy(now_ms):
+    if "e" in data:
         e = _float(data["e"])
-        if e is not None and now_ms > e:
+        clock = clock_ms if clock_ms is not None else _CLOCK.get(None)
+        if e is not None and ((truthy(now_ms) and now_ms > e) or (clock is not None and clock > e)):
             return "Certificate expired."
     if not truthy(data.get("c")) or not truthy(data.get("w")):
         return "Certificate verification fail."
