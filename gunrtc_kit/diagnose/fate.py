@@ -232,7 +232,11 @@ class FateModel(RowColumns):
         seqs = [waiting] if isinstance(waiting, int) else waiting
         off = self.offset
         for s in reversed(seqs):
-            if s >= off and self.c_mark[s - off] in (SENT, QUEUED) and self.c_tag[s - off] == tag:
+            if (
+                s >= off
+                and self.c_mark[s - off] in (SENT, QUEUED, HELD)
+                and self.c_tag[s - off] == tag
+            ):
                 return s
         return None
 

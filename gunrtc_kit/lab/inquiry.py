@@ -9,9 +9,9 @@ doctor's cures (in ``doctor.py``); ``Lab`` takes these methods from ``LabInquiry
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gunrtc_kit import trace
 from gunrtc_kit.capture import load_any
@@ -58,7 +58,7 @@ class LabInquiry:
 
         def _check_open(self, action: str) -> None: ...
 
-        def _settle(self, action: str) -> None: ...
+        def _settle(self, action: str, *, always: bool = False) -> None: ...
 
         def _holds(self, peer: LabPeer) -> bool: ...
 
@@ -220,13 +220,20 @@ class LabInquiry:
         ``open_trace`` to look at them)."""
         return load_any(path).events
 
-    @staticmethod
-    def open_trace(path: str | Path) -> Replay:
-        """A saved trace, or a frame capture, as views with a time slider (``replay.show()``)."""
+    @classmethod
+    def open_trace(cls, path: str | Path) -> Replay:
+        """A saved trace, or a frame capture, as views with a time slider (``replay.show()``);
+        ``replay.fork(t)`` makes a Lab that starts where the trace stood at ``t``."""
+        import functools
+
+        from gunrtc_kit.lab.fork import build_fork
         from gunrtc_kit.lab.views.replay import Replay
 
         f = load_any(path)  # a trace file or a frame capture (gunrtc_kit.capture)
-        return Replay(f.events, f.meta)
+        replay = Replay(f.events, f.meta)
+        make = cast("Callable[..., Any]", cls)  # a LabInquiry is only ever a Lab
+        replay.forker = functools.partial(build_fork, make, source=Path(path).name)
+        return replay
 
     # ------------------------------------------------------------------ doctor
     def doctor(self, *, souls: Iterable[str] | None = None) -> Report:

@@ -60,6 +60,7 @@ from gunrtc_kit.lab.browser import BrowserTab, TabNamer, serve_tab
 from gunrtc_kit.lab.cells import OpenLabs
 from gunrtc_kit.lab.cells import _ipython_shell as _ipython_shell
 from gunrtc_kit.lab.cells import _is_cell_file as _is_cell_file
+from gunrtc_kit.lab.fork import build_fork
 from gunrtc_kit.lab.gunjs_client import GunJsClient
 from gunrtc_kit.lab.inquiry import LabInquiry
 from gunrtc_kit.lab.labviews import LabViews
@@ -189,6 +190,8 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
         self.clock: LabClock | None = LabClock() if seed is not None else None
         self._wiring = Wiring(seed)  # the memory wires, their hold (step mode), their tags
         self._memory_relay: LabPeer | None = None
+        #: what this Lab is a fork of (``fork``), None for a Lab made from scratch
+        self.forked_from: str | None = None
         self._closed = False
         self._cell: tuple[str, int] | None = None
         self._forget_closer = self.rt.on_close(self._aclose)
@@ -397,11 +400,20 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
         return self._memory_gun(name, clock_skew)
 
     def _memory_gun(
-        self, name: str, skew: float, *, rtc: WebRTCOptions | None = None, role: str = "peer"
+        self,
+        name: str,
+        skew: float,
+        *,
+        rtc: WebRTCOptions | None = None,
+        role: str = "peer",
+        pid: str | None = None,
     ) -> LabPeer:
         """A peer with no relay: in a seeded Lab it reads the Lab's clock and draws its pid
-        and ids from a generator seeded by its name; the memory relay acks as a relay does."""
-        relay = {"super_peer": True, "acks": True} if role == "relay" else {}
+        and ids from a generator seeded by its name; the memory relay acks as a relay does;
+        a fork gives each peer the pid it had in the trace."""
+        relay: dict[str, Any] = {"super_peer": True, "acks": True} if role == "relay" else {}
+        if pid is not None:
+            relay["pid"] = pid
         gun = self._run(
             make_gun(
                 self.bus, name, [], rtc, skew, wall=self.clock, rng=seeded(self.seed, name), **relay
@@ -492,6 +504,16 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
         return tab
 
     # ------------------------------------------------------------------ WebRTC
+    def fork(self, t: float | None = None, *, seed: int | str = 0) -> Lab:
+        """A new Lab of memory peers where this one stood ``t`` seconds after its trace began
+        (None: now): each peer's graph, dedup and routes as they were, its wires as memory
+        wires, held, and the frames then in flight held on them; see ``fork.py``."""
+        self._check_open("fork()")
+        with self._hub.lock:
+            meta = self.directory.meta()
+        forked: Lab = build_fork(Lab, list(self.bus.history), meta, t, "this Lab", seed=seed)
+        return forked
+
     def link_report(self, a: Any, b: Any) -> LinkReport:
         """What the WebRTC link between ``a`` and ``b`` (peers, tabs, their names or pids)
         looks like and, if it failed, why (``gunrtc_kit.lab.linkreport``)."""

@@ -150,6 +150,8 @@ class MemoryLink:
 
         sent: list[str] = []
         self._on_owner("release()", go)
+        if self.lab is not None:
+            self.lab._settle("release()", always=True)
         return len(sent)
 
     @property

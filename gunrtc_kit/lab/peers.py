@@ -69,8 +69,9 @@ class LabLike(Protocol):
 
     def _check_open(self, action: str) -> None: ...
 
-    def _settle(self, action: str) -> None:
-        """Wait until the Lab's memory wires have gone quiet after ``action``."""
+    def _settle(self, action: str, *, always: bool = False) -> None:
+        """Wait until the Lab's memory wires have gone quiet after ``action`` (in step mode
+        or a seeded Lab; ``always``: in any case)."""
         ...
 
     def _holds(self, peer: LabPeer) -> bool:

@@ -198,7 +198,7 @@ class LabSteps:
         self._check_open("release()")
         self._wiring.holding = False
         names = self.rt.call(self._release_all, what="release()")
-        self._settle("release()")
+        self._settle("release()", always=True)  # what was let go arrives before we return
         return names
 
     def _release_all(self) -> int:
@@ -321,12 +321,12 @@ class LabSteps:
         return n
 
     # ------------------------------------------------------------------ settling
-    def _settle(self, action: str) -> None:
+    def _settle(self, action: str, *, always: bool = False) -> None:
         """Wait (bounded) until the Lab's memory wires have gone quiet: nothing scheduled to
         arrive, and the hold unchanged for a few loop turns. Only in step mode or with a
         seed: elsewhere a put returns at once, as Gun's does (a slow wire would hold it)."""
         wiring = self._wiring
-        if self.rt.in_runtime or (wiring.seed is None and not self._any_held()):
+        if self.rt.in_runtime or not (always or wiring.seed is not None or self._any_held()):
             return
         self.rt.run_sync(self._quiet(), SETTLE_LIMIT + 1.0, what=f"{action}: settling")
 

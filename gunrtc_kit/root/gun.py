@@ -387,6 +387,16 @@ class Gun:
             self.mesh.say({"get": {"#": soul}})
         return unwatch
 
+    def follow_for(self, pid: str, soul: str) -> bool:
+        """A relay follows ``soul`` for the peer ``pid`` as if that peer had asked for it (a
+        Lab's fork restores a relay's subscriptions from the trace this way). False when
+        this root is not a relay or has no wire to ``pid``."""
+        peer = self.mesh.peer_by_pid(pid)
+        if not self.super_peer or peer is None:
+            return False
+        self._axe.subscribe(peer, {"#": soul})
+        return True
+
     def on_heard_put(self, soul: str, fn: WatchFn) -> Callable[[], None]:
         """Call ``fn(soul, node_as_sent, msg)`` for every put of ``soul`` heard from a peer,
         whether or not HAM took it (a change listener misses a value that arrives after a

@@ -20,6 +20,7 @@ from gunrtc_kit.diagnose.doctor.context import Context
 from gunrtc_kit.diagnose.doctor.explain import explain
 from gunrtc_kit.diagnose.doctor.report import Finding, Holding, PeerSnapshot, Report
 from gunrtc_kit.diagnose.doctor.trace_index import TraceIndex
+from gunrtc_kit.diagnose.doctor.unanswered import unanswered
 from gunrtc_kit.diagnose.messages import RTC_PREFIX
 
 __all__ = ["ACK_TIMEOUT", "IN_FLIGHT_FOR", "MAX_FINDINGS", "diagnose", "holdings"]
@@ -76,6 +77,7 @@ def diagnose(
         findings=tuple(findings),
         t=at,
         omitted=omitted,
+        unanswered=unanswered(ctx),
     )
 
 

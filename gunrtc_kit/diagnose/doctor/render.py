@@ -57,13 +57,15 @@ def finding_text(finding: Finding) -> str:
 
 def summary(report: Report) -> str:
     """The one line a report starts with: converged, or how many disagreements among whom."""
+    waiting = len(report.unanswered)
+    tail = f"; {waiting} put{'s' if waiting != 1 else ''} unanswered" if waiting else ""
     if report:
         return (
             f"converged: {len(report.peers)} peers agree on {len(report.souls)} soul"
-            f"{'s' if len(report.souls) != 1 else ''}"
+            f"{'s' if len(report.souls) != 1 else ''}{tail}"
         )
     count = len(report.findings) + report.omitted
-    return f"{count} disagreement{'s' if count != 1 else ''} among {', '.join(report.peers)}"
+    return f"{count} disagreement{'s' if count != 1 else ''} among {', '.join(report.peers)}{tail}"
 
 
 def report_text(report: Report) -> str:
@@ -80,6 +82,9 @@ def report_text(report: Report) -> str:
     lines.extend(str(f) for f in report.findings)
     if report.omitted:
         lines.append(f"... and {report.omitted} more not listed")
+    if report.unanswered:
+        lines.append(f"unanswered puts ({len(report.unanswered)}):")
+        lines.extend(f"  #{u.msg_id}: {u.text}" for u in report.unanswered)
     return "\n".join(lines)
 
 
@@ -99,6 +104,11 @@ def report_html(report: Report) -> str:
     parts.append(findings_html(report.findings))
     if report.omitted:
         parts.append(f"<div>... and {report.omitted} more not listed</div>")
+    if report.unanswered:
+        items = "".join(
+            f"<li><code>#{e(u.msg_id)}</code>: {e(u.text)}</li>" for u in report.unanswered
+        )
+        parts.append(f"<div><b>unanswered puts</b><ul>{items}</ul></div>")
     return "<div class='gk-doctor'>" + "".join(parts) + "</div>"
 
 

@@ -16,7 +16,16 @@ from typing import Any
 from gunrtc_kit.diagnose.doctor import render
 from gunrtc_kit.diagnose.doctor.kinds import ActionKind, ReasonKind
 
-__all__ = ["Action", "Finding", "Holding", "Pending", "PeerSnapshot", "Reason", "Report"]
+__all__ = [
+    "Action",
+    "Finding",
+    "Holding",
+    "Pending",
+    "PeerSnapshot",
+    "Reason",
+    "Report",
+    "Unanswered",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,18 @@ class Finding:
         return render.finding_text(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """A put whose writer heard no answer (no ``ok``, no ``err``), and why (``text``): a relay
+    acked it but the ack was lost or is on its way, the put never reached a relay, or no relay
+    answered (yet). Apart from the findings: the peers may all agree and the writer still
+    wait for its ack."""
+
+    msg_id: str
+    origin: str
+    text: str
+
+
 @dataclass(frozen=True)
 class Report:
     """The doctor's answer: the peers compared, the souls in play and every ``Finding``.
@@ -173,6 +194,8 @@ class Report:
     omitted: int = 0
     before: Report | None = None
     done: tuple[str, ...] = ()
+    #: puts whose writer heard no answer, each with why (``bool(report)`` does not count them)
+    unanswered: tuple[Unanswered, ...] = ()
 
     def __bool__(self) -> bool:
         return not self.findings and not self.omitted

@@ -60,6 +60,8 @@ class TraceIndex:
         self.refused: set[tuple[str, str]] = set()  # (mid, receiver): arrived, dropped there
         self.errors: dict[str, list[PeerError]] = {}  # mid -> refusals with err
         self.acked: set[str] = set()
+        # request mid -> its answers said: (reply mid, to whom, who said it)
+        self.answers: dict[str, list[tuple[str, str, str]]] = {}
         self.now = 0.0
         for event in sorted(events, key=lambda e: e.t):
             self._apply(event)
@@ -182,6 +184,9 @@ class TraceIndex:
             return
         dst = self.pid_of(e.node, e.peer)
         self.copies.setdefault(mid, []).append(Copy(e.t, e.node, dst, mid, e.transport))
+        to = msg.get("@")
+        if isinstance(to, str) and "put" not in msg and len(self.answers.get(to, ())) < MAX_TOLD:
+            self.answers.setdefault(to, []).append((mid, dst, e.node))
         told = msg.get("><")
         if isinstance(told, str) and told and "put" in msg:
             names = self.told.setdefault(mid, {}).setdefault(e.node, set())

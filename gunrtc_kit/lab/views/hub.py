@@ -106,6 +106,8 @@ class ViewHub:
         interval: float = INTERVAL,
     ) -> None:
         self.directory = directory or Directory()
+        #: a standing note every view shows as a banner (a fork says what it is a fork of)
+        self.banner = ""
         self.row_cap = row_cap
         self.queue_cap = queue_cap
         self.queue_bytes = queue_bytes
@@ -200,7 +202,7 @@ class ViewHub:
         """What the views did not get because their queue was full ("" when nothing): how
         many events of which kinds, and the bounds; the views show it."""
         if not self.overflow:
-            return ""
+            return self.banner
         kinds = sorted(self.overflow_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
         shown = ", ".join(f"{k} {n:,}" for k, n in kinds[:6])
         more = f", {len(kinds) - 6} more kinds" if len(kinds) > 6 else ""
@@ -208,7 +210,7 @@ class ViewHub:
             f"{self.overflow:,} events ({self.overflow_bytes / 1e6:,.1f} MB) not shown: "
             f"the views' queue was full (bounds {self.queue_cap:,} events, "
             f"{self.queue_bytes / 1e6:,.0f} MB; paused views fill it). Dropped: {shown}{more}."
-        )
+        ) + (f" {self.banner}" if self.banner else "")
 
     # ------------------------------------------------------------------ views
     def add(self, view: Tickable) -> None:

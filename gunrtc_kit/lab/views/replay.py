@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class Replay:
         self.hub = ViewHub(Directory.from_meta(self.meta))
         self.t = 0.0
         self._applied = 0  # events[:_applied] are in the models
+        #: makes a fork (``Lab.open_trace`` sets it; a replay made otherwise cannot fork)
+        self.forker: Callable[..., Any] | None = None
         self._views = ViewCache()
         self.seek(self.duration)
 
@@ -162,6 +164,14 @@ class Replay:
                 links=self.link_view(),
             ),
         )
+
+    def fork(self, t: float | None = None, *, seed: int | str = 0) -> Any:
+        """A new ``Lab`` of memory peers where the trace stood ``t`` seconds after it began
+        (None: the instant the slider shows), held, with the frames then in flight held: to
+        try "what if this message had been dropped, or delivered first"."""
+        if self.forker is None:
+            raise GunError("this replay cannot fork: open the trace with Lab.open_trace(path)")
+        return self.forker(self.events, self.meta, self.t if t is None else t, seed=seed)
 
     def fate(self, mid: str) -> Fate:
         """What became of message ``mid`` up to the instant shown."""
