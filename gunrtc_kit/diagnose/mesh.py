@@ -22,6 +22,11 @@ one, and none is made up); ``Tapped`` marks the wire ``tapped`` (the tap's name)
 frame it could not deliver as lost on the wire: each of its messages (those a ``Dropped`` of a
 wire cause counted already, once), or the frame itself when it held none (a heartbeat).
 
+Step mode (``trace.Held``/``trace.Released``): each held frame is a ``HeldToken`` on the wire
+it waits on (by the wire's tag: two memory wires of one pair keep their own), from its
+``held`` to its ``released``, or until the wire closes; ``EdgeState.held`` counts them and
+``held_version`` moves on every change, so a view sends the tokens only when they changed.
+
 Views read ``changed_nodes``/``changed_edges`` to send only what changed. Pure: no clock, no
 asyncio, no widgets.
 """
@@ -33,15 +38,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from gunrtc_kit import trace
-from gunrtc_kit.diagnose.messages import kind_of
+from gunrtc_kit.diagnose.messages import RTC_PREFIX, kind_of, souls_of
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.diagnose.wires import WireBook
 
-__all__ = ["EdgeState", "MeshModel", "NodeState", "edge_id", "pair_of"]
+__all__ = ["EdgeState", "HeldToken", "MeshModel", "NodeState", "edge_id", "pair_of"]
 
 PULSE_CAP = 200  # pulses kept between two takes (extra ones are counted, not kept)
 MAX_NODES = 5_000  # a remote side can invent pids: past this, new peers are counted, not drawn
 MAX_EDGES = 50_000
+MAX_HELD = 10_000  # held frames drawn at most (as many as a Lab's hold keeps)
 
 
 def edge_id(a: str, b: str, transport: str = "?", tag: str = "") -> str:
@@ -90,6 +96,41 @@ class EdgeState:
     tapped: str = ""  # the tap that forwards this wire's frames (``tap:host:port``), if any
     rate: float = 0.0
     sampled: int = 0  # count at the last rate sample
+    held: int = 0  # frames held on it now (step mode)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldToken:
+    """One frame held on a wire (step mode), from its ``Held`` to its ``Released``: its
+    ``frame`` name (what ``Lab.deliver`` takes), the ``edge`` it waits on, the entities it
+    goes ``src`` -> ``dst``, each message's ``kind`` and ``#``, the frame it copies, when it
+    was held (seconds on the model's clock) and whether it carries WebRTC signalling
+    (``sig``: an offer, answer or candidate, or a room announcement under ``/RTC/``: what
+    the signalling view lists)."""
+
+    frame: str
+    edge: str
+    src: str
+    dst: str
+    kinds: tuple[str, ...]
+    ids: tuple[str, ...]
+    copy_of: str
+    t: float
+    sig: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The token as the views' front ends take it."""
+        return {
+            "frame": self.frame,
+            "edge": self.edge,
+            "from": self.src,
+            "to": self.dst,
+            "kinds": list(self.kinds),
+            "ids": list(self.ids),
+            "copy_of": self.copy_of,
+            "t": round(self.t, 3),
+            "sig": self.sig,
+        }
 
 
 class MeshModel:
@@ -111,6 +152,8 @@ class MeshModel:
         self.pulses: list[tuple[str, str, dict[str, Any]]] = []  # (edge, sayer, message)
         self.pulses_skipped = 0
         self.refused = 0  # peers and links not drawn because of MAX_NODES / MAX_EDGES
+        self.held: dict[str, HeldToken] = {}  # frame name -> token, oldest first
+        self.held_version = 0
         self.t0: float | None = None
         self.now = 0.0
         self._rate_t = 0.0
@@ -150,6 +193,8 @@ class MeshModel:
             if getattr(e, k) != v:
                 setattr(e, k, v)
                 self.changed_edges.add(eid)
+        if e.held and e.state in ("closed", "failed"):
+            self._forget_held(e)  # a closed wire's held frames are gone with it
         return e
 
     def wire_of(self, node: str, peer: str, transport: str) -> EdgeState | None:
@@ -200,7 +245,56 @@ class MeshModel:
             trace.Bye: self._bye,
             trace.RtcState: self._rtc_state,
             trace.Tapped: self._tapped,
+            trace.Held: self._held,
+            trace.Released: self._released,
         }
+
+    # ------------------------------------------------------------------ step mode
+    def _held(self, e: trace.Held, _n: NodeState) -> None:
+        """A frame waits on its wire: a token on that wire (found by the wire's tag)."""
+        other = self.directory.resolve(e.node, e.peer) or e.to
+        if not other or e.frame in self.held or len(self.held) >= MAX_HELD:
+            return
+        tag = e.wire or self.wires.tag(e.node, e.peer)
+        edge = self.edges.get(edge_id(e.node, other, "memory", tag))
+        if edge is None:
+            edge = self.edge(e.node, other, "memory", tag)
+            if edge is None:
+                return
+        kinds = tuple(kind_of(m) for m in e.msgs)
+        sig = any(
+            k.startswith("rtc") or any(s.startswith(RTC_PREFIX) for s in souls_of(m))
+            for k, m in zip(kinds, e.msgs, strict=False)
+        )
+        t = e.t - (self.t0 or e.t)
+        self.held[e.frame] = HeldToken(
+            e.frame, edge.id, e.node, other, kinds, tuple(e.msg_ids), e.copy_of, t, sig
+        )
+        edge.held += 1
+        self.changed_edges.add(edge.id)
+        self.held_version += 1
+
+    def _released(self, e: trace.Released, _n: NodeState) -> None:
+        """A held frame left its wire (delivered or dropped): its token goes."""
+        token = self.held.pop(e.frame, None)
+        if token is None:
+            return
+        edge = self.edges.get(token.edge)
+        if edge is not None and edge.held > 0:
+            edge.held -= 1
+            self.changed_edges.add(edge.id)
+        self.held_version += 1
+
+    def _forget_held(self, edge: EdgeState) -> None:
+        for name in [f for f, tok in self.held.items() if tok.edge == edge.id]:
+            del self.held[name]
+        edge.held = 0
+        self.changed_edges.add(edge.id)
+        self.held_version += 1
+
+    def held_on(self, eid: str) -> list[HeldToken]:
+        """The frames held on wire ``eid`` now, oldest first."""
+        return [tok for tok in self.held.values() if tok.edge == eid]
 
     def _tapped(self, e: trace.Tapped, n: NodeState) -> None:
         edge = self.wire_of(e.node, e.peer, e.transport)

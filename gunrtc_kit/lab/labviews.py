@@ -3,11 +3,16 @@
 Why apart: making a view needs of the Lab only its hub (the models the views read), its view
 cache and the widgets it closes with it, and its peers by name; ``Lab`` takes these methods
 from ``LabViews`` so ``lab.py`` holds the peers, links and lifecycle, and this file the views.
+
+The mesh, flow and signalling views a Lab makes get its hand for step mode (``_stepper``): a
+click on a held frame in them delivers, drops or duplicates it through ``lab.deliver`` and
+its siblings, as a cell would.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gunrtc_kit.diagnose.peers import Directory
@@ -19,15 +24,18 @@ from gunrtc_kit.lab.views.hub import ViewHub
 
 if TYPE_CHECKING:
     from gunrtc_kit.diagnose.explain import Explanation
+    from gunrtc_kit.lab.steps import Pending
     from gunrtc_kit.lab.views.flow_view import FlowView
     from gunrtc_kit.lab.views.link_view import LinkView
     from gunrtc_kit.lab.views.mesh_view import MeshView
     from gunrtc_kit.lab.views.peer_view import PeerView
     from gunrtc_kit.lab.views.signaling_view import SignalingView
+    from gunrtc_kit.lab.views.stepping import StepView
 
 __all__ = ["LabViews"]
 
 T = TypeVar("T")
+V = TypeVar("V", bound="StepView")
 
 
 class LabViews:
@@ -51,6 +59,12 @@ class LabViews:
             self, peer: LabPeer | str, path: str, key: str | None = None
         ) -> Explanation: ...
 
+        def deliver(self, x: Pending | str) -> Pending: ...
+
+        def drop(self, x: Pending | str) -> Pending: ...
+
+        def duplicate(self, x: Pending | str) -> Pending: ...
+
     @property
     def hub(self) -> ViewHub:
         """The models every view of this Lab reads (fed by the Lab's trace bus)."""
@@ -65,11 +79,37 @@ class LabViews:
         """Record a widget this Lab made, to close it with the Lab (``close()``)."""
         return self._owned.keep(widget)
 
+    def _stepper(self) -> Callable[[str, str], str]:
+        """The hand a view's step menu moves held frames with: ``(action, frame) -> what it
+        did``. It holds the Lab weakly (a view in ipywidgets' registry must not keep the Lab
+        alive); a gone or closed Lab is a ``GunError`` the menu shows."""
+        lab = weakref.ref(self)
+
+        def act(action: str, frame: str) -> str:
+            found = lab()
+            if found is None:
+                raise GunError(f"{action}({frame!r}): this view's Lab is gone")
+            if action == "deliver":
+                return f"delivered {found.deliver(frame).label}"
+            if action == "drop":
+                return f"dropped {found.drop(frame).label}"
+            if action == "duplicate":
+                copy = found.duplicate(frame)
+                return f"{copy.name} holds a copy of {frame}: {copy.label}"
+            raise GunError(f"{action}({frame!r}): expected deliver, drop or duplicate")
+
+        return act
+
+    def _stepping(self, view: V) -> V:
+        """``view`` with this Lab's hand for its step menu."""
+        view.step_action = self._stepper()
+        return view
+
     def mesh_view(self) -> MeshView:
         """The Lab's live mesh (one per Lab: displaying it again shows the same view)."""
         from gunrtc_kit.lab.views.mesh_view import MeshView
 
-        return self._view("mesh", lambda: MeshView(self._hub))  # type: ignore[no-any-return]
+        return self._view("mesh", lambda: self._stepping(MeshView(self._hub)))  # type: ignore[no-any-return]
 
     def flow_view(self, *, group: bool = False, **filters: Any) -> FlowView:
         """The Lab's live message flow. Without arguments: the one flow of the dashboard
@@ -81,7 +121,7 @@ class LabViews:
         from gunrtc_kit.lab.views.flow_view import FlowView
 
         if not filters and not group:
-            return self._view("flow", lambda: FlowView(self._hub))  # type: ignore[no-any-return]
+            return self._view("flow", lambda: self._stepping(FlowView(self._hub)))  # type: ignore[no-any-return]
         if "peer" in filters and filters["peer"]:
             filters["peer"] = self._peer_pid(filters["peer"], "flow_view(peer=...)")
         if "pair" in filters and filters["pair"]:
@@ -89,7 +129,7 @@ class LabViews:
             if len(pair) != 2:
                 raise GunError(f"flow_view(pair={filters['pair']!r}): expected two peers")
             filters["pair"] = [self._peer_pid(x, "flow_view(pair=...)") for x in pair]
-        return FlowView(self._hub, group=group, **filters)
+        return self._stepping(FlowView(self._hub, group=group, **filters))
 
     def _peer_pid(self, who: Any, action: str) -> str:
         """The pid of ``who`` (a LabPeer, a name or a pid this Lab's trace knows); a name
@@ -112,7 +152,9 @@ class LabViews:
         """The Lab's WebRTC signalling timeline; with two peers, showing only their link."""
         from gunrtc_kit.lab.views.signaling_view import SignalingView
 
-        view: SignalingView = self._view("signaling", lambda: SignalingView(self._hub))
+        view: SignalingView = self._view(
+            "signaling", lambda: self._stepping(SignalingView(self._hub))
+        )
         if a is not None and b is not None:
             a, b = self._own("signaling_view", a, b)
             with self._hub.lock:
@@ -165,7 +207,8 @@ class LabViews:
         from gunrtc_kit.lab.views.mesh_view import MeshView
 
         return self._view(  # type: ignore[no-any-return]
-            "compact", lambda: MeshView(self._hub, height=240, title="Mesh (compact)")
+            "compact",
+            lambda: self._stepping(MeshView(self._hub, height=240, title="Mesh (compact)")),
         )
 
     def _new_peer_view(self, p: LabPeer) -> None:

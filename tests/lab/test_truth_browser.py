@@ -273,7 +273,18 @@ def test_truth_under_live_traffic(tmp_path: Path) -> None:
         assert not page.query_selector_all(".gk-error:not(:empty)")
 
 
-MARKS = ["heard", "heard-only", "sent", "dup", "lost", "refused", "untraced", "answered", "queued"]
+MARKS = [
+    "heard",
+    "heard-only",
+    "sent",
+    "dup",
+    "lost",
+    "refused",
+    "untraced",
+    "answered",
+    "queued",
+    "held",
+]
 MARK_LANES = [
     {"id": "p-relay", "label": "relay", "lane": 0, "role": "relay"},
     {"id": "p-alice", "label": "alice", "lane": 1, "role": "peer"},

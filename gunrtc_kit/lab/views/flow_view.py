@@ -20,6 +20,10 @@ as a group opened less than ``GROUP_SPAN`` seconds earlier, and still among the 
 how many copies it holds and what became of them (its mark is the worst one), and the
 browser lists the copies on a click. At 50 puts/s that turns hundreds of rows a second into a
 few a second. A group sits at its first copy: turn grouping off to read every copy in order.
+
+Step mode: a copy held on its wire has the mark ``held`` and is drawn in flight; its row's
+last field names the frame it waits in (``f3``), and with a ``step_action`` (a Lab's view) a
+click on it offers deliver / drop / duplicate (``stepping.py``).
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ from gunrtc_kit.diagnose.fate import (
 )
 from gunrtc_kit.diagnose.peers import Directory
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.lab.views.base import View, module
+from gunrtc_kit.lab.views.base import module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.stepping import StepView, frame_of
 
 __all__ = ["FlowView", "default_filters", "lane_order", "soul_test"]
 
@@ -128,7 +133,7 @@ def default_filters() -> dict[str, Any]:
     }
 
 
-class FlowView(View):
+class FlowView(StepView):
     """Message flow: filter by peer, kind, soul, transport; hide discovery and signalling;
     pause; follow the newest rows; pick a message to see its JSON and its fate; jump to the
     next lost, duplicate or failed copy; group repeats when the traffic is heavy.
@@ -272,8 +277,9 @@ class FlowView(View):
 
     def _row_of(self, seq: int, pos: int, alone: bool = False) -> list[Any]:
         """Row ``seq`` on the wire: ``[pos, t, src, dst, kind, label, mid, mark, transport,
-        reply_to, n, summary, err]`` (``n`` copies in its group, ``summary`` their marks;
-        ``alone``: this copy only, as a group's list shows it)."""
+        reply_to, n, summary, err, frame]`` (``n`` copies in its group, ``summary`` their
+        marks, ``frame`` the held frame a ``held`` copy waits in; ``alone``: this copy only,
+        as a group's list shows it)."""
         fate = self.hub.fate
         i = seq - fate.offset
         seqs = [seq] if alone else self._copies(seq)
@@ -289,6 +295,7 @@ class FlowView(View):
             counts = Counter(MARKS[m] for m in marks)
             summary = ", ".join(f"{c} {m}" for m, c in sorted(counts.items()))
         err = any(self._failed(fate.c_mid[s - fate.offset]) for s in seqs)
+        held = [s for s, m in zip(seqs, marks, strict=True) if m == HELD]
         return [
             pos,
             round(fate.c_t[i], 3),
@@ -303,6 +310,7 @@ class FlowView(View):
             len(seqs),
             summary,
             int(err),
+            frame_of(fate.row_why.get(held[0], "")) if held else "",
         ]
 
     def _copies(self, head: int) -> list[int]:

@@ -13,6 +13,12 @@ id (``a|b|transport|tag``), state and faults. The browser draws each one apart (
 ``layout.wire_curves``), so a partitioned memory wire shows red beside an open dc, and
 ``graph`` is a ``MultiGraph`` keyed by wire id. ``closed`` (set by the Lab when it closes)
 puts a banner on the view: what it shows no longer changes.
+
+Step mode: each held frame is a token on the wire it waits on (``held`` in a reset, a diff
+or the snapshot: every token, when they changed, at most ``MAX_TOKENS``), showing its frame
+name and kind; a wire's ``held`` counts them. With a ``step_action`` (a Lab's view) a click on
+a token offers deliver / drop / duplicate (see ``stepping.py``); a replay's view draws them
+only.
 """
 
 from __future__ import annotations
@@ -22,17 +28,22 @@ from typing import Any
 import traitlets
 
 from gunrtc_kit.diagnose.mesh import EdgeState
-from gunrtc_kit.lab.views.base import View, module
+from gunrtc_kit.lab.views.base import module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.stepping import StepView
 
-__all__ = ["MeshView"]
+__all__ = ["MAX_TOKENS", "MeshView"]
+
+MAX_TOKENS = 300  # held frames sent to the browser at most (the oldest; ``held_total`` says all)
 
 
-class MeshView(View):
+class MeshView(StepView):
     """Peers and wires: colour by transport, dashes by state, width by rate, faults on memory
-    wires, a dot per message along the wire it was said on. Hover a node for its counters;
-    click a node (``selected_node``) or a wire (``selected_edge``, its wire id). A relay whose
-    every wire is closed is drawn stopped; ``closed`` shows a "Lab closed" banner."""
+    wires, a dot per message along the wire it was said on, a token per frame held on it
+    (step mode). Hover a node for its counters; click a node (``selected_node``) or a wire
+    (``selected_edge``, its wire id), or a held token to deliver, drop or duplicate it. A
+    relay whose every wire is closed is drawn stopped; ``closed`` shows a "Lab closed"
+    banner."""
 
     _esm = module("mesh.js")
     snapshot = traitlets.Dict().tag(sync=True)
@@ -55,6 +66,7 @@ class MeshView(View):
         self._last_snapshot = 0.0
         self._snapshot_due = True
         self._stats: dict[str, int] = {}
+        self._held_version = -1
         super().__init__(hub, height=height, title=title)
         with hub.lock:
             self._take_snapshot()
@@ -98,7 +110,18 @@ class MeshView(View):
             "loss": e.loss,
             "partitioned": e.partitioned,
             "tapped": e.tapped,  # a tap forwards its frames: drawn as such
+            "held": e.held,  # frames held on it (step mode)
         }
+
+    def held_tokens(self) -> list[dict[str, Any]]:
+        """The held frames as the front end takes them (the oldest ``MAX_TOKENS``)."""
+        held = self.hub.mesh.held
+        out: list[dict[str, Any]] = []
+        for tok in held.values():
+            if len(out) >= MAX_TOKENS:
+                break
+            out.append(tok.as_dict())
+        return out
 
     def stats(self) -> dict[str, int]:
         """Peers, open links and partitions, for the status line."""
@@ -116,6 +139,8 @@ class MeshView(View):
             "nodes": [self.node_dict(n) for n in m.nodes],
             "edges": [self.edge_dict(e) for e in m.edges.values()],
             "stats": self.stats(),
+            "held": self.held_tokens(),
+            "held_total": len(m.held),
         }
 
     def _take_snapshot(self) -> None:
@@ -132,6 +157,7 @@ class MeshView(View):
         self._counted_nodes.clear()
         self._counted_edges.clear()
         self._stats = self.stats()
+        self._held_version = self.hub.mesh.held_version
         self.post({"type": "reset", **self._everything()})
 
     def tick(self, ch: Changes) -> None:
@@ -149,7 +175,8 @@ class MeshView(View):
             self._last_counts = now
         pulses = [list(p) for p in ch.pulses]  # the hub took at most PULSES_PER_TICK
         structural = bool(ch.nodes or ch.edges)
-        if self._nodes or self._edges or pulses:
+        held_moved = m.held_version != self._held_version
+        if self._nodes or self._edges or pulses or held_moved:
             msg: dict[str, Any] = {
                 "type": "diff",
                 "from": self._v,
@@ -160,6 +187,10 @@ class MeshView(View):
                 "gone_edges": [],
                 "pulses": pulses,
             }
+            if held_moved:
+                msg["held"], msg["held_total"] = self.held_tokens(), len(m.held)
+                self._held_version = m.held_version
+                self._snapshot_due = True
             if structural:
                 stats = self.stats()
                 if stats != self._stats:

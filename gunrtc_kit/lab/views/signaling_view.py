@@ -5,6 +5,12 @@ or answer is sent only when the user opens it, annotated line by line (what ``a=
 ``a=fingerprint``, ``m=application`` mean), so a 55-link room does not ship megabytes of SDP.
 State steps carry the layer aiortc reported (peer connection, ICE, DTLS, SCTP, data channel,
 the selected candidate pair).
+
+Step mode: the frames held on the Lab's memory wires that carry signalling (an offer, answer
+or candidate, a room announcement: a peer with ``rtc`` on ``Lab(relay="memory")`` signals
+through the memory relay) are listed as in flight (the ``held`` trait, at most
+``MAX_HELD_SHOWN``); with a ``step_action`` a click on one offers deliver / drop / duplicate,
+as in the mesh and flow views (``stepping.py``).
 """
 
 from __future__ import annotations
@@ -15,17 +21,19 @@ import traitlets
 
 from gunrtc_kit.diagnose.mesh import edge_id
 from gunrtc_kit.diagnose.signaling import Step, annotate_sdp
-from gunrtc_kit.lab.views.base import View, module
+from gunrtc_kit.lab.views.base import module
 from gunrtc_kit.lab.views.hub import Changes, ViewHub
+from gunrtc_kit.lab.views.stepping import StepView
 
 __all__ = ["SignalingView"]
 
 RESET_STEPS = 3000  # a reset sends at most the newest this many steps
 SNAPSHOT_STEPS = 500  # the snapshot trait holds the newest this many
 SNAPSHOT_EVERY = 2.0
+MAX_HELD_SHOWN = 100  # held signalling frames listed at most (the oldest)
 
 
-class SignalingView(View):
+class SignalingView(StepView):
     """Offer, answer, candidates and state changes of WebRTC links (``link``: one link's id
     ``"pidA|pidB"``, or ``""`` for all)."""
 
@@ -33,6 +41,7 @@ class SignalingView(View):
     snapshot = traitlets.Dict().tag(sync=True)
     links: traitlets.List[Any] = traitlets.List().tag(sync=True)
     link = traitlets.Unicode("").tag(sync=True)
+    held: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     kind = "signaling"
 
@@ -42,8 +51,10 @@ class SignalingView(View):
         self._n_links = -1
         self._names_version = -1
         self._last_snapshot = 0.0
+        self._held_version = -1
         super().__init__(hub, height=height, link=link)
         with hub.lock:
+            self._update_held()
             self._next = hub.signaling.count
             self._update_links()
             self._take_snapshot()
@@ -78,6 +89,26 @@ class SignalingView(View):
             self._n_links = len(sig.links)
             self._names_version = d.version
 
+    def _update_held(self) -> None:
+        """The held frames that carry signalling, named, when they changed."""
+        mesh = self.hub.mesh
+        if mesh.held_version == self._held_version:
+            return
+        self._held_version = mesh.held_version
+        label = self.hub.directory.label
+        out: list[dict[str, Any]] = []
+        for tok in mesh.held.values():
+            if not tok.sig:
+                continue
+            if len(out) >= MAX_HELD_SHOWN:
+                break
+            what = ", ".join(f"{k} #{i}" for k, i in zip(tok.kinds, tok.ids, strict=False))
+            copy = f" (copy of {tok.copy_of})" if tok.copy_of else ""
+            text = f"{tok.frame} {label(tok.src)} \u2192 {label(tok.dst)} · {what}{copy}"
+            out.append({**tok.as_dict(), "text": text})
+        if out != self.held:
+            self.held = out
+
     def reset(self) -> None:
         """Send the newest steps (at most ``RESET_STEPS``) and the links."""
         sig = self.hub.signaling
@@ -90,6 +121,7 @@ class SignalingView(View):
 
     def tick(self, ch: Changes) -> None:
         """Send the steps made since the last tick (or refresh the snapshot when idle)."""
+        self._update_held()
         sig = self.hub.signaling
         if sig.count == self._next:
             if self.snapshot.get("v") != self._v and (

@@ -186,3 +186,87 @@ export function liveToggle(model, header, root, life, also) {
   life.listen(check, "change", () => save(model, { live: check.checked }));
   return draw;
 }
+
+// ---------- step mode: a held frame's menu (see gunrtc_kit/lab/views/stepping.py) ----------
+export const STEP_ACTIONS = ["deliver", "drop", "duplicate"];
+
+// The menu a click on a held frame opens in `parent` (positioned): deliver / drop / duplicate.
+// A choice sends {type: "step", action, frame, req}; Python's {type: "stepped", req, ok, text}
+// (given to `answered`, true when it was this menu's) is shown in it: what was done, or why
+// not. Only when the `steppable` trait is true (a Lab's view; a replay offers nothing).
+// Escape or the × closes it.
+export function stepMenu(model, parent, life) {
+  const box = html("div", "gk-step-menu", parent);
+  box.hidden = true;
+  box.setAttribute("role", "menu");
+  const head = html("div", "gk-step-head", box);
+  const title = html("span", "gk-step-title", head);
+  const close = html("button", "gk-step-close", head, "×");
+  close.type = "button";
+  close.setAttribute("aria-label", "close");
+  const row = html("div", "gk-step-actions", box);
+  const buttons = STEP_ACTIONS.map((a) => {
+    const b = html("button", `gk-step-${a}`, row, a);
+    b.type = "button";
+    b.dataset.action = a;
+    b.setAttribute("role", "menuitem");
+    return b;
+  });
+  const answer = html("div", "gk-step-answer", box);
+  const m = { frame: "", req: 0, next: Math.floor(Math.random() * 1e6) * 1000 + 1, box };
+  const enable = (on) => buttons.forEach((b) => (b.disabled = !on));
+  m.can = () => !!model.get("steppable");
+  m.open = (frame, text, x, y) => {
+    if (!m.can() || !frame) return false;
+    m.frame = String(frame);
+    m.req = 0;
+    box.dataset.frame = m.frame;
+    title.textContent = text;
+    answer.textContent = "";
+    delete answer.dataset.ok;
+    enable(true);
+    box.hidden = false;
+    const pw = parent.clientWidth || 400;
+    const ph = parent.clientHeight || 300;
+    box.style.left = `${Math.max(4, Math.min(x + 8, pw - box.offsetWidth - 4))}px`;
+    box.style.top = `${Math.max(4, Math.min(y + 8, ph - box.offsetHeight - 4))}px`;
+    return true;
+  };
+  m.close = () => {
+    box.hidden = true;
+    m.frame = "";
+    m.req = 0;
+  };
+  m.answered = (msg) => {
+    if (!msg || msg.type !== "stepped" || !m.req || msg.req !== m.req) return false;
+    answer.textContent = String(msg.text ?? "");
+    answer.dataset.ok = msg.ok ? "1" : "0";
+    m.req = 0;
+    // a delivered or dropped frame is no longer held: nothing more to do with it here
+    enable(!msg.ok || box.dataset.last === "duplicate");
+    return true;
+  };
+  life.listen(row, "click", (ev) => {
+    const b = closest(ev, "button[data-action]");
+    if (!b || !m.frame || b.disabled) return;
+    m.req = m.next++;
+    box.dataset.last = b.dataset.action;
+    enable(false);
+    answer.textContent = `${b.dataset.action}…`;
+    delete answer.dataset.ok;
+    model.send({ type: "step", action: b.dataset.action, frame: m.frame, req: m.req });
+  });
+  life.listen(close, "click", () => m.close());
+  life.listen(box, "keydown", (ev) => ev.key === "Escape" && m.close());
+  for (const t of ["pointerdown", "pointerup", "wheel"]) life.listen(box, t, (ev) => ev.stopPropagation());
+  return m;
+}
+
+// One line saying what a held frame is: "f3 alice → relay · put #abc (copy of f1)".
+export function heldText(d, label) {
+  const kinds = Array.isArray(d.kinds) ? d.kinds : [];
+  const ids = Array.isArray(d.ids) ? d.ids : [];
+  const what = kinds.map((k, i) => `${k}${ids[i] ? ` #${ids[i]}` : ""}`).join(", ") || "empty frame";
+  const copy = d.copy_of ? ` (copy of ${d.copy_of})` : "";
+  return `${d.frame} ${label(d.from)} → ${label(d.to)} · ${what}${copy}`;
+}

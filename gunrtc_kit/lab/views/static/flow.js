@@ -14,8 +14,12 @@
 // lanes →" cues say what is out of sight (a click scrolls to it). Rows name lanes by their
 // directory number (`lanes[i].lane`); `lanes` is in display order (relays first, then peers by
 // name). Rows keep Python's order (the order the trace emitted them): nothing here re-sorts.
+//
+// Step mode: a copy held on its wire (mark "held") is drawn in flight, a token half way, the
+// rest of the way dotted; its row's field 13 names the frame. In a Lab's view (`steppable`)
+// a click on it opens the step menu (deliver / drop / duplicate, common.js stepMenu) too.
 
-import { html, svg, fmtInt, viewRoot, bump, save, closest, lifetime, observeSize, errorBanner, kindColor } from "./common.js";
+import { html, svg, fmtInt, viewRoot, bump, save, closest, lifetime, observeSize, errorBanner, kindColor, stepMenu } from "./common.js";
 
 const ROW_H = 22;
 const HEAD_H = 26;
@@ -34,7 +38,7 @@ const PREF_TEXT_W = 240;
 const MIN_LANE_W = 30;
 const COMFY_LANE_W = 64; // below this, labels go on two staggered lines
 const LOST_OFF = 10; // the lost cross sits this far off the sender's lane
-const MARKS = ["heard", "heard-only", "sent", "dup", "lost", "refused", "untraced", "answered", "queued"];
+const MARKS = ["heard", "heard-only", "sent", "dup", "lost", "refused", "untraced", "answered", "queued", "held"];
 const MARK_ICON = {
   heard: "▶",
   "heard-only": "▶",
@@ -45,6 +49,7 @@ const MARK_ICON = {
   untraced: "?",
   answered: "↩",
   queued: "‖",
+  held: "◆",
 };
 // what each mark means (the legend's and the icons' tooltips; fate.py's Mark says the same)
 const MARK_MEANING = {
@@ -57,6 +62,7 @@ const MARK_MEANING = {
   untraced: "handed to a peer that is not traced: arrival unknown",
   answered: "handed to a peer that is not traced, which answered it: it arrived",
   queued: "the wire is not open yet: it waits in the sender's queue",
+  held: "in flight: held on its wire (step mode) until delivered or dropped by hand",
 };
 const JUMPS = ["lost", "dup", "err"];
 const FLOW_CSS = `
@@ -132,6 +138,7 @@ function newState(model) {
     sx: 0, // horizontal scroll offset
     grouped: false,
     members: null, // {req, pos, n, summary, rows} of the group shown in the detail pane
+    menu: null, // the step menu (stepMenu)
     jumpReq: 0,
   };
 }
@@ -196,7 +203,7 @@ function buildToolbarButtons(st, bar) {
 }
 function buildBody(st) {
   const body = html("div", "gk-flow-body", st.root);
-  const main = html("div", "gk-flow-main", body);
+  const main = (st.main = html("div", "gk-flow-main", body));
   const scroller = (st.scroller = html("div", "gk-scroller", main));
   scroller.tabIndex = 0;
   scroller.setAttribute("role", "region");
@@ -456,6 +463,15 @@ const DRAW_MARK = {
     svg("rect", { x: xm - 3.5, y: y - 5, width: 2.6, height: 10 }, g);
     svg("rect", { x: xm + 0.9, y: y - 5, width: 2.6, height: 10 }, g);
   },
+  held(a) {
+    // in flight, stopped on the way: a token half way, the rest of the way dotted
+    const { dir, y } = a;
+    const xm = (a.x1 + a.x2) / 2;
+    seg(a, a.x1, xm - dir * 6);
+    seg(a, xm + dir * 6, a.x2, "gk-arrow-rest");
+    const g = markGroup(a, "held", { "data-x": xm.toFixed(1) });
+    svg("rect", { x: xm - 6, y: y - 4.5, width: 12, height: 9, rx: 2.5 }, g);
+  },
   sent(a) {
     seg(a, a.x1, a.x2 - a.dir * 1);
     arrowHead(a, false, "gk-mark gk-mark-sent gk-mark-head-open", a.s);
@@ -500,6 +516,7 @@ function buildRow(st, pos, r, state) {
   if (n > 1) e.dataset.n = String(n);
   if (+r[12]) e.dataset.err = "1";
   if (r[9]) e.dataset.replyTo = String(r[9]);
+  if (mark === "held" && r[13]) e.dataset.frame = String(r[13]);
   const s = svg("svg", { width: TIME_W + st.layout.lanesW + 2, height: ROW_H }, e);
   drawArrow(st, s, r);
   const t = html("span", "gk-t gk-pin", e, fmtT(r[1]));
@@ -513,7 +530,8 @@ function buildRow(st, pos, r, state) {
   if (r[6]) html("span", "gk-mid", tx, `#${r[6]}`);
   const src = st.lanes[col(st, r[2])];
   const dst = st.lanes[col(st, r[3])];
-  const what = n > 1 ? ` · ×${n}: ${r[11] || mark}` : ` · ${mark}`;
+  let what = n > 1 ? ` · ×${n}: ${r[11] || mark}` : ` · ${mark}`;
+  if (mark === "held") what += ` · in flight${r[13] ? ` (held as frame ${r[13]}${st.menu && st.menu.can() ? "; click: deliver / drop / duplicate" : ""})` : ""}`;
   e.title = `${src ? src.label : "?"} → ${dst ? dst.label : "?"} · ${r[4]}${what}${r[8] ? ` · ${r[8]}` : ""}`;
   return e;
 }
@@ -793,6 +811,9 @@ const ON_MSG = {
     addRows(st, [msg.row]);
     jumpTo(st, +msg.pos, String(msg.row[6] ?? ""), msg.row);
     return true;
+  },
+  stepped(st, msg) {
+    return !!st.menu && st.menu.answered(msg);
   },
   members(st, msg) {
     if (!st.members || msg.req !== st.members.req) return false;
@@ -1077,7 +1098,18 @@ function listenSelection(st) {
   st.life.listen(st.spacer, "click", (ev) => {
     const row = closest(ev, ".gk-row");
     if (row && row.dataset.mid) select(st, row.dataset.mid, st.cache.get(+row.dataset.pos));
+    if (row && row.dataset.frame) openMenu(st, row, ev);
+    else if (st.menu) st.menu.close();
   });
+}
+// a held row clicked: the step menu for its frame, where the click was
+function openMenu(st, row, ev) {
+  const r = st.cache.get(+row.dataset.pos);
+  const box = st.main.getBoundingClientRect();
+  const src = r && st.lanes[col(st, r[2])];
+  const dst = r && st.lanes[col(st, r[3])];
+  const text = r ? `${row.dataset.frame} ${src ? src.label : "?"} → ${dst ? dst.label : "?"} · ${r[4]} #${r[6]}` : row.dataset.frame;
+  if (st.menu.open(row.dataset.frame, text, ev.clientX - box.left, ev.clientY - box.top)) bump(st.root);
 }
 
 // ---------- scrolling: native below the cap, virtual above it; pointing holds follow ----------
@@ -1223,6 +1255,7 @@ function render({ model, el }) {
   buildToolbar(st);
   errorBanner(model, st.root, null, life);
   buildBody(st);
+  st.menu = stepMenu(model, st.main, life);
   observeSize(life, [st.root, st.scroller], () => onResize(st));
   listenModel(st);
   listenToolbar(st);

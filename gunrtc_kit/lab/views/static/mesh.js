@@ -10,8 +10,13 @@
 // The wires of a pair are drawn as symmetric arcs around their chord (ordered by transport,
 // then tag), and a bundle whose chord would pass over a third node is bent around it: the
 // same steps as wire_curves in layout.py, here in pixels.
+//
+// Step mode: each held frame is a token (its frame name and kind) on the wire it waits on,
+// in the sender's half, oldest nearest the sender; the wire's plate counts them. `held` in a
+// reset or a diff replaces the whole set. In a Lab's view (`steppable`) a click on a token
+// opens the step menu (deliver / drop / duplicate, common.js stepMenu); a replay's only shows.
 
-import { html, svg, fmtInt, viewRoot, bump, save, closest, lifetime, observeSize, diffStream, errorBanner, kindColor, TRANSPORTS } from "./common.js";
+import { html, svg, fmtInt, viewRoot, bump, save, closest, lifetime, observeSize, diffStream, errorBanner, kindColor, TRANSPORTS, stepMenu, heldText } from "./common.js";
 
 const STATES = ["open", "connecting", "new", "closed", "failed"];
 const MOVE_MS = 300;
@@ -23,11 +28,19 @@ const NODE_MARGIN = 5; // px a wire keeps clear of a node's outline
 const WIRE_GAP = 10; // px between the apexes of two parallel wires
 const BEND_STEP = 6; // px: how a bundle's bend grows while it still hits a node
 const SAMPLES = 12; // straight pieces a curve is measured on
+const TOKEN_H = 14; // px: a held frame's token
+const TOKEN_GAP = 3; // px between two tokens on one wire
 const CLOSED_TEXT = "Lab closed — this view no longer updates";
 
 const plural = (n, one, many) => `${fmtInt(n)} ${+n === 1 ? one : many}`;
 const ease = (p) => (p < 0.5 ? 4 * p * p * p : 1 - Math.pow(-2 * p + 2, 3) / 2);
 
+// the plate of a wire: a memory wire's faults, and the frames held on it
+function plateText(d) {
+  const parts = d.transport === "memory" ? [faultText(d)].filter(Boolean) : [];
+  if (+d.held > 0) parts.push(`${fmtInt(d.held)} held`);
+  return parts.join(" · ");
+}
 function faultText(d) {
   if (d.partitioned) return "partitioned";
   const parts = [];
@@ -158,6 +171,7 @@ function buildStage(st) {
   st.gLabels = svg("g", { class: "gk-edge-labels" }, st.viewports[0]);
   st.gPulses = svg("g", { class: "gk-pulses" }, st.viewports[1]);
   st.gNodes = svg("g", { class: "gk-nodes" }, st.viewports[2]);
+  st.gHeld = svg("g", { class: "gk-held" }, st.viewports[2]); // over the nodes: clickable
   st.empty = html("div", "gk-empty", stage, "waiting for peers…");
   st.tip = html("div", "gk-tooltip", stage);
   st.tip.hidden = true;
@@ -188,6 +202,10 @@ function newState(model) {
     selEdge: model.get("selected_edge") || "",
     drag: null,
     closed: !!model.get("closed"),
+    held: new Map(), // frame -> {d, el, w}: held frames (step mode)
+    heldOn: new Map(), // edge id -> [frame]: oldest first
+    heldTotal: 0,
+    menu: null, // the step menu (stepMenu)
   };
 }
 const hovering = (st, type, id) => !!st.hover && st.hover.type === type && st.hover.id === id;
@@ -295,6 +313,7 @@ function setGeo(st, e, g) {
   e.line.removeAttribute("visibility");
   if (e.label) placeEdgeLabel(e, g);
   if (st.selEdge === e.d.id || hovering(st, "edge", e.d.id)) placeHalo(st);
+  placeTokens(st, e.d.id);
 }
 // every wire of one pair: apart around the chord, the bundle bent off any third node
 function placePair(st, key) {
@@ -617,7 +636,7 @@ function upsertEdge(st, d) {
   const e = edgeRecord(st, id, d, a, b);
   e.d = d;
   refreshEdgeClass(st, id);
-  const text = d.transport === "memory" ? faultText(d) : "";
+  const text = plateText(d);
   if (text !== e.text) {
     drawEdgeLabel(st, e, text);
     e.text = text;
@@ -729,6 +748,7 @@ function updateStatus(st) {
   const links = stats && Number.isFinite(+stats.links) ? +stats.links : st.edges.size;
   let s = `${plural(peers, "peer", "peers")} · ${plural(links, "link", "links")}`;
   if (stats && +stats.partitions > 1) s += ` · ${fmtInt(stats.partitions)} partitions`;
+  if (st.heldTotal > 0) s += ` · ${plural(st.heldTotal, "frame", "frames")} held`;
   if (st.closed) s += " · closed";
   if (st.status.textContent !== s) st.status.textContent = s;
   st.empty.hidden = st.nodes.size > 0;
@@ -736,6 +756,140 @@ function updateStatus(st) {
 }
 
 // ---------- messages: a reset, then diffs (or the `snapshot` trait) ----------
+// ---------- held frames (step mode): tokens on their wires ----------
+const labelOf = (st, id) => {
+  const n = st.nodes.get(String(id));
+  return n ? String(n.d.label ?? id) : String(id);
+};
+function tokenText(d) {
+  const kinds = Array.isArray(d.kinds) ? d.kinds : [];
+  const k = kinds.length ? `${kinds[0]}${kinds.length > 1 ? `+${kinds.length - 1}` : ""}` : "empty";
+  return `${d.frame} ${k}`;
+}
+function newToken(st, d) {
+  const kinds = Array.isArray(d.kinds) ? d.kinds : [];
+  const text = tokenText(d);
+  const w = Math.round(text.length * 5.4 + 10);
+  const el = svg("g", { class: `gk-held-token${d.copy_of ? " gk-copy" : ""}`, "data-frame": String(d.frame), "data-edge": String(d.edge), "data-kind": String(kinds[0] || ""), role: "button" }, st.gHeld);
+  el.setAttribute("aria-label", `held frame ${text}`);
+  svg("rect", { x: -w / 2, y: -TOKEN_H / 2, width: w, height: TOKEN_H, rx: 4, stroke: kindColor(kinds[0]) }, el);
+  svg("text", { x: 0, y: 0.5 }, el).textContent = text;
+  return { d, el, w };
+}
+// The whole set of held frames (a reset or a diff sends all of them when they change).
+// Returns the new ones' pulses to hold back: "edge|from|kind" -> how many.
+function setHeld(st, list, total) {
+  const keep = new Set();
+  const fresh = new Map();
+  const edges = new Set(st.heldOn.keys());
+  st.heldOn.clear();
+  for (const d of list) {
+    if (!d || d.frame == null) continue;
+    const f = String(d.frame);
+    keep.add(f);
+    let tok = st.held.get(f);
+    if (!tok) {
+      st.held.set(f, (tok = newToken(st, d)));
+      for (const k of Array.isArray(d.kinds) ? d.kinds : []) {
+        const key = `${d.edge}|${d.from}|${k}`;
+        fresh.set(key, (fresh.get(key) || 0) + 1);
+      }
+    }
+    tok.d = d;
+    const eid = String(d.edge);
+    if (!st.heldOn.has(eid)) st.heldOn.set(eid, []);
+    st.heldOn.get(eid).push(f);
+    edges.add(eid);
+  }
+  for (const [f, tok] of st.held) {
+    if (keep.has(f)) continue;
+    tok.el.remove();
+    st.held.delete(f);
+    if (hovering(st, "token", f)) setHover(st, null);
+  }
+  st.heldTotal = Number.isFinite(+total) ? +total : st.held.size;
+  st.root.dataset.held = String(st.heldTotal);
+  if (st.menu && st.menu.frame && !keep.has(st.menu.frame) && !st.menu.req) st.menu.frame = ""; // gone: the answer stays shown
+  for (const eid of edges) placeTokens(st, eid);
+  return fresh;
+}
+// points along a wire's curve with the length so far: [[x, y, len], ...]
+function measureCurve(g) {
+  const pts = [];
+  let len = 0;
+  let [px, py] = bez(g, 0);
+  for (let i = 0; i <= 32; i++) {
+    const [x, y] = bez(g, i / 32);
+    len += Math.hypot(x - px, y - py);
+    pts.push([x, y, len]);
+    px = x;
+    py = y;
+  }
+  return pts;
+}
+function pointAlong(pts, dist) {
+  for (let i = 1; i < pts.length; i++) {
+    const [x1, y1, l1] = pts[i];
+    if (l1 >= dist) {
+      const [x0, y0, l0] = pts[i - 1];
+      const q = l1 > l0 ? (dist - l0) / (l1 - l0) : 0;
+      return [x0 + (x1 - x0) * q, y0 + (y1 - y0) * q];
+    }
+  }
+  const last = pts[pts.length - 1];
+  return [last[0], last[1]];
+}
+// The tokens of wire `eid`, each in its sender's half (oldest nearest the sender), pressed
+// closer together when they do not fit; hidden while the wire is not drawn. A token takes
+// as much of the wire as its box spans along the wire's direction (its height on an
+// upright wire), and the middle is left to the wire's plate.
+function placeTokens(st, eid) {
+  const frames = st.heldOn.get(eid);
+  if (!frames || !frames.length) return;
+  const e = st.edges.get(eid);
+  const toks = frames.map((f) => st.held.get(f)).filter(Boolean);
+  if (!e || !e.geo) {
+    for (const t of toks) t.el.setAttribute("visibility", "hidden");
+    return;
+  }
+  const g = e.geo;
+  const pts = measureCurve(g);
+  const L = pts[pts.length - 1][2];
+  const chord = Math.hypot(g.x1 - g.x0, g.y1 - g.y0) || 1;
+  const cos = Math.abs(g.x1 - g.x0) / chord;
+  const sin = Math.abs(g.y1 - g.y0) / chord;
+  const span = (t) => t.w * cos + TOKEN_H * sin;
+  const plate = e.label ? ((e.plateW || 40) * cos + 14 * sin) / 2 : 0;
+  for (const side of [e.a, e.b]) {
+    const mine = toks.filter((t) => String(t.d.from) === side);
+    if (!mine.length) continue;
+    const n = st.nodes.get(side);
+    const start = ((n && n.r) || 8) + 5;
+    const room = Math.max(0, L / 2 - plate - 4 - start);
+    const need = mine.reduce((sum, t) => sum + span(t) + TOKEN_GAP, 0) - TOKEN_GAP;
+    const last = span(mine[mine.length - 1]);
+    const squeeze = need > room && mine.length > 1 ? Math.max(0.2, (room - last) / (need - last)) : 1;
+    let dist = start;
+    for (const t of mine) {
+      const c = dist + span(t) / 2;
+      const [x, y] = pointAlong(pts, side === e.a ? c : L - c);
+      t.el.removeAttribute("visibility");
+      t.el.setAttribute("transform", `translate(${f1(x)},${f1(y)})`);
+      dist += (span(t) + TOKEN_GAP) * squeeze;
+    }
+  }
+}
+function tokenAt(st, ev) {
+  const g = closest(ev, ".gk-held-token");
+  return g && st.svgEl.contains(g) ? g.getAttribute("data-frame") : null;
+}
+function openMenu(st, frame, px, py) {
+  const tok = st.held.get(frame);
+  if (!tok || !st.menu) return;
+  setHover(st, null);
+  if (st.menu.open(frame, heldText(tok.d, (id) => labelOf(st, id)), px, py)) bump(st.root);
+}
+
 function applyReset(st, msg, animate) {
   const ns = Array.isArray(msg.nodes) ? msg.nodes : [];
   const es = Array.isArray(msg.edges) ? msg.edges : [];
@@ -747,6 +901,7 @@ function applyReset(st, msg, animate) {
   for (const d of es) upsertEdge(st, d);
   if (msg.stats) st.stats = msg.stats;
   if (st.placeAllDue && !st.anims.size) placeAll(st);
+  setHeld(st, Array.isArray(msg.held) ? msg.held : [], msg.held_total);
   updateStatus(st);
 }
 function applyDiff(st, msg) {
@@ -754,9 +909,16 @@ function applyDiff(st, msg) {
   for (const id of msg.gone_nodes || []) removeNode(st, String(id));
   for (const d of msg.nodes || []) upsertNode(st, d, true);
   for (const d of msg.edges || []) upsertEdge(st, d);
+  // a frame held as soon as said stops at its token: no dot runs on to the receiver
+  const stopped = Array.isArray(msg.held) ? setHeld(st, msg.held, msg.held_total) : new Map();
   let added = false;
   for (const p of msg.pulses || []) {
     if (st.pulses.length >= MAX_PULSES) break;
+    const key = Array.isArray(p) ? `${p[0]}|${p[1]}|${p[2]}` : "";
+    if (stopped.get(key) > 0) {
+      stopped.set(key, stopped.get(key) - 1);
+      continue;
+    }
     added = addPulse(st, p) || added;
   }
   if (added) kick(st);
@@ -770,6 +932,7 @@ function onMsg(st, msg) {
     st.stream.reset(msg);
     bump(st.root);
   } else if (msg.type === "diff" && st.stream.diff(msg)) bump(st.root);
+  else if (msg.type === "stepped" && st.menu && st.menu.answered(msg)) bump(st.root);
 }
 function onSnapshot(st) {
   const s = st.model.get("snapshot");
@@ -817,14 +980,23 @@ function edgeTip(st, tip, e) {
   if (d.loss != null) tipRow(t, "loss", `${+(+d.loss * 100).toFixed(1)}%`);
   if (d.partitioned) tipRow(t, "fault", "partitioned");
   if (d.tapped) tipRow(t, "tapped by", String(d.tapped)); // frames seen on the wire, no "heard"
+  if (+d.held > 0) tipRow(t, "held", `${fmtInt(d.held)} frame${+d.held === 1 ? "" : "s"} in flight`);
+}
+function tokenTip(st, tip, tok) {
+  html("div", "gk-tt-title", tip, heldText(tok.d, (id) => labelOf(st, id)));
+  const t = html("table", "", tip);
+  tipRow(t, "state", "held: in flight, not yet arrived");
+  tipRow(t, "held at", `+${(+tok.d.t || 0).toFixed(3)} s`);
+  html("div", "gk-muted", tip, st.menu && st.menu.can() ? "click: deliver / drop / duplicate" : "a replay: it shows, it does not step");
 }
 function showTip(st) {
   const { hover, tip, stage } = st;
   if (!hover) return hideTip(st);
   tip.textContent = "";
-  const thing = hover.type === "node" ? st.nodes.get(hover.id) : st.edges.get(hover.id);
+  const thing = hover.type === "node" ? st.nodes.get(hover.id) : hover.type === "token" ? st.held.get(hover.id) : st.edges.get(hover.id);
   if (!thing) return hideTip(st);
   if (hover.type === "node") nodeTip(st, tip, thing, hover.id);
+  else if (hover.type === "token") tokenTip(st, tip, thing);
   else edgeTip(st, tip, thing);
   tip.hidden = false;
   const sw = stage.clientWidth;
@@ -844,6 +1016,11 @@ function hideTip(st) {
 // Re-classes what hovering `h` marks: the node and its edges (and the stage's focus), or the edge.
 function markHover(st, h, on) {
   if (!h) return;
+  if (h.type === "token") {
+    const tok = st.held.get(h.id);
+    if (tok) tok.el.classList.toggle("gk-hover", on);
+    return;
+  }
   if (h.type === "edge") return refreshEdgeClass(st, h.id);
   refreshNodeClass(st, h.id);
   st.stage.classList.toggle("gk-focus", on);
@@ -913,7 +1090,7 @@ function select(st, node, edge) {
 function onPointerDown(st, ev) {
   if (ev.button !== 0) return;
   const [px, py] = local(st, ev);
-  st.drag = { px, py, tx: st.T.x, ty: st.T.y, id: ev.pointerId, moved: false, node: nodeAt(st, ev) };
+  st.drag = { px, py, tx: st.T.x, ty: st.T.y, id: ev.pointerId, moved: false, node: nodeAt(st, ev), frame: tokenAt(st, ev) };
   try {
     st.svgEl.setPointerCapture(ev.pointerId);
   } catch (_) {
@@ -938,6 +1115,8 @@ function onPointerMove(st, ev) {
     }
     return;
   }
+  const frame = tokenAt(st, ev);
+  if (frame) return setHover(st, { type: "token", id: frame, px, py });
   const nid = nodeAt(st, ev);
   if (nid) return setHover(st, { type: "node", id: nid, px, py });
   const eid = nearestEdge(st, px, py);
@@ -951,6 +1130,9 @@ function onPointerUp(st, ev) {
   st.svgEl.classList.remove("gk-panning");
   if (d.moved) return;
   const [px, py] = local(st, ev);
+  const frame = d.frame || tokenAt(st, ev); // captured: the up event's target is the svg
+  if (frame) return openMenu(st, frame, px, py);
+  if (st.menu) st.menu.close();
   const nid = d.node || nodeAt(st, ev);
   // as docs/views.md says: a node click sets selected_node, an edge click selected_edge
   // (each leaves the other alone: the dashboard filters the flow by the edge), the
@@ -1090,6 +1272,7 @@ function render({ model, el }) {
   errorBanner(model, st.root, null, life);
   buildClosedBanner(st);
   buildStage(st);
+  st.menu = stepMenu(model, st.stage, life);
   st.stream = diffStream(
     model,
     (msg, again) => applyReset(st, msg, again),

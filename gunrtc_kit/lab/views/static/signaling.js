@@ -1,8 +1,13 @@
 // SignalingView: the WebRTC handshake of each link as a timeline table (docs/views.md,
 // "SignalingView"). Steps arrive as a `reset` then `diff`s of new steps; an SDP toggle asks
 // Python for the annotated lines of that step (`{"type": "sdp", "i"}`) and shows them.
+//
+// Step mode: the `held` trait lists the frames carrying signalling that wait, held, on the
+// Lab's memory wires (announcements, offers, candidates over a memory relay): a strip of
+// chips above the steps, "in flight". In a Lab's view (`steppable`) a click on one opens the
+// step menu (deliver / drop / duplicate, common.js stepMenu).
 
-import { html, viewRoot, bump, save, closest, lifetime, diffStream, errorBanner } from "./common.js";
+import { html, viewRoot, bump, save, closest, lifetime, diffStream, errorBanner, kindColor, stepMenu } from "./common.js";
 
 const LAYERS = {
   pc: "PC",
@@ -51,6 +56,36 @@ function buildHeader(st) {
   html("span", "gk-spring", header);
   st.countText = html("span", "gk-count", header, "0 steps");
   st.countText.setAttribute("role", "status");
+}
+// the strip of held signalling frames (step mode), and its menu
+function buildHeld(st) {
+  const box = (st.heldBox = html("div", "gk-sig-held", st.root));
+  html("span", "gk-sig-held-title", box, "held, in flight:");
+  st.heldChips = html("span", "gk-sig-held-chips", box);
+  box.hidden = true;
+}
+function drawHeld(st) {
+  const list = Array.isArray(st.model.get("held")) ? st.model.get("held") : [];
+  st.heldChips.textContent = "";
+  const can = st.menu.can();
+  for (const d of list) {
+    const kinds = Array.isArray(d.kinds) ? d.kinds : [];
+    const chip = html("button", "gk-held-chip", st.heldChips, String(d.text ?? d.frame));
+    chip.type = "button";
+    chip.dataset.frame = String(d.frame);
+    chip.style.borderColor = kindColor(kinds[0]);
+    chip.title = `in flight: held on its wire (step mode)${can ? "; click: deliver / drop / duplicate" : ""}`;
+  }
+  st.heldBox.hidden = !list.length;
+  st.root.dataset.held = String(list.length);
+  if (st.menu.frame && !list.some((d) => String(d.frame) === st.menu.frame) && !st.menu.req) st.menu.frame = "";
+}
+function onHeldClick(st, ev) {
+  const chip = closest(ev, ".gk-held-chip");
+  if (!chip) return;
+  const box = st.root.getBoundingClientRect();
+  const r = chip.getBoundingClientRect();
+  if (st.menu.open(chip.dataset.frame, chip.textContent, r.left - box.left - 8, r.bottom - box.top - 4)) bump(st.root);
 }
 function buildTable(st) {
   const scroll = (st.scroll = html("div", "gk-sig-scroll", st.root));
@@ -243,6 +278,8 @@ function onMsg(st, msg) {
     bump(st.root);
   } else if (msg.type === "diff") {
     if (st.stream.diff(msg)) bump(st.root);
+  } else if (msg.type === "stepped") {
+    if (st.menu.answered(msg)) bump(st.root);
   } else if (msg.type === "sdp") {
     const i = msg.i;
     st.sdp.set(i, Array.isArray(msg.lines) ? msg.lines : []);
@@ -266,6 +303,9 @@ function listenAll(st) {
   life.listen(model, "change:link", () => onLinkTrait(st));
   life.listen(model, "change:links", () => (fillLinks(st), bump(root)));
   life.listen(model, "change:height", () => (onHeight(st), bump(root)));
+  life.listen(model, "change:held", () => (drawHeld(st), bump(root)));
+  life.listen(model, "change:steppable", () => (drawHeld(st), bump(root)));
+  life.listen(st.heldChips, "click", (ev) => onHeldClick(st, ev));
   life.listen(model, "msg:custom", (msg) => onMsg(st, msg));
   life.listen(st.tbody, "click", (ev) => onClick(st, ev));
   life.listen(st.selLink, "change", () => onSelect(st));
@@ -277,7 +317,10 @@ function render({ model, el }) {
   st.root = viewRoot(el, "signaling", "gk-signaling");
   buildHeader(st);
   errorBanner(model, st.root, null, life);
+  buildHeld(st);
   buildTable(st);
+  st.root.style.position = "relative"; // the step menu stands over the view
+  st.menu = stepMenu(model, st.root, life);
   st.stream = diffStream(
     model,
     (msg) => {
@@ -289,6 +332,7 @@ function render({ model, el }) {
   listenAll(st);
 
   onHeight(st);
+  drawHeld(st);
   fillLinks(st);
   updateCount(st);
   onSnapshot(st);
