@@ -378,8 +378,10 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
         _check_skew(clock_skew)
         if self._memory_relay is not None and relay_url is None:
             use = self.room if room is True else (None if room is False else room)
-            p = self._memory_gun(name, clock_skew, rtc=self.rtc_options(use) if rtc else None)
+            p = self._memory_gun(name, clock_skew)
             self.link_memory(self._memory_relay, p)
+            if rtc:  # once linked: its room announcement goes over the memory wire
+                self._run(p.gun.start_rtc(self.rtc_options(use)), what=f"peer({name!r})")
             return p
         url = relay_url or (self.relay.url if self.relay is not None else None)
         use_room = self.room if room is True else (None if room is False else room)

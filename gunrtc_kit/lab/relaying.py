@@ -84,5 +84,10 @@ class LabRelay:
         """The relay's ``ws://127.0.0.1:<port>/gun`` URL (for ``Gun(peers=[...])`` or Gun.js)."""
         self._check_open("url")
         if self.relay is None:
+            if getattr(self, "_memory_relay", None) is not None:
+                raise GunError(
+                    'the Lab\'s relay is a memory peer (Lab(relay="memory")): it has no URL; '
+                    "join peers with lab.peer(name)"
+                )
             raise GunError("the Lab's relay is stopped")
         return self.relay.url

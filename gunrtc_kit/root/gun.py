@@ -171,11 +171,20 @@ class Gun:
         for url in self.peer_urls:
             self.connect(url)
         if self.rtc_options is not None and self.rtc_options.enabled:
-            from gunrtc_kit.webrtc.manager import WebRTCManager
-
-            self.rtc = WebRTCManager(self, self.rtc_options)
-            await self.rtc.start()
+            await self.start_rtc(self.rtc_options)
         return self
+
+    async def start_rtc(self, options: WebRTCOptions) -> None:
+        """Start WebRTC now (joining ``options.room``): ``start`` does it for a root made
+        with ``rtc=``; a root whose wires are joined after it started (memory wires) starts
+        it once they are, so its room announcement and subscription have somewhere to go."""
+        if self.rtc is not None:
+            raise GunError(f"peer {self.pid} has WebRTC already")
+        from gunrtc_kit.webrtc.manager import WebRTCManager
+
+        self.rtc_options = options
+        self.rtc = WebRTCManager(self, options)
+        await self.rtc.start()
 
     def connect(self, url: str) -> WebSocketClient:
         """Dial one more peer (``ws://host:port/gun``)."""
