@@ -1477,6 +1477,173 @@ os.remove(path)""",
 ]
 
 
+NOTEBOOKS["11-dam-step-by-step.ipynb"] = [
+    (
+        "md",
+        """# DAM step by step: hold every message, deliver it by hand, fork the world
+
+Until now messages flew by themselves. Here the world stops: **step mode** holds every frame on
+its wire until *you* choose what becomes of it: deliver it, drop it, or deliver it twice. A
+held frame is a real frame: when you deliver it, the receiver's dedup, `><`, `@` routing and
+HAM act on it, in the order you chose.
+
+Only in-memory wires can be held (a WebSocket's frames are in the kernel before we could stop
+them), so this Lab's relay is a memory peer too: `Lab(relay="memory")`. And `seed=11` makes
+the Lab repeatable: the same cells give the same ids, states and trace every time you run
+them. Its clock stands still while the peers work and moves on 1 ms for each thing you do.
+
+Three peers around the relay, and one direct link alice—bob. Each asks for `chat` once, so
+the relay follows that soul for them (a relay passes a put only to peers that asked).""",
+    ),
+    (
+        "code",
+        """import warnings
+
+from gunrtc_kit import trace
+from gunrtc_kit.lab import Lab
+from gunrtc_kit.lab.peers import NoValueWarning
+
+lab = Lab(relay="memory", seed=11)
+alice, bob, carol = (lab.peer(name, rtc=False) for name in ("alice", "bob", "carol"))
+lab.link_memory(alice, bob)
+with warnings.catch_warnings():  # nothing is there yet: each read finds nothing, and says so
+    warnings.simplefilter("ignore", NoValueWarning)
+    for p in (alice, bob, carol):
+        p.get_sync("chat.hello", timeout=0.3)
+lab.show()""",
+    ),
+    (
+        "md",
+        """## One put, every copy held
+
+`lab.hold()` stops the world. alice writes; her put leaves her as two frames, one to the relay
+and one to bob, and both wait on their wires: tokens in the mesh, rows marked *held* in the
+flow. Click a token (or a held row) for a menu: deliver, drop, duplicate. Or use the cells.""",
+    ),
+    (
+        "code",
+        """lab.hold()
+hello = alice.put("chat.hello", "hi all")
+pending = lab.pending()
+told = [lab.name_of(pid) for pid in pending[0].msgs[0]["><"].split(",")]
+print("alice told herself:", told)
+pending""",
+    ),
+    (
+        "md",
+        """The put's `><` lists the peers alice sent it to herself (the relay and bob). Deliver
+the copy to the relay with `lab.step()` (the oldest held frame) and see what it causes: the
+relay merges the write, **acks** it (a reply whose `@` names the put), and passes it on to the
+peers that asked for `chat`, **except bob**: `><` spared him a copy he is getting from alice
+anyway.""",
+    ),
+    (
+        "code",
+        """step = lab.step()
+step""",
+    ),
+    (
+        "md",
+        """Now let the network misbehave: `duplicate` makes a second copy of alice's frame to bob
+(a network that delivered it twice). Deliver both: bob **hears** the first and his **dedup**
+drops the second (it has that `#` already). In the flow, the second arrow ends in a slashed
+circle.""",
+    ),
+    (
+        "code",
+        """to_bob = next(p for p in lab.pending() if (p.src, p.dst) == ("alice", "bob"))
+copy = lab.duplicate(to_bob)
+lab.deliver(to_bob)
+lab.deliver(copy)
+lab.pending()""",
+    ),
+    (
+        "md",
+        """Two frames are left: the relay's copy for carol, and its ack for alice. The ack finds
+its way back by `@`: the relay remembers which wire the put came from (its dedup entry), and
+alice takes it because she sent that put to the relay. Deliver both and read the fate.""",
+    ),
+    (
+        "code",
+        """lab.deliver_all()
+lab.fate(hello)""",
+    ),
+    (
+        "md",
+        """## Two writes at once, delivered in both orders
+
+bob and carol write the same key before either hears the other. Which write arrives first
+must not matter: **HAM** picks the write with the greater state (carol's, 1 ms later on the
+Lab's clock), and on a tie the greater value. To try both orders on the very same situation,
+**fork** the Lab now: `lab.fork()` builds a second Lab of memory peers where this one stands,
+the same frames held, and we deliver them the other way round there.""",
+    ),
+    (
+        "code",
+        """bob.put("chat.topic", "apples")
+carol.put("chat.topic", "bananas")
+other = lab.fork()
+print("held here:", [p.label for p in lab.pending()])
+lab.deliver_all()                            # oldest first
+for p in reversed(other.pending()):          # newest first, in the fork
+    other.deliver(p)
+other.deliver_all()
+here = {n: p.graph()["chat"]["topic"] for n, p in lab.peers.items()}
+there = {n: p.graph()["chat"]["topic"] for n, p in other.peers.items()}
+print("this Lab:", here)
+print("the fork:", there)
+lab.explain(alice, "chat.topic")""",
+    ),
+    (
+        "md",
+        """## What if the ack had been lost?
+
+alice writes again; deliver her put to the relay, so the relay's ack is on its way back to
+her. Fork here, and in the fork **drop** the ack. Everyone still agrees on the data, yet
+alice never hears her answer (her `await put()` would time out). The doctor compares the
+graphs (converged) and lists the unanswered put, with the reason from the trace: the ack was
+dropped by hand on relay→alice. The fork's views say they are a fork, and of what.""",
+    ),
+    (
+        "code",
+        """bye = alice.put("chat.bye", "see you")
+lab.deliver(next(p for p in lab.pending() if p.dst == "relay"))
+what_if = lab.fork()
+what_if.drop(next(p for p in what_if.pending() if p.kinds == ("ack",)))
+what_if.deliver_all()
+what_if.show()
+what_if.doctor()""",
+    ),
+    (
+        "code",
+        """lab.deliver_all()   # in the Lab itself the ack arrives
+lab.doctor()""",
+    ),
+    (
+        "code",
+        """# checks: what the text above says, held against what the cells showed
+assert set(told) == {"relay", "bob"}, told
+made = {(p.src, p.dst, p.kinds) for p in step.new}
+assert ("relay", "carol", ("put",)) in made and ("relay", "alice", ("ack",)) in made, made
+assert not [p for p in step.new if p.dst == "bob"], step.new      # >< spared bob
+fate = lab.fate(hello)
+assert fate.acked and fate.duplicates == 1 and set(fate.heard_by) == {"relay", "bob", "carol"}, fate
+assert set(here.values()) == set(there.values()) == {"bananas"}, (here, there)
+report = what_if.doctor()
+assert report.converged and len(report.unanswered) == 1, report
+assert report.unanswered[0].msg_id == bye and "dropped by hand" in report.unanswered[0].text
+assert what_if.forked_from and "fork of this Lab" in what_if.hub.notice
+assert lab.fate(bye).acked and not lab.doctor().unanswered
+print("checked")""",
+    ),
+    (
+        "code",
+        """other.close()
+what_if.close()
+lab.close()""",
+    ),
+]
+
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         stem = name.split("-", 1)[0]

@@ -422,6 +422,8 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
             ),
             what=f"memory_peer({name!r})",
         )
+        if self.clock is not None:  # when the Lab's clock jumps, held-back keys may be due
+            self.clock.on_advance.append(lambda: self.rt.call(gun.clock_moved, what="advance"))
         return self._add_peer(name, gun, skew, role)
 
     def _add_peer(self, name: str, gun: Gun, clock_skew: float, role: str = "peer") -> LabPeer:

@@ -396,6 +396,13 @@ class Gun:
             self.mesh.say({"get": {"#": soul}})
         return unwatch
 
+    def clock_moved(self) -> None:
+        """The wall clock jumped ahead (a Lab's ``LabClock.advance``): keys held back for a
+        future state that is now due are merged at once, not at the next timer. On the
+        loop's thread."""
+        if not self.closed:
+            self._held._arm()
+
     def follow_for(self, pid: str, soul: str) -> bool:
         """A relay follows ``soul`` for the peer ``pid`` as if that peer had asked for it (a
         Lab's fork restores a relay's subscriptions from the trace this way). False when

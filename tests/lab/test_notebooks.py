@@ -18,8 +18,8 @@ from tests.netns import require_loopback_only
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_ten_notebooks() -> None:
-    assert [n.name[:2] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 11)]
+def test_there_are_eleven_notebooks() -> None:
+    assert [n.name[:2] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 12)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])

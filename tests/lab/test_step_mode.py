@@ -205,3 +205,27 @@ def test_a_seeded_lab_gives_the_same_trace_every_run() -> None:
     assert text_one == text_two
     other = [json.dumps(e, sort_keys=True, default=repr) for e in _session(8)]
     assert other != text_one  # the seed is what makes them equal, not chance
+
+
+def test_a_seeded_labs_clock_moves_per_action_and_on_advance() -> None:
+    """States come from the Lab's clock: a later action writes a later state; a write from a
+    peer running 5 s ahead is held back by the others until the clock is advanced past it."""
+    lab = Lab(relay=False, seed=1)
+    try:
+        a = lab.memory_peer("a")
+        fast = lab.memory_peer("fast", clock_skew=5.0)
+        lab.link_memory(a, fast)
+        a.put("doc.x", 1)
+        a.put("doc.y", 2)
+        states = a.graph()["doc"]["_"][">"]
+        assert states["y"] > states["x"]
+        fast.put("doc.z", "from the future")
+        assert "z" not in a.graph().get("doc", {})  # deferred: 5 s ahead of a's clock
+        assert lab.clock is not None
+        lab.clock.advance(6)
+        lab.bus.wait_for(
+            lambda e: isinstance(e, trace.Put) and e.node == a.pid and e.held, 5, past=True
+        )
+        assert a.graph()["doc"]["z"] == "from the future"
+    finally:
+        lab.close()
