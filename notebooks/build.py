@@ -1499,7 +1499,6 @@ the relay follows that soul for them (a relay passes a put only to peers that as
         "code",
         """import warnings
 
-from gunrtc_kit import trace
 from gunrtc_kit.lab import Lab
 from gunrtc_kit.lab.peers import NoValueWarning
 
