@@ -17,13 +17,17 @@ def test_offer_answer_and_candidates_wait_to_be_delivered() -> None:
     lab = Lab(relay="memory")
     try:
         a = lab.peer("alice")
+        sig = lab.signaling_view()
         lab.hold()
         b = lab.peer("bob")
         kinds: list[str] = []
+        listed: set[str] = set()  # what the signalling view listed as held, over the steps
         for _ in range(60):
             pending = lab.pending()
             if not pending:
                 break
+            lab.refresh()
+            listed.update(h["text"] for h in sig.held)
             kinds.extend(k for p in pending[:1] for k in p.kinds)
             assert not b.gun.rtc or a.pid not in b.gun.rtc.connected()
             lab.step()
@@ -31,6 +35,8 @@ def test_offer_answer_and_candidates_wait_to_be_delivered() -> None:
         for step in ("rtc:offer", "rtc:answer", "rtc:candidate"):
             assert step in kinds, f"{step} was never held: {kinds}"
         assert kinds.index("rtc:offer") < kinds.index("rtc:answer")
+        for step in ("rtc:offer", "rtc:answer", "rtc:candidate"):  # the view showed them held
+            assert any(step in text for text in listed), (step, sorted(listed))
         lab.release()
         lab.wait_linked_sync(a, b, timeout=15)
         assert "dc bob" in a.links()
