@@ -38,7 +38,7 @@ from typing import Any
 
 from gunrtc_kit import trace
 from gunrtc_kit.errors import GunError
-from gunrtc_kit.lab.steps import EPOCH, LabClock
+from gunrtc_kit.lab.clock import EPOCH, LabClock
 
 # The Lab is typed loosely here (``Any``): ``lab.lab`` composes this module and hands it the
 # Lab class, never the reverse (tests/unit/test_layering.py).

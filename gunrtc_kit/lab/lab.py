@@ -60,7 +60,7 @@ from gunrtc_kit.lab.browser import BrowserTab, TabNamer, serve_tab
 from gunrtc_kit.lab.cells import OpenLabs
 from gunrtc_kit.lab.cells import _ipython_shell as _ipython_shell
 from gunrtc_kit.lab.cells import _is_cell_file as _is_cell_file
-from gunrtc_kit.lab.fork import build_fork
+from gunrtc_kit.lab.clock import LabClock, seeded
 from gunrtc_kit.lab.gunjs_client import GunJsClient
 from gunrtc_kit.lab.inquiry import LabInquiry
 from gunrtc_kit.lab.labviews import LabViews
@@ -94,7 +94,7 @@ from gunrtc_kit.lab.peers import (
 )
 from gunrtc_kit.lab.relaying import LabRelay
 from gunrtc_kit.lab.runtime import SLACK, Runtime, get_runtime
-from gunrtc_kit.lab.steps import LabClock, LabSteps, seeded
+from gunrtc_kit.lab.steps import LabSteps
 from gunrtc_kit.lab.tapping import LabTap, start_tap
 from gunrtc_kit.lab.viewcache import ViewCache
 from gunrtc_kit.lab.views.hub import ViewHub
@@ -508,16 +508,6 @@ class Lab(LabInquiry, LabViews, LabSteps, LabRelay):
         return tab
 
     # ------------------------------------------------------------------ WebRTC
-    def fork(self, t: float | None = None, *, seed: int | str = 0) -> Lab:
-        """A new Lab of memory peers where this one stood ``t`` seconds after its trace began
-        (None: now): each peer's graph, dedup and routes as they were, its wires as memory
-        wires, held, and the frames then in flight held on them; see ``fork.py``."""
-        self._check_open("fork()")
-        with self._hub.lock:
-            meta = self.directory.meta()
-        forked: Lab = build_fork(Lab, list(self.bus.history), meta, t, "this Lab", seed=seed)
-        return forked
-
     def link_report(self, a: Any, b: Any) -> LinkReport:
         """What the WebRTC link between ``a`` and ``b`` (peers, tabs, their names or pids)
         looks like and, if it failed, why (``gunrtc_kit.lab.linkreport``)."""

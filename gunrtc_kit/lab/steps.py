@@ -27,74 +27,32 @@ from __future__ import annotations
 
 import asyncio
 import html
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit.diagnose.messages import kind_of
 from gunrtc_kit.errors import GunError
+from gunrtc_kit.lab.fork import build_fork
 from gunrtc_kit.lab.links import Wiring
 from gunrtc_kit.transport.hold import HeldFrame
 from gunrtc_kit.transport.memory import MemoryWire
 
 if TYPE_CHECKING:
+    from gunrtc_kit.diagnose.peers import Directory
     from gunrtc_kit.lab.peers import LabPeer
     from gunrtc_kit.lab.runtime import Runtime
+    from gunrtc_kit.lab.views.hub import ViewHub
     from gunrtc_kit.trace import TraceBus
 
-__all__ = ["EPOCH", "LabClock", "LabSteps", "Pending", "PendingList", "StepResult"]
+__all__ = ["LabSteps", "Pending", "PendingList", "StepResult"]
 
-#: where a seeded Lab's clock starts: 2026-01-01T00:00:00Z, in seconds
-EPOCH = 1_767_225_600.0
 #: loop turns with nothing happening after which the mesh counts as quiet
 QUIET_TURNS = 4
 #: how long settling waits for quiet at most (a mesh that never stops talking)
 SETTLE_LIMIT = 5.0
 #: frames ``deliver_all`` delivers at most in one call (a mesh that never goes quiet)
 DELIVER_ALL_LIMIT = 10_000
-
-
-class LabClock:
-    """The wall clock of a seeded Lab's memory peers: it stands still while the peers work,
-    and moves on 1 ms for each action taken from a cell, and by ``advance``.
-
-    Why not the machine's clock: HAM states are wall-clock milliseconds, so two runs of the
-    same cells would write different states and the traces would differ. Standing still
-    while the peers work keeps a state from depending on how fast the loop ran; moving on
-    per action keeps "a later write has a later state", as people expect. Gun's machine
-    clock still adds ``n/999`` for writes within one millisecond of one peer."""
-
-    def __init__(self, start: float = EPOCH) -> None:
-        self._ms = float(start) * 1000.0
-        self.on_advance: list[Callable[[], None]] = []
-
-    def __call__(self) -> float:
-        """Now, in seconds (as ``time.time``)."""
-        return self._ms / 1000.0
-
-    def tick(self, ms: float = 1.0) -> None:
-        """Move on ``ms`` milliseconds (an action from a cell)."""
-        self._ms += ms
-
-    def advance(self, seconds: float) -> None:
-        """Move on ``seconds`` (>= 0): writes held back for a future state may now be due."""
-        if not seconds >= 0:
-            raise GunError(f"advance({seconds!r}): expected seconds >= 0")
-        self._ms += seconds * 1000.0
-        for fn in list(self.on_advance):
-            fn()
-
-    def __repr__(self) -> str:
-        return f"<LabClock {self._ms:.0f} ms>"
-
-
-def seeded(seed: int | str | None, *names: str) -> random.Random | None:
-    """A generator seeded from ``seed`` and ``names`` (None without a seed): the same names
-    give the same draws in every run, whatever else the Lab made before."""
-    if seed is None:
-        return None
-    return random.Random("/".join([str(seed), *names]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +123,8 @@ class LabSteps:
     rt: Runtime
     bus: TraceBus
     peers: dict[str, LabPeer]
+    directory: Directory
+    _hub: ViewHub
     _wiring: Wiring
 
     if TYPE_CHECKING:
@@ -319,6 +279,16 @@ class LabSteps:
             self.deliver(oldest.name)
             n += 1
         return n
+
+    # ------------------------------------------------------------------ forks
+    def fork(self, t: float | None = None, *, seed: int | str = 0) -> Any:
+        """A new Lab of memory peers where this one stood ``t`` seconds after its trace began
+        (None: now): each peer's graph, dedup and routes as they were, its wires as memory
+        wires, held, and the frames then in flight held on them; see ``fork.py``."""
+        self._check_open("fork()")
+        with self._hub.lock:
+            meta = self.directory.meta()
+        return build_fork(type(self), list(self.bus.history), meta, t, "this Lab", seed=seed)
 
     # ------------------------------------------------------------------ settling
     def _settle(self, action: str, *, always: bool = False) -> None:
