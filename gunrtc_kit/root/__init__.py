@@ -24,22 +24,28 @@ relay's answer, or in place of none (issue 22).
 Bounds (each reached limit is a trace event and, where there is a sender, an ``err`` to it):
 ``MAX_DEFERRED`` keys waiting for a future state (one queue, one timer), ``max_nodes`` souls a
 plain peer takes from remote puts, ``MAX_REPLY_CHUNKS`` messages of one reply stream,
-``MAX_GET_SOULS`` souls per lex GET (answered ``GET_SLICE`` replies per loop turn),
+``MAX_GET_SOULS`` souls per lex GET (the asker told by a last reply with ``err``),
+``MAX_ANSWERS`` GET answers in flight and ``MAX_ANSWERS_QUEUED`` GETs waiting per connection,
 ``MAX_SUBS_PER_PEER`` subscriptions per connection on a relay, ``MAX_SEA_KEYS`` signed keys
-one put may ask us to verify (checked ``SEA_SLICE`` per loop turn, ``MAX_SEA_PENDING`` such
-puts at once).
+one put may ask us to verify and ``MAX_SEA_PENDING`` puts waiting per connection.
+
+Fairness under load: GET answers and SEA verification each have one budget per loop turn
+(``GET_SLICE`` reply units, ``SEA_SLICE`` keys) shared by every connection, which take turns
+(``scheduler.FairWork``), and a connection's queued work is dropped when it leaves.
 
 The root is a package of small collaborators that ``Gun`` (``gunrtc_kit.root.gun``: start,
 close, dispatch, the public API) composes, one concern each:
 
-- ``scheduler``: the one place that knows the event loop: timers and the tasks the root owns;
+- ``scheduler``: the one place that knows the event loop: timers, the tasks the root owns,
+  and ``FairWork`` (work queued per connection, served in turns within a budget per turn);
 - ``replies``: reply listeners, ``PutResult`` and a put's wait for its ack (one timeout queue);
 - ``merge``: a graph applied through HAM, admission (``max_nodes``), the trace, the watchers;
 - ``commit``: store writes with undo records, the group commit of a turn, and rollback;
 - ``deferred``: keys held for their future state (one heap, one timer);
 - ``axe``: a relay's subscriptions and its routing of requests (AXE);
-- ``answer``: GETs answered from the graph, in chunks, big answers a slice per turn;
-- ``sea_gate``: SEA's write checks on puts heard and signing of local puts.
+- ``answer``: GETs answered from the graph, in chunks, connections in turn;
+- ``sea_gate``: SEA's write checks on puts heard (connections in turn) and signing of local
+  puts.
 
 The limits below live here, ahead of the collaborators, and those read them from this module
 when they run: ``monkeypatch.setattr(gunrtc_kit.root, "MAX_DEFERRED", 50)`` changes what a
@@ -70,11 +76,14 @@ MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops liste
 MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
 MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
 SETTLE_MS = 100.0  # a read waits for keys of its soul held back at most this long (ms)
-SEA_SLICE = 64  # signed keys verified per loop turn (a bigger put is checked by a task)
-MAX_SEA_KEYS = 20_000  # keys of ~/# souls one put may ask us to verify (1.6 s of CPU)
-MAX_SEA_PENDING = 64  # big puts being verified at once, across all connections
+SEA_SLICE = 64  # signed keys verified per loop turn, all connections together
+SEA_STEP = 8  # keys of a waiting put verified in its connection's turn (then the next one's)
+MAX_SEA_KEYS = 20_000  # keys of ~/# souls one put (or one connection's queue) may hold
+MAX_SEA_PENDING = 1_000  # puts one connection may have waiting for verification
 SEA_TRACED = 10  # refused keys of one put traced one by one (then one event for the rest)
-GET_SLICE = 64  # reply messages sent per loop turn while a big GET is answered
+GET_SLICE = 64  # reply units sent per loop turn, all answers together (a reply: 1 + chars/PACK)
+MAX_ANSWERS = 64  # GET answers in flight at once (read, replies being sent); others wait
+MAX_ANSWERS_QUEUED = 1_000  # GETs one connection may have waiting; past it the asker gets err
 CLOSED = "closed"
 
 # the collaborators, imported once the limits above exist (they read them from here), and

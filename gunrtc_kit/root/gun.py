@@ -22,7 +22,7 @@ from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, InvalidDataError, LimitError, StoreError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
-from gunrtc_kit.root.answer import answer_get
+from gunrtc_kit.root.answer import Answers, answer_get
 from gunrtc_kit.root.axe import Subscriptions
 from gunrtc_kit.root.commit import GroupCommit
 from gunrtc_kit.root.deferred import DeferredQueue
@@ -53,6 +53,7 @@ class Gun:
     # held 1.5 KiB of instance dict each. ``__dict__`` stays, for whoever adds an attribute
     # (made only then), and ``__weakref__`` for weak references to a peer.
     __slots__ = (
+        "_answers",
         "_axe",
         "_clients",
         "_commit",
@@ -139,6 +140,7 @@ class Gun:
         self._held = DeferredQueue(self)  # keys waiting for their future state
         self._axe = Subscriptions(self)  # a relay's subscriptions (AXE)
         self._sea = SeaGate(self)
+        self._answers = Answers(self)  # GETs answered in turns, per connection
         self._waiting: set[asyncio.Future[Any]] = set()  # failed with "closed" by close()
         self._housekeeper: asyncio.Task[None] | None = None
         self.max_nodes = (
@@ -386,6 +388,8 @@ class Gun:
 
     def _on_bye(self, peer: MeshPeer) -> None:
         self._axe.unsubscribe_all(peer)
+        self._answers.forget(peer)  # its queued answers and SEA checks are dropped
+        self._sea.forget(peer)
 
     # ------------------------------------------------------------------ low-level API
     def watch(self, soul: str, fn: WatchFn, *, subscribe: bool = True) -> Callable[[], None]:
