@@ -189,6 +189,8 @@ def _session(seed: int) -> list[dict[str, object]]:
         lab.release()
         for _ in range(5):
             b.put("chat.count", _)
+        dave = lab.peer("dave", rtc=False)
+        assert dave.get_sync("chat.hello", timeout=2) == "hi again"  # the relay's answer
         events = [trace.event_to_dict(e) for e in lab.bus.history]
     finally:
         lab.close()
