@@ -75,6 +75,7 @@ MAX_NODES = 50_000  # souls a plain peer takes from remote puts; past it new sou
 MAX_REPLY_CHUNKS = 20_000  # ``%`` chunks one read follows before it stops listening
 MAX_GET_SOULS = 10_000  # souls one lex GET is answered with
 MAX_SUBS_PER_PEER = 10_000  # souls a relay follows for one connection
+MAX_REASK = 10_000  # souls a relay asks a relay it dialled for again when that one says hi
 SETTLE_MS = 100.0  # a read waits for keys of its soul held back at most this long (ms)
 SEA_SLICE = 64  # signed keys verified per loop turn, all connections together
 SEA_STEP = 8  # keys of a waiting put verified in its connection's turn (then the next one's)

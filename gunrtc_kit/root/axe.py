@@ -47,6 +47,22 @@ class Subscriptions:
         mine.add(soul)
         self.subs.setdefault(soul, {})[peer] = None
 
+    def reask(self, relay: MeshPeer) -> None:
+        """Ask ``relay`` (one we dialled, saying hi) for every soul our clients follow: after
+        a restart it has forgotten our subscriptions, and without asking again its puts would
+        stop reaching our clients (a one-way federation did lose them). At most
+        ``MAX_REASK`` souls; past it an Error says how many were left out."""
+        gun = self.gun
+        souls = list(self.subs)
+        for soul in souls[: root.MAX_REASK]:
+            gun.mesh.say({"get": {"#": soul}}, relay)
+        if len(souls) > root.MAX_REASK:
+            gun._error(
+                f"{len(souls)} souls followed; asked {relay.url} again for the first "
+                f"{root.MAX_REASK} only (MAX_REASK)",
+                relay.id,
+            )
+
     def unsubscribe_all(self, peer: MeshPeer) -> None:
         """Forget every soul ``peer`` followed (it said bye)."""
         for soul in self.peer_subs.pop(peer, ()):

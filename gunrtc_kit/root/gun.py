@@ -177,9 +177,9 @@ class Gun:
         return self
 
     async def start_rtc(self, options: WebRTCOptions) -> None:
-        """Start WebRTC now (joining ``options.room``): ``start`` does it for a root made
-        with ``rtc=``; a root whose wires are joined after it started (memory wires) starts
-        it once they are, so its room announcement and subscription have somewhere to go."""
+        """Start WebRTC now (joining ``options.room``); ``start`` does it for a root made with
+        ``rtc=``, a root joined by memory wires later starts it once they are (its room
+        announcement and subscription then have somewhere to go)."""
         if self.rtc is not None:
             raise GunError(f"peer {self.pid} has WebRTC already")
         from gunrtc_kit.webrtc.manager import WebRTCManager
@@ -380,8 +380,11 @@ class Gun:
             self._axe.route(msg, peer)
 
     def _on_hi(self, peer: MeshPeer) -> None:
-        """A new peer: re-ask for what we watch, so an AXE relay sends us updates (gun.js)."""
+        """A new peer: re-ask for what we watch, so an AXE relay sends us updates (gun.js); a
+        relay re-asks a relay it dialled for what its clients follow (``Subscriptions.reask``)."""
         if self.super_peer:
+            if peer.url:
+                self._axe.reask(peer)
             return
         for soul in list(self._watch):
             self.mesh.say({"get": {"#": soul}}, peer)
@@ -401,16 +404,14 @@ class Gun:
         return unwatch
 
     def clock_moved(self) -> None:
-        """The wall clock jumped ahead (a Lab's ``LabClock.advance``): keys held back for a
-        future state that is now due are merged at once, not at the next timer. On the
-        loop's thread."""
+        """The wall clock jumped ahead (``LabClock.advance``): held-back keys now due are
+        merged at once, not at the next timer. On the loop's thread."""
         if not self.closed:
             self._held._arm()
 
     def follow_for(self, pid: str, soul: str) -> bool:
-        """A relay follows ``soul`` for the peer ``pid`` as if that peer had asked for it (a
-        Lab's fork restores a relay's subscriptions from the trace this way). False when
-        this root is not a relay or has no wire to ``pid``."""
+        """A relay follows ``soul`` for ``pid`` as if it had asked (a Lab's fork restores a
+        relay's subscriptions so); False if not a relay or no wire to ``pid``."""
         peer = self.mesh.peer_by_pid(pid)
         if not self.super_peer or peer is None:
             return False

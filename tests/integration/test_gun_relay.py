@@ -258,3 +258,67 @@ async def test_on_reports_each_new_value_once(relay: Relay) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_relay_asks_again_when_a_relay_it_dialled_restarts(tmp_path: Path) -> None:
+    """Y dials X (one way). X restarts and forgets Y's subscriptions; Y asks again for the
+    souls its clients follow when X says hi, so X's puts reach Y's clients again (without
+    it, they never did: found by the federation test)."""
+    x = await Relay(store=tmp_path / "x.sqlite3").start()
+    port = x.port
+    y = await Relay(peers=[x.url]).start()
+    cy = await relay_peer(y)
+    seen: dict[str, Any] = {}
+    cy.get("news").map().on(lambda v, k: seen.__setitem__(k, v))
+    await asked(y, "news")
+    await y.gun.wait_connected(5)
+    cx = await relay_peer(x)
+    try:
+        await cx.get("news").get("before").put("one")
+        await until(lambda: seen.get("before") == "one")
+        await cx.close()
+        await x.stop()
+        x = await Relay(store=tmp_path / "x.sqlite3", port=port).start()
+        await y.gun.wait_connected(10)  # Y redials X by itself
+        await asked(x, "news")  # ... and asks again for what its clients follow
+        cx = await relay_peer(x)
+        await cx.get("news").get("after").put("two")
+        await until(lambda: seen.get("after") == "two")
+    finally:
+        await cx.close()
+        await cy.close()
+        await y.stop()
+        await x.stop()
+
+
+async def test_asking_a_dialled_relay_again_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_REASK`` souls, a relay asks again for the first ones only, and says so."""
+    from gunrtc_kit import root
+
+    monkeypatch.setattr(root, "MAX_REASK", 2)
+    x = await Relay().start()
+    y = await Relay(peers=[x.url]).start()
+    cy = await relay_peer(y)
+    try:
+        for soul in ("s1", "s2", "s3"):
+            cy.get(soul).on(lambda *_: None)
+            await asked(y, soul)
+        await y.gun.wait_connected(5)
+        x_port = x.port
+        await x.stop()
+        x = await Relay(port=x_port).start()
+        await y.bus.until(
+            lambda e: isinstance(e, trace.Error) and "MAX_REASK" in e.error, 10, past=True
+        )
+        await asked(x, "s1")
+        await asked(x, "s2")
+        assert not any(
+            isinstance(e, trace.Heard) and (e.msg.get("get") or {}).get("#") == "s3"
+            for e in x.bus.history
+        )
+    finally:
+        await cy.close()
+        await y.stop()
+        await x.stop()
