@@ -311,10 +311,11 @@ def connect_memory(
 ) -> tuple[MeshPeer, MeshPeer]:
     """Join two meshes as if ``b`` dialled ``a``: ``a`` sends its ``?``, both learn pids.
 
-    ``rng`` draws the wire's loss and jitter and the id ``a`` gives ``b``'s end (a seeded
-    one makes them repeatable); ``tag`` names the wire (default ``m1``, ``m2``... counted in
-    the process); ``hold``: the register both ends use in step mode, and with ``held`` they
-    start held in it, so even the first ``?`` waits to be delivered.
+    ``rng`` draws the wire's loss and jitter (a seeded one makes them repeatable; the id
+    ``a`` gives ``b``'s end comes from ``a``'s own generator); ``tag`` names the wire
+    (default ``m1``, ``m2``... counted in the process); ``hold``: the register both ends use
+    in step mode, and with ``held`` they start held in it, so even the first ``?`` waits to
+    be delivered.
 
     Returns (``b`` as seen by ``a``, ``a`` as seen by ``b``). Must run inside a running loop.
     Once both ends have joined their meshes, each mesh's bus gets a ``trace.Link`` naming the
@@ -331,7 +332,7 @@ def connect_memory(
     wa._loop = wb._loop = loop
     wa._context = wb._context = contextvars.copy_context()  # deliveries never nest: one will do
     # inbound on a: a random id (as an accepted socket gets) and a's '?'
-    peer_b = MeshPeer(id=random_id(9, rng), wire=wa)
+    peer_b = MeshPeer(id=random_id(9, a.rng), wire=wa)  # a names it, from its own draws
     # dialled from b: named by a's pid and the wire's tag, so a second wire to the same mesh
     # is a second peer (one id per wire, as two sockets to one relay get two ids)
     peer_a = MeshPeer(id=f"mem:{a.pid}/{wa.tag}", wire=wb)
