@@ -58,6 +58,7 @@ from gunrtc_kit.diagnose.doctor.report import (
     Pending,
     Reason,
     Report,
+    Unanswered,
 )
 
 __all__ = [
@@ -86,5 +87,6 @@ __all__ = [
     "Reason",
     "ReasonKind",
     "Report",
+    "Unanswered",
     "diagnose",
 ]
