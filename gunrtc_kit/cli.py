@@ -42,6 +42,8 @@ async def _relay(args: argparse.Namespace) -> int:
         store=args.store,
         peers=args.peer,
         salvage=args.salvage,
+        cache_mb=args.cache_mb,
+        check_store=True if args.check_store else None,
         allowed_origins=args.allow_origin,
         # nobody reads a command-line relay's trace: keep no history, so the hot paths skip
         # building events (the Lab and tests pass their own bus)
@@ -253,6 +255,22 @@ def main(argv: list[str] | None = None) -> int:
         "still be read (prints what was kept and lost)",
     )
     r.add_argument(
+        "--cache-mb",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="with --store: memory kept for nodes read from the store, in MiB (default 64); "
+        "the store is read on demand, least recently used nodes are evicted, so the relay "
+        "starts without reading the store and its memory does not grow with it",
+    )
+    r.add_argument(
+        "--check-store",
+        action="store_true",
+        help="read the whole store file for damage before listening, whatever its size "
+        "(by default only a file up to 256 MiB is checked whole when it opens; in a bigger "
+        "one a damaged page is named when a read reaches it)",
+    )
+    r.add_argument(
         "--allow-origin",
         action="append",
         default=None,
@@ -276,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "relay" and args.salvage and args.store is None:
         parser.error("--salvage needs --store FILE")
+    if args.cmd == "relay" and args.cache_mb is not None and args.store is None:
+        parser.error("--cache-mb needs --store FILE (without one, memory is the store)")
+    if args.cmd == "relay" and args.cache_mb is not None and not args.cache_mb >= 0:
+        parser.error("--cache-mb must be >= 0")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         run = {"relay": _relay, "tap": _tap, "demo": _demo}[args.cmd]

@@ -13,8 +13,12 @@ may hold unsent before it is cut, so a reader that never drains cannot grow the 
 bound), ``total_budget`` (the same for all connections together), ``allowed_origins`` (None,
 the Gun-compatible default, accepts any web page; a list,
 such as the Lab's empty one, refuses browsers from other origins with HTTP 403, so a page open
-in the user's browser cannot read or write a notebook's local relay), and ``salvage`` (open a
-damaged store by keeping what can be read, see ``SQLiteStore``).
+in the user's browser cannot read or write a notebook's local relay), ``salvage`` (open a
+damaged store by keeping what can be read, see ``SQLiteStore``) and ``cache_mb`` (with a store,
+the store is the graph and memory only a cache of it, about this many MiB of nodes, least
+recently used evicted: a relay starts without reading its store and stays bounded whatever the
+store holds, see ``gunrtc_kit.root.cache``), ``check_store`` (read the whole file for damage
+when it opens: None does so up to ``store.CHECK_BYTES``, True always, False never).
 
 Pages: ``serve(prefix, files)`` makes the relay answer plain HTTP GETs on its own port for
 ``prefix + name``, with exactly the files it was given (a page, the scripts it loads): no
@@ -103,11 +107,16 @@ class Relay:
         total_budget: int = TOTAL_BUDGET,
         allowed_origins: Iterable[str] | None = None,
         salvage: bool = False,
+        cache_mb: float | None = None,
+        check_store: bool | None = None,
     ) -> None:
+        if cache_mb is not None and not cache_mb >= 0:
+            raise GunError(f"cache_mb={cache_mb!r}, expected MiB >= 0")
         self.store_path = store
         self._pages: dict[str, dict[str, bytes]] = {}  # prefix -> {name under it: body}
         self._beacons: dict[str, Beacon] = {}  # prefix -> hook
-        self._store = SQLiteStore(store, salvage=salvage) if store is not None else None
+        checking = {} if check_store is None else {"check": check_store}  # None: the default
+        self._store = SQLiteStore(store, salvage=salvage, **checking) if store is not None else None
         try:
             self.gun = Gun(
                 peers,
@@ -117,6 +126,7 @@ class Relay:
                 acks=True,
                 super_peer=True,
                 max_frame=max_frame,
+                cache_bytes=None if cache_mb is None else int(cache_mb * 2**20),
             )
             self.server = WebSocketServer(
                 self.gun.mesh,

@@ -12,13 +12,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gunrtc_kit.core.codec import js_keys, js_number, js_slice, utf16_key, utf16_sorted
 from gunrtc_kit.core.ham import Decision, ham
 from gunrtc_kit.core.state import state_ify
 
-__all__ = ["Deferred", "Graph", "MergeResult", "check_put", "lex_match", "valid_value"]
+__all__ = [
+    "Deferred",
+    "Graph",
+    "MergeResult",
+    "NodeSource",
+    "check_put",
+    "lex_bounds",
+    "lex_match",
+    "valid_value",
+]
 
 ERR = "Error: Invalid graph!"
 
@@ -260,11 +269,106 @@ def _reverse(*lexes: Any) -> bool:
     return any(isinstance(x, dict) and _truthy(x.get("-")) for x in lexes)
 
 
-class Graph:
-    """Nodes by soul, as plain dicts: ``{'_': {'#': soul, '>': {key: state}}, key: value}``."""
+class NodeSource(Protocol):
+    """Where a graph whose memory is only a cache finds every node (``SQLiteStore``)."""
 
-    def __init__(self) -> None:
-        self.nodes: dict[str, dict[str, Any]] = {}
+    def iter_nodes(
+        self, lo: str | None = None, hi: str | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The nodes whose soul is in ``[lo, hi)`` in code point order (None: unbounded),
+        read a slice at a time."""
+        ...
+
+
+Range = tuple[str | None, str | None]
+
+
+def _safe(s: str) -> str:
+    """``s`` up to its first character at or past U+D800: on that part, UTF-16 order (gun's)
+    and code point order (SQLite's, Python's) agree, and it encodes as UTF-8."""
+    for i, ch in enumerate(s):
+        if ch >= "\ud800":
+            return s[:i]
+    return s
+
+
+def _after(prefix: str) -> str | None:
+    """The least string past every string that starts with ``prefix`` (None: no bound),
+    for a ``prefix`` of characters below U+D800."""
+    if not prefix:
+        return None
+    nxt = chr(ord(prefix[-1]) + 1)
+    return prefix[:-1] + ("\ue000" if nxt == "\ud800" else nxt)
+
+
+def _prefixed(prefix: str) -> Range:
+    cut = _safe(prefix)
+    return cut, _after(cut)
+
+
+def _exactly(name: str) -> Range:
+    return (name, name + "\x00") if _safe(name) == name else _prefixed(name)
+
+
+def lex_bounds(lex: Any) -> list[Range]:
+    """Ranges of names, in code point order, that hold every name ``lex`` can match in a
+    GET (``_query_match``): a store reads these by its index and the match is then checked
+    name by name, so the ranges only need to hold the matches (they may hold more). An empty
+    list: nothing can match. A bound that does not fit is widened (``_safe``).
+    """
+    if isinstance(lex, str):
+        return [_exactly(lex)]
+    if not isinstance(lex, dict):
+        lex = {}
+    if isinstance(lex.get("*"), str):
+        return [_prefixed(lex["*"])]
+    out: list[Range] = []
+    first = _js_or(lex.get("="), lex.get("*"), lex.get(">"), lex.get("<"))
+    if isinstance(first, str):
+        out.append(_exactly(first))
+    if "=" in lex:
+        return out
+    pre = _js_or(lex.get("*"), lex.get(">"))
+    if isinstance(pre, str):
+        out.append(_prefixed(pre))
+    if "*" in lex:
+        return out
+    gt, lt = lex.get(">"), lex.get("<")
+    lo = _safe(gt) if isinstance(gt, str) else None
+    hi = _after(_safe(lt)) if isinstance(lt, str) else None
+    if ">" in lex and "<" in lex:
+        if isinstance(gt, str) and isinstance(lt, str):
+            out.append((lo, hi))
+    elif ">" in lex and isinstance(gt, str):
+        out.append((lo, None))
+    elif "<" in lex and isinstance(lt, str):
+        out.append((None, hi))
+    return out
+
+
+def _cover(ranges: list[Range]) -> Range:
+    """One range holding all of ``ranges`` (read once, filtered after)."""
+    lows = [lo for lo, _ in ranges]
+    highs = [hi for _, hi in ranges]
+    return (
+        None if None in lows else min(lo for lo in lows if lo is not None),
+        None if None in highs else max(hi for hi in highs if hi is not None),
+    )
+
+
+class Graph:
+    """Nodes by soul, as plain dicts: ``{'_': {'#': soul, '>': {key: state}}, key: value}``.
+
+    ``nodes`` is a plain dict by default: memory is the graph. A root with a store passes a
+    cache of the store (a dict that reads through on a miss, ``root.cache.NodeCache``) and
+    the store as ``source``: lex GETs then read the source by its index, not memory.
+    """
+
+    def __init__(
+        self, nodes: dict[str, dict[str, Any]] | None = None, source: NodeSource | None = None
+    ) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {} if nodes is None else nodes
+        self.source = source
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -351,7 +455,9 @@ class Graph:
         node = self.nodes.get(soul)
         return None if node is None else _copy(node, soul, None)
 
-    def read(self, get: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    def read(
+        self, get: Mapping[str, Any], limit: int | None = None
+    ) -> dict[str, dict[str, Any]] | None:
         """Answer a GET's ``get`` field: ``{'#': soul or lex, '.': key or lex}``.
 
         As gun.js ``Gun.on.get``: a missing or empty ``'.'`` asks for the whole node, a key
@@ -359,24 +465,66 @@ class Graph:
         Lex ``'.'`` and lex ``'#'`` (gun answers those from storage) follow ``lex_match``,
         with radisk's plain prefix for ``'*'``; matching souls come in sorted order,
         reversed by a truthy ``'-'`` (in the lex or in ``get``). ``'%'`` is not applied.
+        ``limit``: at most this many souls (the first of ``read_iter``'s order; with a
+        ``source``, code point order, which differs from gun's UTF-16 order only between
+        characters past U+FFFF and those from U+E000 to U+FFFF).
         """
+        out: dict[str, dict[str, Any]] = {}
+        for soul, node in self.read_iter(get):
+            out[soul] = node
+            if limit is not None and len(out) >= limit:
+                break
+        if self.source is not None and isinstance(get.get("#"), dict) and len(out) > 1:
+            order = utf16_sorted(out)
+            if self._reversed(get):
+                order.reverse()
+            out = {s: out[s] for s in order}
+        return out or None
+
+    @staticmethod
+    def _reversed(get: Mapping[str, Any]) -> bool:
+        return _truthy(get.get("-")) or _reverse(get.get("#"), get.get("."))
+
+    def read_iter(self, get: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``read``'s answer one soul at a time, lazily: a caller sending a big answer in
+        slices takes the next souls when it is ready for them. Without a ``source`` a lex
+        GET matches the souls in memory (sorted, as gun); with one, the source is read by
+        its index a slice at a time (its order), and memory is not scanned."""
         soul = get.get("#")
         key = get.get(".")
-        reverse = _truthy(get.get("-")) or _reverse(soul, key)
+        reverse = self._reversed(get)
+        wanted = key if _truthy(key) else None
         if isinstance(soul, str):
-            souls = [soul] if soul in self.nodes else []
-        elif isinstance(soul, dict):
-            souls = utf16_sorted(s for s in self.nodes if _query_match(s, soul))
+            node = self.nodes.get(soul)
+            found = None if node is None else _copy(node, soul, wanted, reverse)
+            if found is not None:
+                yield soul, found
+            return
+        if not isinstance(soul, dict):
+            return
+        for s, node in self._matching(soul, reverse):
+            found = _copy(node, s, wanted, reverse)
+            if found is not None:
+                yield s, found
+
+    def _matching(self, lex: dict[str, Any], reverse: bool) -> Iterator[tuple[str, Any]]:
+        """The nodes whose soul ``lex`` matches: from memory, or read from the source."""
+        if self.source is None:
+            souls = utf16_sorted(s for s in self.nodes if _query_match(s, lex))
             if reverse:
                 souls.reverse()
-        else:
-            return None
-        out: dict[str, dict[str, Any]] = {}
-        for s in souls:
-            node = _copy(self.nodes[s], s, key if _truthy(key) else None, reverse)
-            if node is not None:
-                out[s] = node
-        return out or None
+            for s in souls:
+                yield s, self.nodes[s]
+            return
+        ranges = lex_bounds(lex)
+        if not ranges:
+            return
+        lo, hi = _cover(ranges)
+        held = self.nodes
+        for s, stored in self.source.iter_nodes(lo, hi, reverse=reverse):
+            if _query_match(s, lex):
+                # memory, when it holds the soul, is the same as the store or newer
+                yield s, dict.get(held, s) or stored
 
     def chunks(self, graph: Mapping[str, Mapping[str, Any]], size: int = 9) -> list[dict[str, Any]]:
         """Split a reply graph into gun's in-memory GET replies, one graph per message.

@@ -52,7 +52,9 @@ def read_graph(gun: Gun, get: dict[str, Any]) -> dict[str, dict[str, Any]] | Non
     Raises:
         InvalidDataError, TypeError, ValueError: a GET that cannot be read.
     """
-    return gun.graph.read(get)
+    # with a store, a lex GET reads its index, no further than what is answered (+1: to know
+    # that there was more)
+    return gun.graph.read(get, None if gun.graph.source is None else root.MAX_GET_SOULS + 1)
 
 
 class _Answer:
@@ -177,9 +179,9 @@ class Answers:
         notice: str | None = None
         most = root.MAX_GET_SOULS
         if len(found) > most:
+            matched = len(found) if gun.graph.source is None else f"more than {most}"
             notice = (
-                f"lex get matched {len(found)} souls; answered with the first {most} "
-                f"(MAX_GET_SOULS)"
+                f"lex get matched {matched} souls; answered with the first {most} (MAX_GET_SOULS)"
             )
             gun._error(notice, peer.id, job.mid)
             found = dict(itertools.islice(found.items(), most))

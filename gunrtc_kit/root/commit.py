@@ -11,6 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit.errors import StoreError
+from gunrtc_kit.root.cache import NodeCache
 
 if TYPE_CHECKING:
     from gunrtc_kit.dam.peer import MeshPeer
@@ -63,6 +64,9 @@ class GroupCommit:
         except StoreError as exc:
             self.rollback(undo or [], str(exc), mid)
             return False
+        nodes = self.gun.graph.nodes
+        if isinstance(nodes, NodeCache):
+            nodes.wrote(diff)  # kept in memory until committed
         self.uncommitted.append((mid, undo or []))
         self.schedule()
         return True
@@ -96,6 +100,9 @@ class GroupCommit:
             except StoreError as exc:
                 self.rollback([], str(exc), "")
         self.uncommitted.clear()
+        nodes = gun.graph.nodes
+        if isinstance(nodes, NodeCache):
+            nodes.committed()  # on disk (or rolled back in both): evictable again
         acks, self.pending_acks = self.pending_acks, []
         forwards, self.forwards = self.forwards, []
         for a in acks:

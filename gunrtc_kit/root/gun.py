@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from gunrtc_kit import root, trace
 from gunrtc_kit.chain import Chain, PutResult
 from gunrtc_kit.core.dup import Dup
-from gunrtc_kit.core.graph import Graph
 from gunrtc_kit.core.ids import random_id
 from gunrtc_kit.core.state import MachineClock
 from gunrtc_kit.dam.mesh import Mesh
@@ -24,6 +23,7 @@ from gunrtc_kit.errors import GunError, InvalidDataError, LimitError, StoreError
 from gunrtc_kit.errors import TimeoutError as GunTimeoutError
 from gunrtc_kit.root.answer import Answers, answer_get
 from gunrtc_kit.root.axe import Subscriptions
+from gunrtc_kit.root.cache import cached_graph
 from gunrtc_kit.root.commit import GroupCommit
 from gunrtc_kit.root.deferred import DeferredQueue
 from gunrtc_kit.root.merge import after_merge, merge_heard
@@ -102,6 +102,7 @@ class Gun:
         max_frame: int | None = None,
         max_nodes: int | None = None,
         rng: random.Random | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         if isinstance(peers, str):
             peers = [peers]
@@ -112,7 +113,9 @@ class Gun:
         self._wall_ms: Callable[[], float] = lambda: clock() * 1000.0
         self.machine = MachineClock(self._wall_ms)
         self.dup = Dup(self._wall_ms)
-        self.graph = Graph()
+        # with a store, memory is a cache of it (``cache_bytes``, read on demand): nothing is
+        # read here, so a relay starts in the same time whatever it holds (``root.cache``)
+        self.graph = cached_graph(store, cache_bytes)
         self.store = store
         self.acks = acks or store is not None
         self.super_peer = super_peer
@@ -123,7 +126,7 @@ class Gun:
             clock_ms=self._wall_ms,
             bus=self.bus,
             dup=self.dup,
-            on_message=self._on_message,
+            on_message=_store_errors_told(self, self._on_message),
             call_soon=self._sched.call_soon,
             rng=rng,
             **({"max_frame": max_frame} if max_frame is not None else {}),
@@ -151,9 +154,6 @@ class Gun:
         # the logged-in user's keys (gun.user()): local puts into its space are signed
         self.sea_pair: PairLike | None = None
         self._user: User | None = None
-        if store is not None:
-            for soul, node in store.load():
-                self.graph.nodes[soul] = node
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -545,6 +545,24 @@ class Gun:
         if not isinstance(key, str) or not key:
             raise GunError(f"get(key={key!r}): expected a non-empty string")
         return Chain(self, (key,))
+
+
+def _store_errors_told(
+    gun: Gun, hear: Callable[[Message, MeshPeer], None]
+) -> Callable[[Message, MeshPeer], None]:
+    """``hear``, where a store that cannot be read (a damaged page met by a read on demand)
+    is traced and its asker told, as for any request we cannot serve."""
+
+    def guarded(msg: Message, peer: MeshPeer) -> None:
+        try:
+            hear(msg, peer)
+        except StoreError as exc:
+            mid = str(msg.get("#", ""))
+            gun._error(str(exc), peer.id, mid)
+            if "@" not in msg:
+                gun.mesh.say({"@": mid, "err": f"Error: {exc}"}, peer)
+
+    return guarded
 
 
 def _register(registry: dict[str, list[WatchFn]], soul: str, fn: WatchFn) -> Callable[[], None]:
