@@ -50,8 +50,12 @@ EVERY = 0.1  # the honest client's pace, seconds
 
 def start_relay(code: Path) -> tuple[subprocess.Popen[str], str]:
     """Our relay from ``code`` in a child process, and its URL once it listens."""
+    # the 50 MB value of ``value`` is over a relay's default frame limit since it has one
+    # (RELAY_MAX_FRAME); an older checkout (``--code``) takes it as it is
+    new = "RELAY_MAX_FRAME" in (code / "gunrtc_kit" / "relay.py").read_text(encoding="utf-8")
+    limit = ["--max-frame", "90000000"] if new else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunrtc_kit.cli", "relay", "--port", "0"],
+        [sys.executable, "-m", "gunrtc_kit.cli", "relay", "--port", "0", *limit],
         cwd=code,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

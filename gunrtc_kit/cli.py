@@ -44,6 +44,7 @@ async def _relay(args: argparse.Namespace) -> int:
         salvage=args.salvage,
         cache_mb=args.cache_mb,
         check_store=True if args.check_store else None,
+        max_frame=args.max_frame,
         allowed_origins=args.allow_origin,
         # nobody reads a command-line relay's trace: keep no history, so the hot paths skip
         # building events (the Lab and tests pass their own bus)
@@ -239,11 +240,8 @@ async def _demo_without_relay(names: list[str], peers: list[Gun], watch: _Watch)
     return all("after-relay" in watch.seen[n] for n in names)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gunrtc-kit", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("relay", help="run the built-in Gun relay")
+def _relay_options(r: argparse.ArgumentParser) -> None:
+    """The options of ``gunrtc-kit relay``."""
     r.add_argument("--host", default="127.0.0.1")
     r.add_argument("--port", type=int, default=8765)
     r.add_argument("--store", default=None, help="SQLite file (default: memory)")
@@ -271,6 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         "one a damaged page is named when a read reaches it)",
     )
     r.add_argument(
+        "--max-frame",
+        type=int,
+        default=None,
+        metavar="CHARS",
+        help="the longest frame a peer may send, in chars (default 10,000,000; Gun.js allows "
+        "90,000,000); a longer one is answered 'Message too big!'. Each big frame is decoded "
+        "and merged in one go: while it is, other clients wait (60-90 ms for a 10 MB put "
+        "of small keys, about 1 s for 50 MB)",
+    )
+    r.add_argument(
         "--allow-origin",
         action="append",
         default=None,
@@ -278,6 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         help="accept browser WebSockets only from this Origin (repeatable; default: any "
         "origin, as Gun's relay does)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line: ``relay``, ``tap`` and ``demo`` with their options."""
+    parser = argparse.ArgumentParser(prog="gunrtc-kit", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _relay_options(sub.add_parser("relay", help="run the built-in Gun relay"))
     t = sub.add_parser("tap", help="a transparent WebSocket proxy in front of a relay, recorded")
     t.add_argument("--listen", required=True, metavar="HOST:PORT", help="where clients dial")
     t.add_argument("--target", required=True, metavar="URL", help="the relay, ws://host:port/gun")
@@ -291,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     d = sub.add_parser("demo", help="a relay and peers on 127.0.0.1, syncing")
     d.add_argument("--peers", type=int, default=3)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.cmd == "relay" and args.salvage and args.store is None:
         parser.error("--salvage needs --store FILE")
@@ -298,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--cache-mb needs --store FILE (without one, memory is the store)")
     if args.cmd == "relay" and args.cache_mb is not None and not args.cache_mb >= 0:
         parser.error("--cache-mb must be >= 0")
+    if args.cmd == "relay" and args.max_frame is not None and args.max_frame <= 0:
+        parser.error("--max-frame must be > 0")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         run = {"relay": _relay, "tap": _tap, "demo": _demo}[args.cmd]

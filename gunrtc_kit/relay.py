@@ -14,7 +14,9 @@ bound), ``total_budget`` (the same for all connections together), ``allowed_orig
 the Gun-compatible default, accepts any web page; a list,
 such as the Lab's empty one, refuses browsers from other origins with HTTP 403, so a page open
 in the user's browser cannot read or write a notebook's local relay), ``salvage`` (open a
-damaged store by keeping what can be read, see ``SQLiteStore``) and ``cache_mb`` (with a store,
+damaged store by keeping what can be read, see ``SQLiteStore``), ``max_frame`` (the longest
+frame, in chars, a peer may send: ``RELAY_MAX_FRAME`` by default, below Gun.js's 90 M, see
+there) and ``cache_mb`` (with a store,
 the store is the graph and memory only a cache of it, about this many MiB of nodes, least
 recently used evicted: a relay starts without reading its store and stays bounded whatever the
 store holds, see ``gunrtc_kit.root.cache``), ``check_store`` (read the whole file for damage
@@ -75,7 +77,19 @@ from gunrtc_kit.root import Gun
 from gunrtc_kit.store import SQLiteStore
 from gunrtc_kit.transport.websocket import MAX_WS_FRAME, TOTAL_BUDGET, WIRE_BUDGET, WebSocketServer
 
-__all__ = ["CONTENT_TYPES", "Beacon", "Relay", "proxied_same_origin"]
+__all__ = ["CONTENT_TYPES", "RELAY_MAX_FRAME", "Beacon", "Relay", "proxied_same_origin"]
+
+#: The longest frame (chars) a relay takes from a peer unless told otherwise; a longer one is
+#: answered ``{"dam": "!", "err": "Message too big!"}`` (Gun's text), put on the trace as an
+#: error, and dropped unread; the connection stays open. Why 10 M and not Gun.js's 90 M
+#: (``opt.max``, 300 MB x 0.3): the JSON decoder and the merge of one frame each run in one go,
+#: so one 50 MB put of small keys held every other client 0.9 s (docs/benchmarks.md, "Big
+#: frames"); at 10 M the worst frame we measured held them 60-90 ms (180 ms at most, on a
+#: busy 2-core machine). Real apps send far less in one frame: Gun batches at 9,000 chars
+#: (``opt.pack``), a browser's data channel carries at most 256 KiB a message, an image as
+#: base64 is a few MB. A relay that must take bigger frames says so:
+#: ``Relay(max_frame=...)``, ``gunrtc-kit relay --max-frame N``.
+RELAY_MAX_FRAME = 10_000_000
 
 #: a page's beacon hook: the query of its GET in, the JSON body of the answer out (None: 204)
 Beacon = Callable[[dict[str, str]], bytes | None]
@@ -90,7 +104,12 @@ CONTENT_TYPES = {
 
 
 class Relay:
-    """A Gun relay: ``async with Relay(port=8765, store="relay.sqlite3") as relay: ...``."""
+    """A Gun relay: ``async with Relay(port=8765, store="relay.sqlite3") as relay: ...``.
+
+    ``max_frame``: the longest frame in chars a peer may send (None: ``RELAY_MAX_FRAME``);
+    ``max_size``: the longest WebSocket message in bytes, past which the socket itself is
+    closed (1009) before the frame is read whole; it is raised to ``max_frame`` if below, so
+    that a frame too big is refused with words and the connection goes on."""
 
     def __init__(
         self,
@@ -112,6 +131,11 @@ class Relay:
     ) -> None:
         if cache_mb is not None and not cache_mb >= 0:
             raise GunError(f"cache_mb={cache_mb!r}, expected MiB >= 0")
+        if max_frame is None:
+            max_frame = RELAY_MAX_FRAME
+        if not isinstance(max_frame, int) or isinstance(max_frame, bool) or max_frame <= 0:
+            raise GunError(f"max_frame={max_frame!r}, expected a number of chars > 0")
+        max_size = max(max_size, max_frame)  # a raised frame limit raises the socket's too
         self.store_path = store
         self._pages: dict[str, dict[str, bytes]] = {}  # prefix -> {name under it: body}
         self._beacons: dict[str, Beacon] = {}  # prefix -> hook

@@ -103,7 +103,7 @@ class Case:
     steps: tuple[Step, ...]
     dropped: tuple[DropCause, str] | None = None
     differs: dict[str, str] = field(default_factory=dict)
-    #: our relay's ``max_frame`` for this row (None: the default, Gun.js's 90 M chars)
+    #: our relay's ``max_frame`` for this row (None: the relay's default, RELAY_MAX_FRAME)
     max_frame: int | None = None
 
 
