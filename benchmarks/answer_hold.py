@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +48,18 @@ from gunrtc_kit.sea.check import sign_value  # noqa: E402
 EVERY = 0.1  # the honest client's pace, seconds
 
 
-def start_relay(code: Path) -> tuple[subprocess.Popen[str], str]:
-    """Our relay from ``code`` in a child process, and its URL once it listens."""
-    # the 50 MB value of ``value`` is over a relay's default frame limit since it has one
-    # (RELAY_MAX_FRAME); an older checkout (``--code``) takes it as it is
-    new = "RELAY_MAX_FRAME" in (code / "gunrtc_kit" / "relay.py").read_text(encoding="utf-8")
-    limit = ["--max-frame", "90000000"] if new else []
+def start_relay(
+    code: Path, extra: Sequence[str] | None = None, python: Sequence[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """Our relay from ``code`` in a child process, and its URL once it listens: with
+    ``extra`` relay options, else a frame limit the 50 MB value of ``value`` fits (an older
+    checkout, from before the relay had one, takes it as it is); ``python`` options go to
+    the interpreter (``frame_hold.py`` runs it under cProfile)."""
+    if extra is None:
+        new = "RELAY_MAX_FRAME" in (code / "gunrtc_kit" / "relay.py").read_text(encoding="utf-8")
+        extra = ["--max-frame", "90000000"] if new else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunrtc_kit.cli", "relay", "--port", "0", *limit],
+        [sys.executable, *python, "-m", "gunrtc_kit.cli", "relay", "--port", "0", *extra],
         cwd=code,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -111,7 +115,8 @@ class Honest:
         self.signed = signed
         self.waits: list[float] = []
         self.refused = 0
-        self.owner = dict(pair()) if signed else {}
+        made = pair()
+        self.owner: dict[str, str] = {k: str(v) for k, v in made.items()} if signed else {}
 
     def put(self, n: int) -> dict[str, Any]:
         if not self.signed:

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from answer_hold import Honest  # noqa: E402
+from answer_hold import start_relay as answer_start_relay  # noqa: E402
 
 KINDS = ("garbage", "value", "keys", "sea")
 
@@ -49,22 +49,9 @@ def start_relay(
     code: Path, extra: list[str], profile: Path | None
 ) -> tuple[subprocess.Popen[str], str]:
     """Our relay from ``code`` in a child process (under cProfile into ``profile``), and its
-    URL once it listens."""
+    URL once it listens (``answer_hold.start_relay``)."""
     prof = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
-    proc = subprocess.Popen(
-        [sys.executable, *prof, "-m", "gunrtc_kit.cli", "relay", "--port", "0", *extra],
-        cwd=code,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(code)},
-    )
-    assert proc.stdout is not None
-    m = re.search(r"ws://\S+/gun", proc.stdout.readline())
-    if m is None:
-        proc.kill()
-        raise RuntimeError("the relay did not start")
-    return proc, m.group(0)
+    return answer_start_relay(code, extra, prof)
 
 
 def stop_relay(proc: subprocess.Popen[str]) -> None:
