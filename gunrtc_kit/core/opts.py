@@ -6,6 +6,7 @@ judge a put "never acked" after the same time; core is the one layer both may im
 
 from __future__ import annotations
 
-__all__ = ["ACK_TIMEOUT"]
+__all__ = ["ACK_TIMEOUT", "RTC_ROOM_PREFIX"]
 
+RTC_ROOM_PREFIX = "/RTC/"  # souls of WebRTC room announcements (gun lib/webrtc.js)
 ACK_TIMEOUT = 9.0  # gun.js opt.lack: seconds without an ack before a put reads "No ACK yet."

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gunrtc_kit import root, trace
+from gunrtc_kit.core import opts
 
 if TYPE_CHECKING:
     from gunrtc_kit.core.graph import Deferred
@@ -62,8 +63,13 @@ def merge_heard(gun: Gun, msg: Message, peer: MeshPeer) -> bool:
             gun._commit.queue_ack(mid)
         elif result.deferred:
             gun._held.acks[mid] = None
-    # a relay passes on no put that changed nothing now (stale; future keys: once they land)
-    return bool(result.accepted) or not gun.super_peer or "@" in msg
+    # a relay passes on no put that changed nothing now (stale; future keys: once they land),
+    # but for WebRTC room announcements: peers joining at once all write the room's '+', so
+    # most announcements lose to a newer one, and each must still reach the room (its replies
+    # are the offers; without them, pairs that announced at once never linked)
+    if result.accepted or not gun.super_peer or "@" in msg:
+        return True
+    return all(isinstance(s, str) and s.startswith(opts.RTC_ROOM_PREFIX) for s in put)
 
 
 def _admit(

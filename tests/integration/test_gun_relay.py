@@ -322,3 +322,24 @@ async def test_asking_a_dialled_relay_again_is_bounded(
         await cy.close()
         await y.stop()
         await x.stop()
+
+
+async def test_a_stale_room_announcement_still_reaches_the_room(relay: Relay) -> None:
+    """Peers joining a WebRTC room at once all write its '+': an announcement that loses to
+    a newer one changes nothing at the relay, yet must reach the room (its replies are the
+    offers). A stale put of a data soul is not passed on (``test_put_replies``)."""
+    a, b, s = [await relay_peer(relay) for _ in range(3)]
+    soul = "/RTC/crowd<?99"
+    heard: list[Any] = []
+    try:
+        s.on_heard_put(soul, lambda _soul, node, _msg: heard.append(node.get("+")))
+        s.watch(soul, lambda *_: None)
+        await asked(relay, soul)
+        a.put_graph({soul: {"_": {"#": soul, ">": {"+": 2000.0}}, "+": "newer"}})
+        await until(lambda: "newer" in heard)
+        b.put_graph({soul: {"_": {"#": soul, ">": {"+": 1000.0}}, "+": "older"}})
+        await until(lambda: "older" in heard)
+        assert relay.gun.graph.nodes[soul]["+"] == "newer"  # HAM kept the newer one
+    finally:
+        for p in (a, b, s):
+            await p.close()
