@@ -42,6 +42,9 @@ sys.path.insert(0, str(ROOT))
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import stop  # noqa: E402  (the process helpers, once)
+
 from gunrtc_kit.sea import pair  # noqa: E402
 from gunrtc_kit.sea.check import sign_value  # noqa: E402
 
@@ -247,12 +250,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             rows[name] = await scenario(url, seed, attack, conns, args.seconds, signed)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:  # a relay still busy with the attack
-                proc.kill()
-                proc.wait(5)
+            stop(proc, 15)  # a relay still busy with the attack may need the while
         print(name, json.dumps(rows[name]), flush=True)
 
 

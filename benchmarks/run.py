@@ -165,15 +165,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0, poll: float = 0.05
+) -> None:
+    """Until something listens on 127.0.0.1:``port``, checked every ``poll`` seconds (a
+    benchmark that times start-up polls finely); an error if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
-        time.sleep(0.05)
+        time.sleep(poll)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    """Terminate ``proc``; kill it if it has not ended within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -208,12 +222,7 @@ def relay(side: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]
         wait_port(port, proc)
         yield proc, f"ws://127.0.0.1:{port}/gun"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def last_json(

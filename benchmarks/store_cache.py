@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,9 @@ PY = sys.executable
 STATE = 1000
 LOST_AFTER = 5.0  # seconds without an answer: a GET is counted unanswered
 BATCH = 50_000  # souls per store.write while building ours (one transaction for all)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import free_port, status_kb, stop, wait_port  # noqa: E402  (the process helpers, once)
 
 
 def soul(i: int) -> str:
@@ -112,19 +114,6 @@ def size_of(path: Path) -> int:
 # ---------------------------------------------------------------------------- a relay
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def status_kb(pid: int, fld: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(fld + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 @contextlib.contextmanager
 def relay(side: str, data: Path, cache_mb: float) -> Iterator[tuple[int, str, float]]:
     """A relay of ``side`` on ``data``; yields (pid, ws url, seconds until it listened)."""
@@ -140,20 +129,10 @@ def relay(side: str, data: Path, cache_mb: float) -> Iterator[tuple[int, str, fl
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd!r} exited with {proc.returncode} before listening")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.005)
+        wait_port(port, proc, timeout=600, poll=0.005)  # 10M souls: startup is what is timed
         yield proc.pid, f"ws://127.0.0.1:{port}/gun", time.perf_counter() - t0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 10)
 
 
 # ---------------------------------------------------------------------------- the client

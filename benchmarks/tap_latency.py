@@ -68,7 +68,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from gunrtc_kit.lab.gunjs import GunJsRelay  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import free_port, wait_port  # noqa: E402  (run.py: the processes helpers, once)
+from run import free_port, stop, wait_port  # noqa: E402  (run.py: the processes helpers, once)
 
 TARGETS = ("ours", "gunjs")
 PATHS = ("direct", "tap", "tap_rec")
@@ -98,12 +98,7 @@ def child(cmd: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         wait_port(port, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 10)
         errors.seek(0)
         err = errors.read().decode(errors="replace").strip()
         errors.close()
