@@ -397,14 +397,9 @@ class WebRTCManager:
         ``links`` is decided here, synchronously, in arrival order."""
         self.negotiation.handle(msg, via)
 
-    def _start_offer(
-        self,
-        pid: str,
-        reply_to: str | None,
-        via: MeshPeer | None = None,
-        source: MeshPeer | None = None,
-    ) -> None:
-        self.negotiation.start_offer(pid, reply_to, via, source)
+    def _start_offer(self, pid: str, reply_to: str | None, via: MeshPeer | None = None) -> None:
+        """An offer we start ourselves (no source to cap it against: ``links.py``)."""
+        self.negotiation.start_offer(pid, reply_to, via)
 
     # ------------------------------------------------------------------ user API
     def initiate_connection(self, pid: str) -> None:
