@@ -49,6 +49,7 @@ from gunrtc_kit.diagnose.fate_types import (
     HEARD_ONLY,
     HELD,
     LOST,
+    LOST_WHY,
     MARKS,
     QUEUED,
     REFUSED,
@@ -88,16 +89,6 @@ __all__ = [
 
 
 _OPEN = frozenset({SENT, UNTRACED, QUEUED, HELD})  # marks a later event may still settle
-_LOST_WHY = {
-    trace.DropCause.PARTITIONED: "the wire's partition dropped it",
-    trace.DropCause.LOSS: "the wire's loss dropped it",
-    trace.DropCause.WIRE_CLOSED: "the wire closed with it on it",
-    trace.DropCause.PEER_LEFT: "the peer had left the mesh",
-    trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
-    trace.DropCause.FRAME_TOO_BIG: "the frame was over the wire's size limit",
-    trace.DropCause.BY_HAND: "dropped by hand while held (step mode)",
-    trace.DropCause.HOLD_FULL: "the hold was full (step mode), so it was dropped",
-}
 
 ACK_TIMEOUT = opts.ACK_TIMEOUT  # Gun's opt.lack: 9 s without an ack is "No ACK yet."
 _UNRESOLVED_CAP = 10_000  # (node, peer id) pairs waiting to learn who the peer is
@@ -417,7 +408,7 @@ class FateModel(RowColumns):
     def _dropped(self, e: trace.Dropped, t: float, hold: bool = True) -> None:
         cause = e.cause
         if e.node == self._frame_node and e.peer == self._frame_peer:
-            self._frame_why = _LOST_WHY.get(cause, e.reason)  # a tap's frame not delivered
+            self._frame_why = LOST_WHY.get(cause, e.reason)  # a tap's frame not delivered
         if cause.on_arrival:
             self._refused(e, t, hold)
             return
@@ -471,7 +462,7 @@ class FateModel(RowColumns):
                 ),
                 None,
             )
-        return self._settle(seq, LOST, _LOST_WHY.get(e.cause, e.reason))
+        return self._settle(seq, LOST, LOST_WHY.get(e.cause, e.reason))
 
     # ------------------------------------------------------------------ resolution
     def _take(self, key: tuple[str, str, str], transport: str, tag: str) -> int | None:

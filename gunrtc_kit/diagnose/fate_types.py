@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gunrtc_kit import trace
+
 __all__ = [
     "ANSWERED",
     "DUP",
     "HEARD",
     "HEARD_ONLY",
     "LOST",
+    "LOST_WHY",
     "MARKS",
     "QUEUED",
     "REFUSED",
@@ -62,6 +65,19 @@ class Mark(StrEnum):
 TAP_DELIVERED = (
     "delivered to the receiver's socket by a tap, which cannot see whether it was handled"
 )
+
+#: why a copy never arrived, in words, by its drop cause (fate's lost rows, the doctor's
+#: unanswered puts); a cause not here is told by the drop's own ``reason``
+LOST_WHY: dict[trace.DropCause, str] = {
+    trace.DropCause.PARTITIONED: "the wire's partition dropped it",
+    trace.DropCause.LOSS: "the wire's loss dropped it",
+    trace.DropCause.WIRE_CLOSED: "the wire closed with it on it",
+    trace.DropCause.PEER_LEFT: "the peer had left the mesh",
+    trace.DropCause.QUEUE_FULL: "the peer's queue of unsent frames was full",
+    trace.DropCause.FRAME_TOO_BIG: "the frame was over the wire's size limit",
+    trace.DropCause.BY_HAND: "dropped by hand while held (step mode)",
+    trace.DropCause.HOLD_FULL: "the hold was full (step mode), so it was dropped",
+}
 
 MARKS: tuple[Mark, ...] = tuple(Mark)  # a row's mark is stored as its index here
 SENT, HEARD, DUP, LOST, HEARD_ONLY, REFUSED, UNTRACED, ANSWERED, QUEUED, HELD = range(len(MARKS))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gunrtc_kit.core import opts
+
 __all__ = ["is_signaling", "kind_of", "label_of", "souls_of"]
 
-RTC_PREFIX = "/RTC/"  # Gun's WebRTC room announcements live under this soul (lib/webrtc.js)
+RTC_PREFIX = opts.RTC_ROOM_PREFIX  # Gun's WebRTC room announcements live under this soul
 
 
 def kind_of(msg: dict[str, Any]) -> str:

@@ -65,6 +65,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from gunrtc_kit import trace
+from gunrtc_kit.core import opts
 from gunrtc_kit.dam.mesh import Mesh
 from gunrtc_kit.dam.peer import MeshPeer
 from gunrtc_kit.errors import GunError, NetworkError, WebRTCError
@@ -232,7 +233,7 @@ class WebRTCManager:
     def soul(self) -> str | None:
         """The room's soul, ``/RTC/<room><?99``, or None without a room."""
         room = self.options.room
-        return None if room is None else f"/RTC/{room}<?99"
+        return None if room is None else f"{opts.RTC_ROOM_PREFIX}{room}<?99"
 
     def _now(self) -> float:
         return self.gun.bus.now()

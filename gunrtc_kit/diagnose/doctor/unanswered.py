@@ -17,21 +17,11 @@ from __future__ import annotations
 
 from gunrtc_kit.diagnose.doctor.context import Context
 from gunrtc_kit.diagnose.doctor.report import Unanswered
+from gunrtc_kit.diagnose.fate_types import LOST_WHY
 
 __all__ = ["MAX_UNANSWERED", "unanswered"]
 
 MAX_UNANSWERED = 50  # puts listed at most (the oldest first)
-
-_WHY = {
-    "by_hand": "dropped by hand while held (step mode)",
-    "hold_full": "the hold was full (step mode)",
-    "partitioned": "the wire's partition dropped it",
-    "loss": "the wire's loss dropped it",
-    "wire_closed": "the wire closed with it on it",
-    "peer_left": "the peer had left the mesh",
-    "queue_full": "the queue of unsent frames was full",
-    "frame_too_big": "the frame was over the wire's size limit",
-}
 
 
 def unanswered(ctx: Context) -> tuple[Unanswered, ...]:
@@ -61,7 +51,7 @@ def _why(
     for reply, _to, sayer in answers:
         for drop in index.drops.get(reply, ()):
             if drop.dst == origin:
-                why = _WHY.get(drop.cause.value, drop.cause.value)
+                why = LOST_WHY.get(drop.cause, drop.cause.value)
                 return (
                     f"{ctx.name_of(sayer)} acked it (#{reply}), but that ack never reached "
                     f"{who}: {why} on {ctx.name_of(sayer)}\u2192{who}"
@@ -76,7 +66,7 @@ def _why(
     lost = [d for d in index.drops.get(mid, ()) if d.src == origin and d.dst in relays]
     if relays and len({d.dst for d in lost}) == len(relays):
         causes = "; ".join(
-            f"to {ctx.name_of(d.dst)}: {_WHY.get(d.cause.value, d.cause.value)}" for d in lost
+            f"to {ctx.name_of(d.dst)}: {LOST_WHY.get(d.cause, d.cause.value)}" for d in lost
         )
         return f"the put never reached a relay ({causes})"
     heard_by = [r for r in relays if (mid, r) in index.heard]
