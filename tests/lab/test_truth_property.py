@@ -64,8 +64,8 @@ WIRES = (
 ARRIVED = {"heard", "dup", "refused"}
 # copies the mesh dropped before writing them (no wire saw them): fate says why
 UNSENT = {
-    fate_mod._LOST_WHY[trace.DropCause.PEER_LEFT],
-    fate_mod._LOST_WHY[trace.DropCause.QUEUE_FULL],
+    fate_mod.LOST_WHY[trace.DropCause.PEER_LEFT],
+    fate_mod.LOST_WHY[trace.DropCause.QUEUE_FULL],
 }
 
 
