@@ -83,9 +83,11 @@ class MemoryWire:
         self._partitioned = False
         self.rng = rng or _SHARED_RNG  # one Random is ~2.5 KB; wires share one by default
         self._other: MemoryWire | None = None
-        # the far end's ``_deliver``, bound once: a frame in flight then holds no bound method
-        # of its own (a flood keeps thousands in flight, all scanned by the garbage collector)
+        # the far end's ``_deliver`` and ``_arrive``, bound once: a frame in flight then holds
+        # no bound method of its own (a flood keeps thousands in flight, all scanned by the
+        # garbage collector)
         self._far_deliver: Callable[[str], None] | None = None
+        self._far_arrive: Callable[[str], None] | None = None
         self.mesh: Mesh | None = None
         self.peer: MeshPeer | None = None
         self.closed = False
@@ -110,6 +112,7 @@ class MemoryWire:
     def other(self, end: MemoryWire | None) -> None:
         self._other = end
         self._far_deliver = end._deliver if end is not None else None
+        self._far_arrive = end._arrive if end is not None else None
 
     # ------------------------------------------------------------------ faults
     @property
@@ -220,10 +223,11 @@ class MemoryWire:
             return
         loop = self._loop or asyncio.get_running_loop()
         delay = self._latency + (self.rng.uniform(0, self._jitter) if self._jitter else 0.0)
-        deliver = self._far_deliver or other._deliver
         if self.hold is not None:  # a Lab's wire: the Lab counts what is on its way
             self.hold.in_flight += 1
-            deliver = other._arrive
+            deliver = self._far_arrive or other._arrive
+        else:
+            deliver = self._far_deliver or other._deliver
         if delay:
             loop.call_later(delay, deliver, text, context=self._context)
         else:
