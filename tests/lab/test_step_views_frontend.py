@@ -175,3 +175,41 @@ def test_signalling_view_lists_held_signalling_and_delivers_it(page: Any) -> Non
         shot(page, r, "signaling-delivered")
     finally:
         lab.close()
+
+
+def test_a_wire_holding_many_frames_draws_the_oldest_whole_and_counts_the_rest(page: Any) -> None:
+    """Dozens held on one wire (step mode under live traffic): the tokens drawn do not overlap
+    (each can be read and clicked), the oldest is drawn, and a "+N held" chip counts the rest,
+    so drawn + N is every frame held on that side."""
+    lab = Lab(relay="memory", seed=4)
+    try:
+        alice = lab.peer("alice", rtc=False)
+        lab.peer("bob", rtc=False)
+        lab.hold()
+        mesh = Bridge(page, lab.mesh_view(), "mesh")
+        ids = [alice.put(f"chat.m{i}", i) for i in range(30)]
+        assert len(lab.pending()) == 30 and ids
+        for _ in range(4):
+            lab.refresh()
+            mesh.pump()
+            page.wait_for_timeout(30)
+        m = root(mesh.h)
+        page.wait_for_selector(f"{m} .gk-more")
+        boxes = page.eval_on_selector_all(
+            f"{m} .gk-held-token",
+            """els => els.filter(e => e.getAttribute('visibility') !== 'hidden').map(e => {
+                const r = e.getBoundingClientRect();
+                return [e.dataset.frame || 'more', r.left, r.top, r.right, r.bottom];
+            })""",
+        )
+        drawn = [b for b in boxes if b[0] != "more"]
+        assert drawn and drawn[0][0] == lab.pending()[0].name  # the oldest is drawn
+        for i, a in enumerate(boxes):  # nothing drawn overlaps anything else drawn
+            for b in boxes[i + 1 :]:
+                apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+                assert apart, (a, b)
+        (chip,) = page.locator(f"{m} .gk-more").all_text_contents()
+        assert chip == f"+{30 - len(drawn)} held", (chip, len(drawn))
+        shot(page, m, "mesh-many")
+    finally:
+        lab.close()

@@ -204,6 +204,7 @@ function newState(model) {
     closed: !!model.get("closed"),
     held: new Map(), // frame -> {d, el, w}: held frames (step mode)
     heldOn: new Map(), // edge id -> [frame]: oldest first
+    heldMore: new Map(), // "edge|sender" -> the "+N" chip standing for the frames not drawn
     heldTotal: 0,
     menu: null, // the step menu (stepMenu)
   };
@@ -810,6 +811,12 @@ function setHeld(st, list, total) {
   st.heldTotal = Number.isFinite(+total) ? +total : st.held.size;
   st.root.dataset.held = String(st.heldTotal);
   if (st.menu && st.menu.frame && !keep.has(st.menu.frame) && !st.menu.req) st.menu.frame = ""; // gone: the answer stays shown
+  for (const [key, chip] of st.heldMore) {
+    if (!st.heldOn.has(key.split("|")[0])) {
+      chip.el.remove();
+      st.heldMore.delete(key);
+    }
+  }
   for (const eid of edges) placeTokens(st, eid);
   return fresh;
 }
@@ -839,10 +846,30 @@ function pointAlong(pts, dist) {
   const last = pts[pts.length - 1];
   return [last[0], last[1]];
 }
-// The tokens of wire `eid`, each in its sender's half (oldest nearest the sender), pressed
-// closer together when they do not fit; hidden while the wire is not drawn. A token takes
-// as much of the wire as its box spans along the wire's direction (its height on an
-// upright wire), and the middle is left to the wire's plate.
+// The tokens of wire `eid`, each in its sender's half (oldest nearest the sender); hidden
+// while the wire is not drawn. A token takes as much of the wire as its box spans along the
+// wire's direction (its height on an upright wire), and the middle is left to the wire's
+// plate. When they do not all fit (a wire held under live traffic holds dozens), the oldest
+// that fit are drawn whole and a "+N" chip stands for the rest: overlapping tokens could be
+// neither read nor clicked one by one (the wire's label and the flow still count them all).
+function moreChip(st, key, n) {
+  let chip = st.heldMore.get(key);
+  if (!chip) {
+    const el = svg("g", { class: "gk-held-token gk-more", "data-edge": key.split("|")[0] }, st.gHeld);
+    const rect = svg("rect", { x: 0, y: -TOKEN_H / 2, height: TOKEN_H, rx: 4 }, el);
+    const text = svg("text", { x: 0, y: 0.5 }, el);
+    st.heldMore.set(key, (chip = { el, rect, text, w: 0, n: -1 }));
+  }
+  if (chip.n !== n) {
+    chip.n = n;
+    chip.text.textContent = `+${n} held`;
+    chip.w = Math.round(chip.text.textContent.length * 5.4 + 10);
+    chip.rect.setAttribute("x", String(-chip.w / 2));
+    chip.rect.setAttribute("width", String(chip.w));
+    chip.el.setAttribute("aria-label", `${n} more held frames on this wire`);
+  }
+  return chip;
+}
 function placeTokens(st, eid) {
   const frames = st.heldOn.get(eid);
   if (!frames || !frames.length) return;
@@ -850,6 +877,9 @@ function placeTokens(st, eid) {
   const toks = frames.map((f) => st.held.get(f)).filter(Boolean);
   if (!e || !e.geo) {
     for (const t of toks) t.el.setAttribute("visibility", "hidden");
+    for (const [key, chip] of st.heldMore) {
+      if (key.startsWith(`${eid}|`)) chip.el.setAttribute("visibility", "hidden");
+    }
     return;
   }
   const g = e.geo;
@@ -862,20 +892,41 @@ function placeTokens(st, eid) {
   const plate = e.label ? ((e.plateW || 40) * cos + 14 * sin) / 2 : 0;
   for (const side of [e.a, e.b]) {
     const mine = toks.filter((t) => String(t.d.from) === side);
-    if (!mine.length) continue;
+    if (!mine.length) {
+      const stale = st.heldMore.get(`${eid}|${side}`);
+      if (stale) {
+        stale.el.remove();
+        st.heldMore.delete(`${eid}|${side}`);
+      }
+      continue;
+    }
     const n = st.nodes.get(side);
     const start = ((n && n.r) || 8) + 5;
     const room = Math.max(0, L / 2 - plate - 4 - start);
-    const need = mine.reduce((sum, t) => sum + span(t) + TOKEN_GAP, 0) - TOKEN_GAP;
-    const last = span(mine[mine.length - 1]);
-    const squeeze = need > room && mine.length > 1 ? Math.max(0.2, (room - last) / (need - last)) : 1;
+    const key = `${eid}|${side}`;
+    const chipSpan = (n) => span({ w: Math.round(`+${n} held`.length * 5.4 + 10) });
+    // how many of the oldest fit whole, leaving room for the chip when some do not
+    let shown = mine.length;
+    let used = mine.reduce((sum, t) => sum + span(t) + TOKEN_GAP, 0) - TOKEN_GAP;
+    while (shown > 1 && used + (shown < mine.length ? chipSpan(mine.length - shown) + TOKEN_GAP : 0) > room) {
+      shown -= 1;
+      used -= span(mine[shown]) + TOKEN_GAP;
+    }
     let dist = start;
-    for (const t of mine) {
-      const c = dist + span(t) / 2;
+    const put = (el, w) => {
+      const c = dist + w / 2;
       const [x, y] = pointAlong(pts, side === e.a ? c : L - c);
-      t.el.removeAttribute("visibility");
-      t.el.setAttribute("transform", `translate(${f1(x)},${f1(y)})`);
-      dist += (span(t) + TOKEN_GAP) * squeeze;
+      el.removeAttribute("visibility");
+      el.setAttribute("transform", `translate(${f1(x)},${f1(y)})`);
+      dist += w + TOKEN_GAP;
+    };
+    mine.forEach((t, i) => (i < shown ? put(t.el, span(t)) : t.el.setAttribute("visibility", "hidden")));
+    if (shown < mine.length) {
+      const chip = moreChip(st, key, mine.length - shown);
+      put(chip.el, span(chip));
+    } else if (st.heldMore.has(key)) {
+      st.heldMore.get(key).el.remove();
+      st.heldMore.delete(key);
     }
   }
 }
