@@ -183,6 +183,8 @@ class Hold:
         twice); both can then be delivered or dropped. A ``GunError`` if the hold is full."""
         frame = self.get(name)
         copy = self.take(frame.wire, frame.text, copy_of=frame.name)
+        if copy is not None:
+            frame.wire.sent += 1  # one more frame on the wire: each has its outcome on record
         if copy is None:
             raise GunError(f"cannot duplicate {name}: the hold is full ({self.max_frames} frames)")
         return copy

@@ -3,7 +3,9 @@
 A small mesh on memory wires (three peers around a memory relay, two wires between p0 and p1,
 one between p1 and p2, p2's clock 0.2 s ahead) runs random traffic under random faults:
 puts, asks, partitions and heals, loss (some or all frames), latency, cut wires and new ones,
-the relay's wires all going and coming back. Every wire end records the outcome of every frame
+the relay's wires all going and coming back, and step mode: wires held, held frames delivered,
+dropped or duplicated by hand in any order, links released (what is still held is released
+before the check). Every wire end records the outcome of every frame
 it sends (``MemoryWire.record``: delivered, or the drop cause): that record is the ground
 truth, kept apart from the trace the models read. Once the mesh is quiet (every frame sent has
 its outcome), it holds the Lab's own models and the doctor against it:
@@ -145,6 +147,23 @@ class Truth(RuleBasedStateMachine):
         if not self._open(w):
             self._link(w)
 
+    @rule(w=st.sampled_from(WIRES), on=st.booleans(), soul=st.sampled_from(SOULS))
+    def hold(self, w: tuple[str, str, str], on: bool, soul: str) -> None:
+        if not self._open(w):
+            return
+        if not on:
+            self.links[w].release()
+            return
+        self.links[w].hold()
+        self.n += 1  # and a write from its peer end, so that something waits on it
+        self.p[w[0]].put([soul, "a"], f"{w[0]}-{self.n}")
+
+    @precondition(lambda self: bool(self.lab.pending()))
+    @rule(action=st.sampled_from(("deliver", "drop", "duplicate")), pick=st.integers(0, 63))
+    def by_hand(self, action: str, pick: int) -> None:
+        pending = self.lab.pending()
+        getattr(self.lab, action)(pending[pick % len(pending)])
+
     @precondition(lambda self: any(self._open(w) for w in WIRES if "hub" in w))
     @rule()
     def relay_stops(self) -> None:
@@ -206,6 +225,7 @@ class Truth(RuleBasedStateMachine):
             time.sleep(0.01)
 
     def _check(self) -> None:
+        self.lab.release()  # what is held has no outcome yet: let it go, in order
         self._quiet()
         self.lab.hub.refresh()
         names = {p.gun.pid: n for n, p in self.p.items()}
